@@ -1,0 +1,106 @@
+"""The composition root: the one place that picks real implementations.
+
+`App.build(settings)` wires storage, keys, records and (lazily, on first use) the
+models, so that a process serving only the trust service never loads a face model.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from services.core.images import ImageLimits
+from services.platform.auth import TokenStore, parse_cert_roles
+from services.platform.crypto import KeyRing, load_keyring
+from services.platform.database import Database, make_engine, migrate
+from services.platform.records import AuditLog, BlobStore, Idempotency, Retention, Sealer, VerificationLog
+from services.platform.settings import Settings
+
+log = logging.getLogger("sellerverify.app")
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    keys: KeyRing
+    sealer: Sealer
+    blobs: BlobStore
+    audit: AuditLog
+    verifications: VerificationLog
+    idempotency: Idempotency
+    retention: Retention
+    image_limits: ImageLimits
+    tokens: TokenStore
+    executor: ThreadPoolExecutor
+    _lazy: dict[str, Any] = field(default_factory=dict)
+    _lazy_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings) -> App:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        embedded = not settings.database_url
+        engine = make_engine(settings.resolved_database_url())
+        if settings.migrate_on_start:
+            migrate(engine)
+        keys = load_keyring(
+            key_b64=settings.encryption_key,
+            key_id=settings.encryption_key_id,
+            key_file=settings.resolved_key_file(),
+            old_keys=settings.old_encryption_keys,
+            pepper=settings.hash_pepper,
+            create_missing=embedded or settings.encryption_key_file is None,
+        )
+        tokens = TokenStore()
+        tokens.load_spec(settings.api_tokens)
+        if settings.api_tokens_file:
+            tokens.load_file(settings.api_tokens_file)
+        db = Database(engine)
+        sealer = Sealer(keys)
+        retention = Retention(
+            images=timedelta(days=settings.retention_images_days),
+            templates=timedelta(days=settings.retention_templates_days),
+            idempotency=timedelta(days=settings.retention_idempotency_days),
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            keys=keys,
+            sealer=sealer,
+            blobs=BlobStore(keys, retention),
+            audit=AuditLog(),
+            verifications=VerificationLog(sealer),
+            idempotency=Idempotency(db, sealer),
+            retention=retention,
+            image_limits=ImageLimits(
+                max_bytes=settings.image_max_bytes,
+                max_side=settings.image_max_side,
+                max_pixels=settings.image_max_pixels,
+            ),
+            tokens=tokens,
+            executor=ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="sv-work"),
+        )
+
+    def cert_callers(self) -> dict[str, Any]:
+        return parse_cert_roles(self.settings.cert_roles)
+
+    def lazy(self, name: str, factory: Any) -> Any:
+        """A process-wide object built on first use (models, indexes)."""
+        obj = self._lazy.get(name)
+        if obj is None:
+            with self._lazy_lock:
+                obj = self._lazy.get(name)
+                if obj is None:
+                    started = time.perf_counter()
+                    obj = factory()
+                    self._lazy[name] = obj
+                    log.info("loaded %s", name, extra={"load_ms": round((time.perf_counter() - started) * 1000, 1)})
+        return obj
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        self.db.dispose()

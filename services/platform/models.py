@@ -1,0 +1,289 @@
+"""SQLAlchemy 2.x tables of the whole suite (one schema, one Alembic history).
+
+Biometric images and face templates live only in `blobs.sealed` (AES-GCM, see
+crypto.py). ID numbers are stored as keyed hashes plus a masked form. Results that may
+hold personal data (document fields, full responses) are sealed too.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use datetime.now(UTC)")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SubjectRow(Base):
+    __tablename__ = "subjects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(40))
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(40))
+    # Name as read from the ID document (sealed; used for the legal-representative check).
+    name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reference_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]
+    document_verified_at: Mapped[datetime | None]
+    face_verified_at: Mapped[datetime | None]
+    liveness_verified_at: Mapped[datetime | None]
+
+
+class BlobRow(Base):
+    """An encrypted image or template. Deleted when `expires_at` passes (retention)."""
+
+    __tablename__ = "blobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    media_type: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str] = mapped_column(String(40))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FaceTemplateRow(Base):
+    __tablename__ = "face_templates"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    engine: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[str] = mapped_column(String(80))
+    blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"))
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+
+
+class VerificationRow(Base):
+    """Every verification: inputs (blob ids), outputs, models, caller, time."""
+
+    __tablename__ = "verifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    verdict: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    checks: Mapped[list[Any]] = mapped_column(default=list)
+    models: Mapped[list[Any]] = mapped_column(default=list)
+    input_blob_ids: Mapped[list[Any]] = mapped_column(default=list)
+    client_id: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(120))
+    request_id: Mapped[str] = mapped_column(String(100))
+    # The full response message, sealed (it may contain personal data).
+    result_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IdempotencyRow(Base):
+    """Stored responses keyed by (client, method, request id), written in the same
+    transaction as the work they describe."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    method: Mapped[str] = mapped_column(String(120), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    response_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # The DocumentField list, sealed.
+    fields_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    front_blob_id: Mapped[str | None] = mapped_column(String(36))
+    back_blob_id: Mapped[str | None] = mapped_column(String(36))
+    verification_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class ChallengeRow(Base):
+    __tablename__ = "challenges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    mode: Mapped[str] = mapped_column(String(30))
+    code: Mapped[str] = mapped_column(String(12))
+    date: Mapped[str] = mapped_column(String(10))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    pose: Mapped[str] = mapped_column(String(40))
+    instructions_zh: Mapped[str] = mapped_column(Text)
+    instructions_en: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20))
+    used_at: Mapped[datetime | None]
+    verification_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ImageHashRow(Base):
+    """Perceptual hashes of submitted selfies and responses, for replay detection."""
+
+    __tablename__ = "image_hashes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    phash: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    verification_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class ReviewCaseRow(Base):
+    __tablename__ = "review_cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    checks: Mapped[list[Any]] = mapped_column(default=list)
+    verification_ids: Mapped[list[Any]] = mapped_column(default=list)
+    opened_by: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseEvidenceRow(Base):
+    __tablename__ = "case_evidence"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"), index=True)
+    blob_id: Mapped[str | None] = mapped_column(String(36))
+    label: Mapped[str] = mapped_column(String(40))
+    media_type: Mapped[str] = mapped_column(String(40))
+    verification_id: Mapped[str | None] = mapped_column(String(36))
+    checks: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class EnterpriseRow(Base):
+    __tablename__ = "enterprises"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(200), unique=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    legal_representative: Mapped[str | None] = mapped_column(String(100))
+    licence_verdict: Mapped[str] = mapped_column(String(20))
+    licence_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    document_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class ExecutiveRow(Base):
+    __tablename__ = "executives"
+
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    role: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(100))
+    share_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    added_at: Mapped[datetime]
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    enterprise_ids: Mapped[list[Any]] = mapped_column(default=list)
+    starts_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class CampaignTaskRow(Base):
+    __tablename__ = "campaign_tasks"
+    __table_args__ = (UniqueConstraint("campaign_id", "subject_id", name="uq_task_campaign_subject"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    enterprise_id: Mapped[str] = mapped_column(String(36))
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    deadline: Mapped[datetime]
+    verification_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SuspiciousReportRow(Base):
+    __tablename__ = "suspicious_reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class AuditEventRow(Base):
+    """Every access to biometric data and every state change, who and when."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_subject_at", "subject_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    subject_id: Mapped[str | None] = mapped_column(String(36))
+    resource: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(String(400))

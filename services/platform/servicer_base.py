@@ -1,0 +1,98 @@
+"""What every servicer shares: running domain work off the event loop, idempotent
+writes, image decoding and timestamps. Servicers stay thin: protobuf in, domain call,
+protobuf out; no business rule lives here.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.orm import Session
+
+from services.app import App
+from services.core.errors import missing
+from services.core.images import DecodedImage, decode_image
+from services.platform.auth import current_caller
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+
+class ServicerBase:
+    """Base of the five servicers."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def offload(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking work (models, database) on the worker pool, keeping the caller context."""
+        ctx = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
+
+    async def mutate(
+        self,
+        method: str,
+        request: Message,
+        response_cls: type[M],
+        write: Callable[[Session], M],
+    ) -> M:
+        """Run `write` once per request id, in one transaction with its idempotency record.
+
+        Heavy computation belongs before this call (so the transaction stays short);
+        `write` only persists and builds the response.
+        """
+        caller = current_caller()
+        request_id: str = getattr(request, "request_id")
+        stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
+        if stored is not None:
+            return stored
+        return await self.offload(
+            self.app.idempotency.commit_once,
+            caller,
+            method,
+            request_id,
+            request,
+            response_cls,
+            write,
+            self._fault_pause,
+        )
+
+    async def replayed(self, method: str, request: Message, response_cls: type[M]) -> M | None:
+        """The stored response if this request id was already served (checked before heavy work)."""
+        caller = current_caller()
+        return await self.offload(
+            self.app.idempotency.lookup, caller, method, getattr(request, "request_id"), request, response_cls
+        )
+
+    def _fault_pause(self) -> None:
+        ms = self.app.settings.fault_write_pause_ms
+        if ms:
+            time.sleep(ms / 1000)
+
+    def decode(self, content: bytes, field: str) -> DecodedImage:
+        if not content:
+            raise missing(field)
+        return decode_image(content, self.app.image_limits, field)
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp, or None to leave the field unset."""
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def require(value: str, field: str) -> str:
+    if not value:
+        raise missing(field)
+    return value

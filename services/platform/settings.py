@@ -1,0 +1,113 @@
+"""All configuration, read once from the environment (`SELLERVERIFY_*`).
+
+Every default is the embedded one: a SQLite file under ./var, bundled models, a
+generated development key. `Settings()` is built in `serve()` (the composition root)
+and passed down; nothing else reads the environment.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ServiceName = Literal["identity", "liveness", "reverify", "review", "trust"]
+ALL_SERVICES: tuple[ServiceName, ...] = ("identity", "liveness", "reverify", "review", "trust")
+
+
+class Settings(BaseSettings):
+    """Seller Verify settings. Environment variable = `SELLERVERIFY_` + field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="SELLERVERIFY_", extra="ignore")
+
+    # --- Network ---
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Services served by this process; empty = all of them (embedded mode).
+    services: Annotated[list[ServiceName], NoDecode] = Field(default_factory=list)
+    # gRPC message size limit. Larger than the image limit so that an oversized
+    # image gets our own IMAGE_TOO_LARGE_BYTES answer rather than a transport error.
+    max_message_bytes: int = 64 * 1024 * 1024
+    # Worker threads for CPU-bound model calls.
+    worker_threads: int = 4
+    # Seconds in-flight calls get to finish on SIGTERM.
+    shutdown_grace_seconds: float = 20.0
+
+    # --- TLS (off by default; embedded mode listens on loopback only) ---
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # When set, clients must present a certificate signed by this CA (mTLS).
+    tls_client_ca_file: Path | None = None
+
+    # --- Authentication ---
+    # Comma-separated `client_id:role:token` triples, e.g.
+    # "shop-onboarding:onboarding:s3cret,cs-alice:cs_rep:..." (tokens of at least 16 chars).
+    api_tokens: str = ""
+    # Or a file with one `client_id:role:token` (or `client_id:role:sha256:<hex>`) per line.
+    api_tokens_file: Path | None = None
+    # With mTLS: certificate common names mapped to roles, `cn:role,...`.
+    cert_roles: str = ""
+
+    # --- Storage ---
+    data_dir: Path = Path("var")
+    # SQLAlchemy URL; default sqlite file in data_dir.
+    database_url: str = ""
+    # Apply migrations at start (embedded mode). In compose a one-shot job does it.
+    migrate_on_start: bool = True
+
+    # --- Encryption at rest ---
+    # Base64 of a 32-byte AES key, with its id; or a key file (created on first run
+    # in embedded mode). Old keys for decryption only: `id:base64,...`.
+    encryption_key: str = ""
+    encryption_key_id: str = "k1"
+    encryption_key_file: Path | None = None
+    old_encryption_keys: str = ""
+    # Keyed hashing of ID numbers (lookups without storing them in clear).
+    hash_pepper: str = ""
+
+    # --- Retention (days) ---
+    retention_images_days: int = 90
+    retention_templates_days: int = 3 * 365
+    retention_idempotency_days: int = 7
+
+    # --- Images ---
+    image_max_bytes: int = 10 * 1024 * 1024
+    image_max_side: int = 4096
+    image_max_pixels: int = 16_000_000
+
+    # --- Face matching ---
+    # Directory holding an insightface ArcFace pack (non-commercial licence); empty = bundled SFace.
+    arcface_model_dir: Path | None = None
+    # Operating point of MATCH decisions.
+    face_match_fmr: float = 0.001
+
+    # --- Liveness ---
+    challenge_ttl_seconds: int = 600
+    default_time_zone: str = "Asia/Shanghai"
+
+    # --- Logging ---
+    log_level: str = "INFO"
+
+    # --- Fault injection (tests only) ---
+    # Pause inside every write transaction, after the rows are added and before commit,
+    # so a test can kill the process mid-write and prove nothing half-written remains.
+    fault_write_pause_ms: int = 0
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _split_services(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    def enabled_services(self) -> tuple[ServiceName, ...]:
+        return tuple(self.services) if self.services else ALL_SERVICES
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'sellerverify.db').resolve()}"
+
+    def resolved_key_file(self) -> Path:
+        return self.encryption_key_file or (self.data_dir / "keys" / "master.key")
