@@ -50,3 +50,58 @@ def mask_id_number(number: str) -> str:
     if len(number) <= 8:
         return "*" * len(number)
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+CHECKS = ("document", "face", "liveness")
+
+
+def mark_passed(session: Session, subject: SubjectRow, check: str) -> None:
+    """Record that one real-person check passed now, and recompute the status."""
+    now = utcnow()
+    setattr(subject, f"{check}_verified_at", now)
+    subject.updated_at = now
+    recompute_status(session, subject)
+
+
+def require_reverification(session: Session, subject: SubjectRow) -> None:
+    """Face and liveness must pass again (annual campaign or suspicious activity)."""
+    subject.reverify_required_at = utcnow()
+    subject.updated_at = subject.reverify_required_at
+    recompute_status(session, subject)
+
+
+def recompute_status(session: Session, subject: SubjectRow) -> None:
+    """Status from the check timestamps, open review cases and re-verification demands.
+
+    verified: document, face and liveness all passed, face and liveness after the last
+    re-verification demand. A CS rep's rejection clears the check timestamps (see
+    `reject`), so it stands until every check passes again.
+    """
+    from services.trust.cases import open_cases_for
+
+    if open_cases_for(session, subject.id):
+        subject.status = "in_review"
+        return
+    stamps = [subject.document_verified_at, subject.face_verified_at, subject.liveness_verified_at]
+    if any(s is None for s in stamps):
+        subject.status = "rejected" if subject.status == "rejected" else "pending"
+        return
+    latest = max(s for s in stamps if s is not None)
+    since = subject.reverify_required_at
+    if since is not None and (
+        subject.face_verified_at is None
+        or subject.face_verified_at < since
+        or subject.liveness_verified_at is None
+        or subject.liveness_verified_at < since
+    ):
+        subject.status = "reverification_required"
+        return
+    subject.status = "verified"
+    subject.verified_at = latest
+
+
+def reject(session: Session, subject: SubjectRow) -> None:
+    """A CS rep rejected the subject: every check must pass again."""
+    subject.document_verified_at = subject.face_verified_at = subject.liveness_verified_at = None
+    subject.status = "rejected"
+    subject.updated_at = utcnow()

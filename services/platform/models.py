@@ -66,6 +66,8 @@ class SubjectRow(Base):
     document_verified_at: Mapped[datetime | None]
     face_verified_at: Mapped[datetime | None]
     liveness_verified_at: Mapped[datetime | None]
+    # Set by a suspicious-activity report or a campaign: face and liveness must pass again after it.
+    reverify_required_at: Mapped[datetime | None]
 
 
 class BlobRow(Base):

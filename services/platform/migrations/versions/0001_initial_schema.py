@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 16:43:39.374697
+Create Date: 2026-11-22 16:48:28.019796
 """
 from __future__ import annotations
 
@@ -267,6 +267,7 @@ def upgrade() -> None:
     sa.Column('document_verified_at', services.platform.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('face_verified_at', services.platform.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('liveness_verified_at', services.platform.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reverify_required_at', services.platform.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['reference_blob_id'], ['blobs.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('external_ref')

@@ -1,0 +1,318 @@
+"""The `sellerverify` command line, built on the SDK.
+
+Server side:   sellerverify serve [--service identity] | migrate | purge | keygen | token
+Client side:   sellerverify health | subject create/get | verify-id | verify-licence |
+               match-face | challenge issue/respond | demo
+Client commands read SELLERVERIFY_ADDRESS (default 127.0.0.1:50051) and SELLERVERIFY_TOKEN.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from sellerverify.client import Client, SellerVerifyError
+
+ROLES = ("onboarding", "cs_rep", "scheduler", "risk", "admin")
+
+
+def _print(message: Any) -> None:
+    if hasattr(message, "DESCRIPTOR"):
+        data = MessageToDict(message, preserving_proto_field_name=True)
+    else:
+        data = message
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _client(args: argparse.Namespace) -> Client:
+    token = args.token or os.environ.get("SELLERVERIFY_TOKEN")
+    return Client(
+        args.address,
+        token=token,
+        tls=bool(args.ca),
+        root_cert=Path(args.ca) if args.ca else None,
+        timeout=args.timeout,
+    )
+
+
+def _image(path: str | None) -> Any:
+    from sellerverify.v1 import common_pb2
+
+    if not path:
+        return None
+    return common_pb2.Image(content=Path(path).read_bytes())
+
+
+# ---------------------------------------------------------------- server side
+
+
+def ensure_dev_tokens(data_dir: Path) -> Path:
+    """Embedded mode with no tokens configured: create one random token per role (0600)."""
+    path = data_dir / "api_tokens.txt"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lines = [f"local-{role}:{role}:{secrets.token_urlsafe(24)}" for role in ROLES]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# client_id:role:token — created on first run; keep private\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def token_for(path: Path, role: str) -> str:
+    for line in path.read_text().splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[1] == role and not line.startswith("#"):
+            return parts[2]
+    raise SystemExit(f"no {role} token in {path}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.platform.logs import configure_logging
+    from services.platform.settings import Settings
+    from services.server import Running, serve
+
+    if args.service:
+        os.environ["SELLERVERIFY_SERVICES"] = ",".join(args.service)
+    if args.port is not None:
+        os.environ["SELLERVERIFY_PORT"] = str(args.port)
+    if args.host:
+        os.environ["SELLERVERIFY_HOST"] = args.host
+    settings = Settings()
+    configure_logging(settings.log_level)
+    tokens_file = None
+    if not settings.api_tokens and not settings.api_tokens_file:
+        tokens_file = ensure_dev_tokens(settings.data_dir)
+        settings.api_tokens_file = tokens_file
+
+    def ready(running: Running) -> None:
+        address = f"{settings.host}:{running.port}"
+        print(f"\nSeller Verify is serving {', '.join(settings.enabled_services())} on {address}", file=sys.stderr)
+        if tokens_file:
+            print(f"API tokens (one per role) are in {tokens_file}. Try, in another terminal:", file=sys.stderr)
+            print(
+                f"  SELLERVERIFY_ADDRESS={address} SELLERVERIFY_TOKEN={token_for(tokens_file, 'admin')} "
+                f"{Path(sys.argv[0]).name} demo\n",
+                file=sys.stderr,
+            )
+        if args.ready_file:
+            Path(args.ready_file).write_text(json.dumps({"address": address, "port": running.port}))
+
+    serve(settings, on_ready=ready)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.platform.database import make_engine, migrate
+    from services.platform.settings import Settings
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(make_engine(settings.resolved_database_url()))
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from services.app import App
+    from services.platform.records import purge_expired
+    from services.platform.settings import Settings
+
+    app = App.build(Settings())
+    try:
+        _print(purge_expired(app.db, app.blobs, app.retention))
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    print(base64.b64encode(secrets.token_bytes(32)).decode())
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import hashlib
+
+    token = secrets.token_urlsafe(24)
+    print(f"token:          {token}")
+    print(f"config entry:   {args.client_id}:{args.role}:sha256:{hashlib.sha256(token.encode()).hexdigest()}")
+    return 0
+
+
+# ---------------------------------------------------------------- client side
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    names = ["", *(f"sellerverify.v1.{n}Service" for n in ("Identity", "Liveness", "Reverify", "Review", "Trust"))]
+    if args.service:
+        names = [args.service]
+    worst = 0
+    with _client(args) as client:
+        for name in names:
+            try:
+                status = client.health(name)
+            except SellerVerifyError as err:
+                status = f"{err.code.name} ({err.message})"
+            print(f"{name or '(server)':40s} {status}")
+            if status != "SERVING" and not (args.service is None and status.startswith("NOT_FOUND")):
+                worst = 1
+    return worst
+
+
+def cmd_subject(args: argparse.Namespace) -> int:
+    from sellerverify.v1 import identity_pb2 as pb
+
+    with _client(args) as client:
+        if args.action == "create":
+            kind = pb.SUBJECT_KIND_EXECUTIVE if args.executive else pb.SUBJECT_KIND_INDIVIDUAL
+            _print(client.identity.CreateSubject(pb.CreateSubjectRequest(external_ref=args.ref, kind=kind)))
+        else:
+            _print(client.identity.GetSubject(pb.GetSubjectRequest(subject_id=args.ref)))
+    return 0
+
+
+def cmd_verify_id(args: argparse.Namespace) -> int:
+    from sellerverify.v1 import identity_pb2 as pb
+
+    kinds = {
+        "cn-id": pb.DOCUMENT_KIND_CN_RESIDENT_ID,
+        "passport": pb.DOCUMENT_KIND_PASSPORT_TD3,
+        "td1": pb.DOCUMENT_KIND_ID_CARD_TD1,
+        "licence": pb.DOCUMENT_KIND_CN_BUSINESS_LICENCE,
+        "auto": pb.DOCUMENT_KIND_UNSPECIFIED,
+    }
+    with _client(args) as client:
+        subject_id = args.subject
+        if not subject_id and args.command == "verify-id":
+            subject_id = client.identity.CreateSubject(
+                pb.CreateSubjectRequest(external_ref=f"cli-{secrets.token_hex(6)}")
+            ).subject.subject_id
+        kind = "licence" if args.command == "verify-licence" else args.kind
+        resp = client.identity.SubmitDocument(
+            pb.SubmitDocumentRequest(
+                subject_id=subject_id or "",
+                kind_hint=kinds[kind],
+                front=_image(args.file),
+                back=_image(getattr(args, "back", None)),
+            )
+        )
+        _print(resp)
+        from sellerverify.v1 import common_pb2
+
+        return 0 if resp.verdict == common_pb2.VERDICT_PASS else 2
+
+
+def cmd_match_face(args: argparse.Namespace) -> int:
+    from sellerverify.v1 import common_pb2
+    from sellerverify.v1 import identity_pb2 as pb
+
+    with _client(args) as client:
+        resp = client.identity.MatchFace(
+            pb.MatchFaceRequest(subject_id=args.subject, probe=_image(args.selfie), reference=_image(args.reference))
+        )
+        _print(resp)
+        return 0 if resp.decision == common_pb2.MATCH_DECISION_MATCH else 2
+
+
+def cmd_challenge(args: argparse.Namespace) -> int:
+    from sellerverify.v1 import common_pb2
+    from sellerverify.v1 import liveness_pb2 as pb
+
+    with _client(args) as client:
+        if args.action == "issue":
+            mode = pb.CHALLENGE_MODE_NEWSPAPER if args.newspaper else pb.CHALLENGE_MODE_CODE_ON_PAPER
+            _print(client.liveness.IssueChallenge(pb.IssueChallengeRequest(subject_id=args.subject, mode=mode)))
+            return 0
+        resp = client.liveness.RespondChallenge(
+            pb.RespondChallengeRequest(
+                challenge_id=args.challenge, subject_id=args.subject, images=[_image(p) for p in args.images]
+            )
+        )
+        _print(resp)
+        return 0 if resp.verdict == common_pb2.VERDICT_PASS else 2
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sellerverify.demo import run_demo
+
+    with _client(args) as client:
+        return run_demo(client)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sellerverify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--address", default=os.environ.get("SELLERVERIFY_ADDRESS", "127.0.0.1:50051"))
+    parser.add_argument("--token", default=None, help="API token (default: $SELLERVERIFY_TOKEN)")
+    parser.add_argument("--ca", default=os.environ.get("SELLERVERIFY_CA_FILE"), help="CA certificate: use TLS")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the gRPC services (all in one process by default)")
+    p.add_argument("--service", action="append", choices=["identity", "liveness", "reverify", "review", "trust"])
+    p.add_argument("--port", type=int)
+    p.add_argument("--host")
+    p.add_argument("--ready-file", help="write {address, port} here once serving")
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(func=cmd_migrate)
+    sub.add_parser("purge", help="delete biometric data past its retention").set_defaults(func=cmd_purge)
+    sub.add_parser("keygen", help="print a new base64 AES-256 key").set_defaults(func=cmd_keygen)
+    p = sub.add_parser("token", help="make an API token and its config entry")
+    p.add_argument("client_id")
+    p.add_argument("role", choices=ROLES)
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("health", help="health of every service")
+    p.add_argument("--service")
+    p.set_defaults(func=cmd_health)
+    p = sub.add_parser("subject", help="create or read a subject")
+    p.add_argument("action", choices=["create", "get"])
+    p.add_argument("ref", help="external reference (create) or subject id (get)")
+    p.add_argument("--executive", action="store_true")
+    p.set_defaults(func=cmd_subject)
+    p = sub.add_parser("verify-id", help="read and validate an ID document")
+    p.add_argument("file")
+    p.add_argument("--back")
+    p.add_argument("--subject")
+    p.add_argument("--kind", choices=["auto", "cn-id", "passport", "td1"], default="auto")
+    p.set_defaults(func=cmd_verify_id)
+    p = sub.add_parser("verify-licence", help="read and validate a business licence")
+    p.add_argument("file")
+    p.add_argument("--subject")
+    p.set_defaults(func=cmd_verify_id)
+    p = sub.add_parser("match-face", help="match a selfie against the subject's ID portrait")
+    p.add_argument("selfie")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--reference")
+    p.set_defaults(func=cmd_match_face)
+    p = sub.add_parser("challenge", help="issue or answer a liveness challenge")
+    p.add_argument("action", choices=["issue", "respond"])
+    p.add_argument("--subject", required=True)
+    p.add_argument("--challenge")
+    p.add_argument("--newspaper", action="store_true")
+    p.add_argument("images", nargs="*")
+    p.set_defaults(func=cmd_challenge)
+    sub.add_parser("demo", help="onboard one seller end to end against the running suite").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SellerVerifyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
