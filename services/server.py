@@ -58,12 +58,15 @@ class Running:
     port: int
     health: health.aio.HealthServicer
     stopping: list[bool]
+    background: list[asyncio.Task[None]]
 
     async def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish, then close storage."""
         if self.stopping[0]:
             return
         self.stopping[0] = True
+        for task in self.background:
+            task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.app.settings.shutdown_grace_seconds if grace is None else grace)
         self.app.close()
@@ -117,7 +120,20 @@ async def start(settings: Settings, app: App | None = None) -> Running:
         await health_servicer.set(full, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{settings.host}:{port}", "services": list(enabled), "tls": bool(creds)})
-    return Running(server, app, port, health_servicer, stopping)
+    background = [asyncio.create_task(_purge_loop(app))]
+    return Running(server, app, port, health_servicer, stopping, background)
+
+
+async def _purge_loop(app: App) -> None:
+    """Delete biometric data past retention at start and then periodically."""
+    from services.platform.records import purge_expired
+
+    while True:
+        try:
+            await asyncio.get_running_loop().run_in_executor(app.executor, purge_expired, app.db, app.blobs, app.retention)
+        except Exception as exc:  # noqa: BLE001 - a failed purge is retried next round
+            log.error("retention purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(app.settings.purge_interval_seconds)
 
 
 def serve(settings: Settings, on_ready: Callable[[Running], None] | None = None) -> None:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     retention_images_days: int = 90
     retention_templates_days: int = 3 * 365
     retention_idempotency_days: int = 7
+    # How often the server deletes what is past retention.
+    purge_interval_seconds: int = 3600
 
     # --- Images ---
     image_max_bytes: int = 10 * 1024 * 1024
