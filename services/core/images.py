@@ -41,8 +41,8 @@ class ImageLimits:
     """Operator-configurable limits (see Settings)."""
 
     max_bytes: int = 10 * 1024 * 1024
-    max_side: int = 4096
-    max_pixels: int = 16_000_000
+    max_side: int = 8192
+    max_pixels: int = 40_000_000
     min_side: int = 32
 
 

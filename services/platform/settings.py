@@ -75,8 +75,8 @@ class Settings(BaseSettings):
 
     # --- Images ---
     image_max_bytes: int = 10 * 1024 * 1024
-    image_max_side: int = 4096
-    image_max_pixels: int = 16_000_000
+    image_max_side: int = 8192
+    image_max_pixels: int = 40_000_000
 
     # --- Face matching ---
     # Directory holding an insightface ArcFace pack (non-commercial licence); empty = bundled SFace.

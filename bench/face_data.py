@@ -1,0 +1,99 @@
+"""Embeddings of the shared face set, as photos and as derived ID portraits (shared by
+calibration and the face benchmark)."""
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from services.core.images import ImageLimits, decode_image
+from services.identity.face_match import FaceMatcher
+from tests.portraits import id_portrait
+
+FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+LIMITS = ImageLimits(max_bytes=50 << 20, max_side=10000, max_pixels=60_000_000)
+
+
+@dataclass
+class FaceSet:
+    photo: dict[str, np.ndarray]  # relative path -> template (photo side)
+    portrait: dict[str, np.ndarray]  # relative path -> template of its derived ID portrait
+    identity: dict[str, str]
+    photo_failures: list[str]
+    portrait_failures: list[str]
+    same_pairs: list[tuple[str, str]]
+
+
+def load_images(root: Path = FACES) -> dict[str, np.ndarray]:
+    out = {}
+    for row in csv.DictReader(open(root / "images.csv")):
+        out[row["path"]] = decode_image((root / row["path"]).read_bytes(), LIMITS).bgr
+    return out
+
+
+def build(matcher: FaceMatcher, root: Path = FACES) -> FaceSet:
+    images = load_images(root)
+    photo, portrait, pf, qf = {}, {}, [], []
+    for path, bgr in images.items():
+        try:
+            photo[path] = matcher.template(bgr).vector
+        except Exception:  # noqa: BLE001 - counted as a detection failure
+            pf.append(path)
+        variant = id_portrait(bgr, matcher.engine)
+        try:
+            if variant is None:
+                raise ValueError("no face")
+            portrait[path] = matcher.template(variant, portrait=True).vector
+        except Exception:  # noqa: BLE001
+            qf.append(path)
+    identity = {p: p.split("/")[0] for p in images}
+    same = [(r["a"], r["b"]) for r in csv.DictReader(open(root / "pairs.csv")) if r["same"] == "1"]
+    return FaceSet(photo, portrait, identity, pf, qf, same)
+
+
+def photo_scores(fs: FaceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine: the labelled same-person pairs. Impostor: every cross-identity pair."""
+    g = [float(fs.photo[a] @ fs.photo[b]) for a, b in fs.same_pairs if a in fs.photo and b in fs.photo]
+    keys = sorted(fs.photo)
+    imp = [float(fs.photo[a] @ fs.photo[b]) for a, b in itertools.combinations(keys, 2) if fs.identity[a] != fs.identity[b]]
+    return np.array(g), np.array(imp)
+
+
+def portrait_scores(fs: FaceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine: portrait of one image vs the *other* photo of a same-person pair (both
+    directions). Impostor: portrait of X vs every photo of another identity."""
+    g = []
+    for a, b in fs.same_pairs:
+        if a in fs.portrait and b in fs.photo:
+            g.append(float(fs.portrait[a] @ fs.photo[b]))
+        if b in fs.portrait and a in fs.photo:
+            g.append(float(fs.portrait[b] @ fs.photo[a]))
+    imp = [
+        float(fs.portrait[a] @ fs.photo[b])
+        for a in sorted(fs.portrait)
+        for b in sorted(fs.photo)
+        if fs.identity[a] != fs.identity[b]
+    ]
+    return np.array(g), np.array(imp)
+
+
+def threshold_at(impostor: np.ndarray, fmr: float) -> float:
+    """Smallest threshold whose observed impostor accept rate is <= fmr."""
+    s = np.sort(impostor)[::-1]
+    k = int(np.floor(fmr * len(s)))  # impostors allowed at or above the threshold
+    if k >= len(s):
+        return float(s[-1])
+    return float(np.nextafter(s[k], 2.0))
+
+
+def tar_at(genuine: np.ndarray, impostor: np.ndarray, fmr: float) -> float:
+    return float(np.mean(genuine >= threshold_at(impostor, fmr)))
+
+
+def auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    g = genuine[:, None]
+    i = impostor[None, :]
+    return float(np.mean((g > i) + 0.5 * (g == i)))
