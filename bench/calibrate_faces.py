@@ -5,6 +5,7 @@ FMR points: 1%, 0.1%, 0.01%. A point needs at least 1/FMR impostor pairs to be
 measured at all; with fewer, the threshold is set conservatively (the highest impostor
 score seen plus a margin) and marked `"measured": false`.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.face_data import FaceSet, auc, build, photo_scores, portrait_scores, tar_at, threshold_at
+from bench.face_data import FaceSet, auc, build, photo_scores, portrait_scores, threshold_at
 from services.identity.face_match import CalibrationTable, FaceMatcher, Operating, PairType
 from services.vision.faces import default_engine
 
@@ -51,7 +52,9 @@ def main() -> None:
     engine = default_engine()
     # A placeholder table is enough to build templates (thresholds are not used here).
     dummy = Operating({0.01: 0.3, 0.001: 0.4}, [(0.0, 1.0), (1.0, 0.0)], 1, 1)
-    matcher = FaceMatcher(engine, CalibrationTable(engine.info.engine, engine.info.version, {p: dummy for p in PairType}, "-"))
+    matcher = FaceMatcher(
+        engine, CalibrationTable(engine.info.engine, engine.info.version, {p: dummy for p in PairType}, "-")
+    )
     started = time.time()
     fs: FaceSet = build(matcher)
     pg, pi = photo_scores(fs)
@@ -73,7 +76,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{engine.info.engine}.json").write_text(json.dumps(table, indent=1) + "\n")
     summary = {k: v for k, v in table.items() if k != "pair_types"}
-    summary["pair_types"] = {k: {kk: vv for kk, vv in v.items() if kk != "curve"} for k, v in table["pair_types"].items()}
+    summary["pair_types"] = {
+        k: {kk: vv for kk, vv in v.items() if kk != "curve"} for k, v in table["pair_types"].items()
+    }
     json.dump(summary, sys.stdout, indent=1)
     print()
 

@@ -1,5 +1,6 @@
 """Embeddings of the shared face set, as photos and as derived ID portraits (shared by
 calibration and the face benchmark)."""
+
 from __future__ import annotations
 
 import csv
@@ -58,7 +59,9 @@ def photo_scores(fs: FaceSet) -> tuple[np.ndarray, np.ndarray]:
     """Genuine: the labelled same-person pairs. Impostor: every cross-identity pair."""
     g = [float(fs.photo[a] @ fs.photo[b]) for a, b in fs.same_pairs if a in fs.photo and b in fs.photo]
     keys = sorted(fs.photo)
-    imp = [float(fs.photo[a] @ fs.photo[b]) for a, b in itertools.combinations(keys, 2) if fs.identity[a] != fs.identity[b]]
+    imp = [
+        float(fs.photo[a] @ fs.photo[b]) for a, b in itertools.combinations(keys, 2) if fs.identity[a] != fs.identity[b]
+    ]
     return np.array(g), np.array(imp)
 
 

@@ -3,6 +3,7 @@
 `App.build(settings)` wires storage, keys, records and (lazily, on first use) the
 models, so that a process serving only the trust service never loads a face model.
 """
+
 from __future__ import annotations
 
 import logging

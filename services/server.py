@@ -6,6 +6,7 @@ SIGINT (health flips to NOT_SERVING, new calls are refused, in-flight calls get
 `shutdown_grace_seconds` to finish; every write is one transaction, so a call cut off
 leaves nothing half-written).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,13 @@ def _registrars() -> dict[ServiceName, Callable[[grpc.aio.Server, App], None]]:
 def _file_descriptors() -> list[Any]:
     from sellerverify.v1 import identity_pb2, liveness_pb2, reverify_pb2, review_pb2, trust_pb2
 
-    return [identity_pb2.DESCRIPTOR, liveness_pb2.DESCRIPTOR, reverify_pb2.DESCRIPTOR, review_pb2.DESCRIPTOR, trust_pb2.DESCRIPTOR]
+    return [
+        identity_pb2.DESCRIPTOR,
+        liveness_pb2.DESCRIPTOR,
+        reverify_pb2.DESCRIPTOR,
+        review_pb2.DESCRIPTOR,
+        trust_pb2.DESCRIPTOR,
+    ]
 
 
 @dataclass
@@ -108,7 +115,9 @@ async def start(settings: Settings, app: App | None = None) -> Running:
     for name in enabled:
         registrars[name](server, app)
     full_names = [SERVICE_NAMES[n] for n in enabled]
-    reflection.enable_server_reflection([*full_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*full_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
 
     address = f"{settings.host}:{settings.port}"
     creds = _credentials(settings)
@@ -130,7 +139,9 @@ async def _purge_loop(app: App) -> None:
 
     while True:
         try:
-            await asyncio.get_running_loop().run_in_executor(app.executor, purge_expired, app.db, app.blobs, app.retention)
+            await asyncio.get_running_loop().run_in_executor(
+                app.executor, purge_expired, app.db, app.blobs, app.retention
+            )
         except Exception as exc:  # noqa: BLE001 - a failed purge is retried next round
             log.error("retention purge failed: %s", type(exc).__name__)
         await asyncio.sleep(app.settings.purge_interval_seconds)

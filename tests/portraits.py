@@ -7,6 +7,7 @@ height; resize to 102x126 (INTER_AREA); lower contrast and saturation and lift t
 blacks (washed-out print); blur slightly (print/scan softness); JPEG-compress at
 quality 55. The variant is deterministic for a given image.
 """
+
 from __future__ import annotations
 
 import cv2

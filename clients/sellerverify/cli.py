@@ -5,6 +5,7 @@ Client side:   sellerverify health | subject create/get | verify-id | verify-lic
                match-face | challenge issue/respond | demo
 Client commands read SELLERVERIFY_ADDRESS (default 127.0.0.1:50051) and SELLERVERIFY_TOKEN.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -247,7 +248,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sellerverify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sellerverify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--address", default=os.environ.get("SELLERVERIFY_ADDRESS", "127.0.0.1:50051"))
     parser.add_argument("--token", default=None, help="API token (default: $SELLERVERIFY_TOKEN)")
     parser.add_argument("--ca", default=os.environ.get("SELLERVERIFY_CA_FILE"), help="CA certificate: use TLS")

@@ -11,6 +11,7 @@ without a request_id gets one generated *before* the first attempt, so every ret
 reuses it and the server does the work once. Errors arrive as `SellerVerifyError`
 with the stable reason code and field violations.
 """
+
 from __future__ import annotations
 
 import random
@@ -102,7 +103,9 @@ class _Service:
     def _streaming(self, method: grpc.StreamStreamMultiCallable) -> Callable[..., Iterator[Any]]:
         def call(requests: Iterator[Any], timeout: float | None = None) -> Iterator[Any]:
             try:
-                yield from method(requests, timeout=timeout or self._client.stream_timeout, metadata=self._client._metadata())
+                yield from method(
+                    requests, timeout=timeout or self._client.stream_timeout, metadata=self._client._metadata()
+                )
             except grpc.RpcError as err:
                 raise SellerVerifyError.from_rpc_error(err) from None
 

@@ -3,6 +3,7 @@
 The domain never imports grpc: `ErrorKind` names what went wrong in domain terms and
 services/platform/errors.py owns the mapping to gRPC status codes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ the declared dimensions are checked, and only then are the pixels decoded. A
 decompression bomb (tiny file, huge declared canvas) is refused at the header step
 and never allocates its canvas.
 """
+
 from __future__ import annotations
 
 import io
@@ -163,7 +164,9 @@ def _decode_failure(field: str, exc: BaseException) -> Exception:
             f"{field} ends early (truncated upload); send the whole file again",
             field,
         )
-    return invalid(Reason.IMAGE_CORRUPT, f"{field} could not be decoded ({type(exc).__name__}); send a valid image", field)
+    return invalid(
+        Reason.IMAGE_CORRUPT, f"{field} could not be decoded ({type(exc).__name__}); send a valid image", field
+    )
 
 
 def encode_jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:

@@ -3,6 +3,7 @@
 The proto enum is the contract; this mirror lets the domain use the codes without
 importing generated code. tests/unit/test_contract.py keeps the two identical.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

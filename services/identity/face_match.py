@@ -12,6 +12,7 @@ live photo than two ordinary photos do. The decision:
 Document portraits are upscaled before detection and both sides are embedded with
 their mirror image averaged in (test-time augmentation), which steadies small crops.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ class Operating:
         sims = [c[0] for c in self.curve]
         fmrs = [c[1] for c in self.curve]
         floor = 1.0 / max(self.impostor_pairs, 1)
-        return max(float(np.interp(similarity, sims, fmrs, left=1.0, right=0.0)), floor if similarity <= sims[-1] else 0.0)
+        return max(
+            float(np.interp(similarity, sims, fmrs, left=1.0, right=0.0)), floor if similarity <= sims[-1] else 0.0
+        )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """IdentityService servicer: thin protobuf <-> domain glue."""
+
 from __future__ import annotations
 
 import grpc
+from sellerverify.v1 import common_pb2
 from sellerverify.v1 import identity_pb2 as pb
 from sellerverify.v1 import identity_pb2_grpc as pb_grpc
 from sqlalchemy import select
@@ -10,20 +12,196 @@ from sqlalchemy.orm import Session
 from services.app import App
 from services.core.errors import invalid, not_found
 from services.core.reasons import Reason
-from services.identity import subjects
-from services.identity.convert import SUBJECT_KIND_FROM_PB, subject_to_pb
+from services.identity import enrolment, subjects
+from services.identity.convert import SUBJECT_KIND_FROM_PB, quality_to_pb, subject_to_pb
+from services.identity.face_flow import FaceFlow
+from services.identity.face_match import PairType
 from services.platform.auth import current_caller
 from services.platform.models import FaceTemplateRow
-from services.platform.records_pb import verification_to_pb
+from services.platform.records import new_id
+from services.platform.records_pb import reason_dict, reason_to_pb, verification_to_pb
 from services.platform.servicer_base import ServicerBase, require
+from services.trust.cases import open_case
 
 SERVICE = "sellerverify.v1.IdentityService"
+
+
+PAIR_FROM_PB = {
+    pb.PAIR_TYPE_ID_PORTRAIT_VS_PHOTO: "id_portrait_vs_photo",
+    pb.PAIR_TYPE_PHOTO_VS_PHOTO: "photo_vs_photo",
+}
+DECISION_TO_PB = {
+    "match": common_pb2.MATCH_DECISION_MATCH,
+    "no_match": common_pb2.MATCH_DECISION_NO_MATCH,
+    "uncertain": common_pb2.MATCH_DECISION_UNCERTAIN,
+}
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
     """Subjects, documents, face matching and duplicate search."""
 
-    async def CreateSubject(self, request: pb.CreateSubjectRequest, context: grpc.aio.ServicerContext) -> pb.CreateSubjectResponse:
+    @property
+    def faces(self) -> FaceFlow:
+        return self.app.lazy("face_flow", lambda: FaceFlow(self.app))
+
+    async def MatchFace(self, request: pb.MatchFaceRequest, context: grpc.aio.ServicerContext) -> pb.MatchFaceResponse:
+        method = f"/{SERVICE}/MatchFace"
+        subject_id = require(request.subject_id, "subject_id")
+        stored = await self.replayed(method, request, pb.MatchFaceResponse)
+        if stored is not None:
+            return stored
+        # Refuse bad images before any model work.
+        probe = self.decode(request.probe.content, "probe.content")
+        reference = self.decode(request.reference.content, "reference.content") if request.reference.content else None
+        pair_name = PAIR_FROM_PB.get(request.pair_type)
+        pair_type = PairType(pair_name) if pair_name else None
+        run = await self.offload(
+            self.faces.run,
+            subject_id,
+            probe.bgr,
+            reference.bgr if reference else None,
+            pair_type,
+            not request.skip_enrolment,
+        )
+        outcome = run.outcome
+        caller = current_caller()
+        verification_id = new_id()
+        enrolled: list[str] = []
+
+        def write(session: Session) -> pb.MatchFaceResponse:
+            subject = subjects.get_subject(session, subject_id, for_update=True)
+            probe_blob = self.app.blobs.put(
+                session, request.probe.content, purpose="selfie", media_type=probe.media_type, subject_id=subject_id
+            )
+            inputs = [probe_blob]
+            if reference is not None:
+                inputs.append(
+                    self.app.blobs.put(
+                        session,
+                        request.reference.content,
+                        purpose="reference",
+                        media_type=reference.media_type,
+                        subject_id=subject_id,
+                    )
+                )
+            reasons = [reason_dict(r.value, m) for r, m in outcome.reasons]
+            reasons += [reason_dict(f.reason.value, f.detail) for f in run.findings]
+            decision = outcome.decision.value
+            verdict = {"match": "pass", "no_match": "fail", "uncertain": "review"}[decision]
+            if run.findings:
+                verdict = "review"
+            check = {
+                "name": "face_match",
+                "verdict": verdict,
+                "score": outcome.similarity,
+                "detail": f"similarity {outcome.similarity:.3f}, match at >= {outcome.threshold_match:.3f} "
+                f"({outcome.pair_type.value}), estimated FMR {outcome.estimated_fmr:.2g}",
+                "reasons": reasons,
+            }
+            model = {"engine": outcome.model.engine, "model": outcome.model.model, "version": outcome.model.version}
+            case_id = ""
+            if verdict == "review":
+                case = open_case(
+                    session,
+                    subject_id=subject_id,
+                    kind="duplicate" if run.findings else "face_match",
+                    opened_by=caller,
+                    reasons=reasons,
+                    checks=[check],
+                    verification_ids=[verification_id],
+                    evidence=[(probe_blob, "selfie", probe.media_type)],
+                )
+                case_id = case.id
+            if run.enrol:
+                enrolled.append(self.faces.enrol(session, subject_id, outcome.probe_template))
+            if verdict == "pass":
+                subjects.mark_passed(session, subject, "face")
+            response = pb.MatchFaceResponse(
+                verification_id=verification_id,
+                decision=DECISION_TO_PB[decision],
+                similarity=outcome.similarity,
+                match_threshold=outcome.threshold_match,
+                no_match_threshold=outcome.threshold_no_match,
+                estimated_false_match_rate=outcome.estimated_fmr,
+                model=common_pb2.ModelInfo(**model),
+                pair_type=pb.PAIR_TYPE_ID_PORTRAIT_VS_PHOTO
+                if outcome.pair_type is PairType.ID_PORTRAIT_VS_PHOTO
+                else pb.PAIR_TYPE_PHOTO_VS_PHOTO,
+                probe_quality=quality_to_pb(outcome.probe),
+                reference_quality=quality_to_pb(outcome.reference),
+                reasons=[reason_to_pb(r) for r in reasons],
+                duplicates=[
+                    pb.DuplicateFinding(
+                        code=common_pb2.ReasonCode.Value(f.reason.value),
+                        other_subject_id=f.other_subject_id,
+                        similarity=f.similarity,
+                        detail=f.detail,
+                    )
+                    for f in run.findings
+                ],
+                review_case_id=case_id,
+            )
+            self.app.verifications.add(
+                session,
+                verification_id=verification_id,
+                caller=caller,
+                method=method,
+                request_id=request.request_id,
+                subject_id=subject_id,
+                kind="face_match",
+                verdict=verdict,
+                reasons=reasons,
+                checks=[check],
+                models=[model],
+                input_blob_ids=inputs,
+                result=response,
+            )
+            self.app.audit.record(session, caller, "match_face", subject_id, verification_id, f"decision={decision}")
+            return response
+
+        response = await self.mutate(method, request, pb.MatchFaceResponse, write)
+        if enrolled and response.verification_id == verification_id:
+            self.faces.index.add(enrolled[0], subject_id, outcome.probe_template)
+        return response
+
+    async def SearchDuplicates(
+        self, request: pb.SearchDuplicatesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchDuplicatesResponse:
+        subject_id = require(request.subject_id, "subject_id")
+        caller = current_caller()
+
+        def search() -> pb.SearchDuplicatesResponse:
+            with self.app.db.read() as session:
+                subjects.get_subject(session, subject_id)
+                rows = list(session.scalars(select(FaceTemplateRow).where(FaceTemplateRow.subject_id == subject_id)))
+                vectors = enrolment.load_vectors(session, self.app.blobs, rows)
+            findings = {}
+            for _, _, vector in vectors:
+                for f in self.faces.duplicates(subject_id, vector):
+                    key = (f.reason, f.other_subject_id)
+                    if key not in findings or f.similarity > findings[key].similarity:
+                        findings[key] = f
+            with self.app.db.transaction() as session:
+                self.app.audit.record(session, caller, "search_duplicates", subject_id)
+            ordered = sorted(findings.values(), key=lambda f: -f.similarity)[: request.limit or 10]
+            return pb.SearchDuplicatesResponse(
+                findings=[
+                    pb.DuplicateFinding(
+                        code=common_pb2.ReasonCode.Value(f.reason.value),
+                        other_subject_id=f.other_subject_id,
+                        similarity=f.similarity,
+                        detail=f.detail,
+                    )
+                    for f in ordered
+                ],
+                index_size=len(self.faces.index),
+            )
+
+        return await self.offload(search)
+
+    async def CreateSubject(
+        self, request: pb.CreateSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateSubjectResponse:
         external_ref = require(request.external_ref.strip(), "external_ref")
         if len(external_ref) > 200:
             raise invalid(Reason.INVALID_FIELD, "external_ref is longer than 200 characters", "external_ref")
@@ -37,7 +215,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
 
         return await self.mutate(f"/{SERVICE}/CreateSubject", request, pb.CreateSubjectResponse, write)
 
-    async def GetSubject(self, request: pb.GetSubjectRequest, context: grpc.aio.ServicerContext) -> pb.GetSubjectResponse:
+    async def GetSubject(
+        self, request: pb.GetSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSubjectResponse:
         subject_id = require(request.subject_id, "subject_id")
 
         def read() -> pb.GetSubjectResponse:

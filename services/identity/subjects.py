@@ -1,4 +1,5 @@
 """Subjects: the people being verified (repository over the subjects table)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

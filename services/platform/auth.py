@@ -5,6 +5,7 @@ that the configuration never holds the token itself). Only SHA-256 digests are k
 memory; comparison is constant-time. With mTLS, a client certificate's common name can
 map to a role instead.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -6,6 +6,7 @@ current key, old data stays readable with the old keys listed in settings.
 The associated data binds a ciphertext to its purpose and row (e.g. "blob:<id>"), so a
 ciphertext copied to another row does not decrypt.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _MAGIC = b"SV1"
 
 
-class KeyError_(Exception):
+class KeyConfigError(Exception):
     """A key is missing or malformed (configuration problem)."""
 
 
@@ -44,18 +45,18 @@ class KeyRing:
     def open(self, sealed: bytes, aad: str) -> bytes:
         """Decrypt data sealed by `seal` with any known key; raises on tampering."""
         if not sealed.startswith(_MAGIC):
-            raise KeyError_("not a sealed value")
+            raise KeyConfigError("not a sealed value")
         n = sealed[3]
         key_id = sealed[4 : 4 + n].decode()
         nonce = sealed[4 + n : 16 + n]
         ct = sealed[16 + n :]
         key = self.keys.get(key_id)
         if key is None:
-            raise KeyError_(f"data was sealed with key id {key_id!r}, which is not configured")
+            raise KeyConfigError(f"data was sealed with key id {key_id!r}, which is not configured")
         try:
             return AESGCM(key).decrypt(nonce, ct, aad.encode())
         except InvalidTag:
-            raise KeyError_("sealed value failed authentication (tampered or wrong row)") from None
+            raise KeyConfigError("sealed value failed authentication (tampered or wrong row)") from None
 
     @staticmethod
     def key_id_of(sealed: bytes) -> str:
@@ -72,9 +73,9 @@ def _decode_key(text: str, what: str) -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except ValueError:
-        raise KeyError_(f"{what} is not valid base64") from None
+        raise KeyConfigError(f"{what} is not valid base64") from None
     if len(raw) != 32:
-        raise KeyError_(f"{what} must be 32 bytes (base64 of 32 random bytes), got {len(raw)}")
+        raise KeyConfigError(f"{what} must be 32 bytes (base64 of 32 random bytes), got {len(raw)}")
     return raw
 
 
@@ -82,7 +83,7 @@ def _read_or_create(path: Path, create: bool) -> bytes:
     if path.exists():
         return _decode_key(path.read_text(), str(path))
     if not create:
-        raise KeyError_(f"key file {path} does not exist")
+        raise KeyConfigError(f"key file {path} does not exist")
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

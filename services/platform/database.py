@@ -3,6 +3,7 @@
 SQLite file by default (created on first run), PostgreSQL by URL. The schema is owned
 by Alembic (services/platform/migrations); `migrate()` brings a database to head.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

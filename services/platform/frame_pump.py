@@ -6,6 +6,7 @@ mailbox (a newer frame replaces an older one, which counts as dropped), and the
 processor takes whatever is newest each time it is free. Latency therefore stays at
 one frame's processing time however fast the client sends.
 """
+
 from __future__ import annotations
 
 import asyncio

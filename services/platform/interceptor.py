@@ -5,6 +5,7 @@ option in the .proto; the table below is read from the generated descriptors, so
 contract is the single source of truth. Health checking and reflection are open (they
 reveal nothing beyond the public contract and liveness of the process).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,11 @@ from services.platform.auth import Caller, Role, TokenStore, set_current_caller
 log = logging.getLogger("sellerverify.rpc")
 
 ERROR_DOMAIN = "sellerverify.v1"
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
+_OPEN_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 _KIND_TO_CODE: dict[ErrorKind, tuple[grpc.StatusCode, int]] = {
     ErrorKind.INVALID_INPUT: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
@@ -119,7 +124,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             raise DomainError(Reason.SHUTTING_DOWN, "the server is shutting down; retry shortly", ErrorKind.UNAVAILABLE)
         caller = self._identify(metadata, context)
         if allowed is None:
-            raise DomainError(Reason.NOT_IMPLEMENTED, f"{method} is not part of the contract", ErrorKind.NOT_IMPLEMENTED)
+            raise DomainError(
+                Reason.NOT_IMPLEMENTED, f"{method} is not part of the contract", ErrorKind.NOT_IMPLEMENTED
+            )
         if caller.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise DomainError(
@@ -200,7 +207,7 @@ def _wrap(
                 caller = authorise(context)
                 set_current_caller(caller)
                 response = await inner_uu(request, context)
-            except Exception as exc:  # noqa: BLE001 - mapped to a status
+            except Exception as exc:
                 if _is_abort(exc):
                     raise
                 await fail(context, caller, started, exc)
@@ -223,7 +230,7 @@ def _wrap(
                 set_current_caller(caller)
                 async for item in inner_ss(request_or_iter, context):
                     yield item
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _is_abort(exc):
                     raise
                 await fail(context, caller, started, exc)
@@ -242,7 +249,7 @@ def _wrap(
                 caller = authorise(context)
                 set_current_caller(caller)
                 response = await inner_su(request_iter, context)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _is_abort(exc):
                     raise
                 await fail(context, caller, started, exc)

@@ -3,6 +3,7 @@
 Code logs identifiers and outcomes only; as a second line of defence a filter masks
 anything shaped like a citizen number or a bearer token and drops byte payloads.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,7 +47,11 @@ def _clean(value: Any) -> Any:
 def configure_logging(level: str = "INFO") -> None:
     """JSON lines on stderr for every logger of the process."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "asctime": "time"}))
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "asctime": "time"}
+        )
+    )
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

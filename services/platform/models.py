@@ -4,6 +4,7 @@ Biometric images and face templates live only in `blobs.sealed` (AES-GCM, see
 crypto.py). ID numbers are stored as keyed hashes plus a masked form. Results that may
 hold personal data (document fields, full responses) are sealed too.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -45,7 +46,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
 
 class SubjectRow(Base):

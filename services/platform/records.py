@@ -4,6 +4,7 @@ idempotent request handling and retention.
 All writers take the caller's open Session, so that a verification, its blobs, its
 audit events and its idempotency record commit in one transaction, or not at all.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Protobuf forms of the cross-cutting records (reasons, checks, models, verifications)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,7 +45,9 @@ def check_to_pb(item: dict[str, Any]) -> common_pb2.CheckResult:
 
 
 def model_to_pb(item: dict[str, Any]) -> common_pb2.ModelInfo:
-    return common_pb2.ModelInfo(engine=item.get("engine", ""), model=item.get("model", ""), version=item.get("version", ""))
+    return common_pb2.ModelInfo(
+        engine=item.get("engine", ""), model=item.get("model", ""), version=item.get("version", "")
+    )
 
 
 def verification_to_pb(row: VerificationRow) -> identity_pb2.Verification:

@@ -2,6 +2,7 @@
 writes, image decoding and timestamps. Servicers stay thin: protobuf in, domain call,
 protobuf out; no business rule lives here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,7 @@ class ServicerBase:
         `write` only persists and builds the response.
         """
         caller = current_caller()
-        request_id: str = getattr(request, "request_id")
+        request_id: str = request.request_id
         stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
         if stored is not None:
             return stored
@@ -69,7 +70,7 @@ class ServicerBase:
         """The stored response if this request id was already served (checked before heavy work)."""
         caller = current_caller()
         return await self.offload(
-            self.app.idempotency.lookup, caller, method, getattr(request, "request_id"), request, response_cls
+            self.app.idempotency.lookup, caller, method, request.request_id, request, response_cls
         )
 
     def _fault_pause(self) -> None:

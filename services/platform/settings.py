@@ -4,6 +4,7 @@ Every default is the embedded one: a SQLite file under ./var, bundled models, a
 generated development key. `Settings()` is built in `serve()` (the composition root)
 and passed down; nothing else reads the environment.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

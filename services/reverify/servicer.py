@@ -1,4 +1,5 @@
 """ReverifyService servicer: thin protobuf <-> domain glue."""
+
 from __future__ import annotations
 
 import grpc

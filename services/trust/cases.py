@@ -1,4 +1,5 @@
 """Review cases: opening them from any service, in the caller's transaction."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,6 +45,7 @@ def open_case(
         opened_at=now,
     )
     session.add(row)
+    session.flush()  # the evidence rows reference the case
     verification_id = (verification_ids or [None])[0]
     for blob_id, label, media_type in evidence or []:
         session.add(

@@ -6,6 +6,7 @@ pose from the 5 landmarks, and whether the face is cut by the border. Each probl
 reason code with a message the person in front of the camera can act on, and maps to a
 live `Guidance`.
 """
+
 from __future__ import annotations
 
 import math
@@ -135,7 +136,10 @@ def assess(
     if clear_others:
         q.faces_found = 1 + len(clear_others)
         q.reasons.append(
-            (Reason.MULTIPLE_FACES, f"{1 + len(clear_others)} faces in the {what}; only the seller may be in the picture")
+            (
+                Reason.MULTIPLE_FACES,
+                f"{1 + len(clear_others)} faces in the {what}; only the seller may be in the picture",
+            )
         )
     q.eye_distance_px = main.eye_distance
     q.yaw_deg, q.pitch_deg, q.roll_deg = head_pose(main.landmarks)

@@ -10,6 +10,7 @@ An insightface ArcFace pack (e.g. buffalo_l) can be used instead when the operat
 points SELLERVERIFY_ARCFACE_MODEL_DIR at a directory holding it. Those packs are
 licensed for non-commercial research only; the operator is responsible for a licence.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -141,7 +142,11 @@ class YuNetSFaceEngine:
         detector, _ = self._models()
         h, w = image_bgr.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-        small = image_bgr if scale == 1.0 else cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        small = (
+            image_bgr
+            if scale == 1.0
+            else cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
         detector.setInputSize((small.shape[1], small.shape[0]))
         _, raw = detector.detect(small)
         faces: list[DetectedFace] = []

@@ -1,0 +1,149 @@
+"""1:N duplicate identities: one face behind several ID numbers, one ID number behind
+several faces.
+
+The embedded index is an exact inner-product search over L2-normalised templates
+(faiss IndexFlatIP, so cosine similarity), rebuilt from the database at start. Exact
+search keeps recall at 100%; bench/dup_index.py measures it at 1M templates.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from services.core.reasons import Reason
+
+DIM = 128
+
+
+@dataclass(frozen=True)
+class Candidate:
+    template_id: str
+    subject_id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class DuplicateFinding:
+    reason: Reason
+    other_subject_id: str
+    similarity: float
+    detail: str
+
+
+class TemplateIndex:
+    """Thread-safe exact cosine search over enrolled templates."""
+
+    def __init__(self, dim: int = DIM) -> None:
+        self._dim = dim
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._lock = threading.RLock()
+        self._next = 0
+        self._by_label: dict[int, tuple[str, str]] = {}  # label -> (template_id, subject_id)
+        self._label_of: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_label)
+
+    def load(self, rows: Iterable[tuple[str, str, np.ndarray]]) -> None:
+        """Bulk-add (template_id, subject_id, vector) rows."""
+        ids, subs, vecs = [], [], []
+        for template_id, subject_id, vector in rows:
+            ids.append(template_id)
+            subs.append(subject_id)
+            vecs.append(np.asarray(vector, np.float32).reshape(self._dim))
+        if not ids:
+            return
+        with self._lock:
+            labels = np.arange(self._next, self._next + len(ids), dtype=np.int64)
+            self._next += len(ids)
+            self._index.add_with_ids(np.stack(vecs), labels)
+            for label, tid, sid in zip(labels.tolist(), ids, subs, strict=True):
+                self._by_label[label] = (tid, sid)
+                self._label_of[tid] = label
+
+    def add(self, template_id: str, subject_id: str, vector: np.ndarray) -> None:
+        self.load([(template_id, subject_id, vector)])
+
+    def remove(self, template_id: str) -> None:
+        with self._lock:
+            label = self._label_of.pop(template_id, None)
+            if label is not None:
+                self._index.remove_ids(np.array([label], dtype=np.int64))
+                del self._by_label[label]
+
+    def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]:
+        with self._lock:
+            if not self._by_label:
+                return []
+            sims, labels = self._index.search(np.asarray(vector, np.float32).reshape(1, self._dim), min(k, len(self)))
+            out = []
+            for sim, label in zip(sims[0].tolist(), labels[0].tolist(), strict=True):
+                if label < 0 or sim < min_similarity:
+                    continue
+                tid, sid = self._by_label[label]
+                out.append(Candidate(tid, sid, float(sim)))
+            return out
+
+
+def find_duplicates(
+    *,
+    subject_id: str,
+    id_number_hash: str | None,
+    vector: np.ndarray,
+    index: TemplateIndex,
+    id_hash_of: dict[str, str | None],
+    same_id_templates: list[tuple[str, np.ndarray]],
+    same_face_threshold: float,
+    different_face_threshold: float,
+    k: int = 10,
+) -> list[DuplicateFinding]:
+    """Findings for a subject about to be enrolled.
+
+    - DUPLICATE_FACE: another subject's template is at least `same_face_threshold`
+      similar and that subject holds a different (or unknown) ID number.
+    - ID_REUSED_BY_OTHER_FACE: another subject holds the same ID number hash and none
+      of its templates reaches `different_face_threshold` against this face.
+
+    `id_hash_of` maps candidate subject ids to their ID-number hashes;
+    `same_id_templates` lists (subject_id, vector) of other subjects with this hash.
+    """
+    findings: list[DuplicateFinding] = []
+    seen: set[str] = set()
+    for cand in index.search(vector, k=k, min_similarity=same_face_threshold):
+        if cand.subject_id == subject_id or cand.subject_id in seen:
+            continue
+        other_hash = id_hash_of.get(cand.subject_id)
+        if id_number_hash is not None and other_hash == id_number_hash:
+            continue  # same person, same ID: a second account, not a borrowed identity
+        seen.add(cand.subject_id)
+        findings.append(
+            DuplicateFinding(
+                Reason.DUPLICATE_FACE,
+                cand.subject_id,
+                cand.similarity,
+                "the same face is enrolled under another ID number",
+            )
+        )
+    if id_number_hash is not None:
+        best: dict[str, float] = {}
+        for other_subject, other_vector in same_id_templates:
+            if other_subject == subject_id:
+                continue
+            sim = float(np.dot(vector, np.asarray(other_vector, np.float32)))
+            best[other_subject] = max(best.get(other_subject, -1.0), sim)
+        for other_subject, sim in best.items():
+            if sim < different_face_threshold:
+                findings.append(
+                    DuplicateFinding(
+                        Reason.ID_REUSED_BY_OTHER_FACE,
+                        other_subject,
+                        sim,
+                        "this ID number is already enrolled with a different face",
+                    )
+                )
+    return findings

@@ -1,0 +1,110 @@
+"""The face-matching use case: reference portrait, calibrated decision, 1:N check,
+and what to persist. Called by the identity servicer; no protobuf here except the
+response it persists for idempotency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from services.app import App
+from services.core.errors import DomainError, ErrorKind
+from services.core.images import decode_image
+from services.core.reasons import Reason
+from services.identity import enrolment, subjects
+from services.identity.duplicates import DuplicateFinding, TemplateIndex, find_duplicates
+from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, MatchOutcome, PairType
+from services.vision.faces import default_engine
+
+
+@dataclass
+class MatchRun:
+    outcome: MatchOutcome
+    findings: list[DuplicateFinding] = field(default_factory=list)
+    enrol: bool = False
+
+
+class FaceFlow:
+    """Process-wide face components (engine, calibration, template index) and the flow."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        engine = default_engine(app.settings.arcface_model_dir)
+        self.matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine), app.settings.face_match_fmr)
+        self.index: TemplateIndex = enrolment.build_index(app.db, app.blobs, engine.info.engine, engine.info.version)
+
+    @property
+    def photo_thresholds(self) -> tuple[float, float]:
+        """(same-face threshold for duplicates, different-face threshold for ID reuse)."""
+        op = self.matcher.table.pair_types[PairType.PHOTO_VS_PHOTO]
+        return op.threshold(0.0001), op.threshold(0.01)
+
+    def reference_portrait(self, subject_id: str) -> np.ndarray:
+        with self.app.db.read() as session:
+            subject = subjects.get_subject(session, subject_id)
+            if subject.reference_blob_id is None:
+                raise DomainError(
+                    Reason.NO_REFERENCE_PORTRAIT,
+                    "the subject has no ID portrait yet: submit the ID document first, or pass a reference image",
+                    ErrorKind.PRECONDITION,
+                )
+            got = self.app.blobs.get(session, subject.reference_blob_id)
+        if got is None:
+            raise DomainError(
+                Reason.NO_REFERENCE_PORTRAIT,
+                "the subject's ID portrait is past retention; submit the ID document again",
+                ErrorKind.PRECONDITION,
+            )
+        return decode_image(got[0], field="reference").bgr
+
+    def run(
+        self,
+        subject_id: str,
+        probe_bgr: np.ndarray,
+        reference_bgr: np.ndarray | None,
+        pair_type: PairType | None,
+        enrol: bool,
+    ) -> MatchRun:
+        if reference_bgr is None:
+            reference_bgr = self.reference_portrait(subject_id)
+            pair_type = pair_type or PairType.ID_PORTRAIT_VS_PHOTO
+        else:
+            with self.app.db.read() as session:
+                subjects.get_subject(session, subject_id)
+            pair_type = pair_type or PairType.PHOTO_VS_PHOTO
+        outcome = self.matcher.compare(reference_bgr, probe_bgr, pair_type)
+        run = MatchRun(outcome)
+        if outcome.decision is Decision.MATCH and enrol:
+            run.enrol = True
+            run.findings = self.duplicates(subject_id, outcome.probe_template)
+        return run
+
+    def duplicates(self, subject_id: str, vector: np.ndarray) -> list[DuplicateFinding]:
+        same_face, different_face = self.photo_thresholds
+        info = self.matcher.engine.info
+        with self.app.db.read() as session:
+            subject = subjects.get_subject(session, subject_id)
+            candidates = self.index.search(vector, k=10, min_similarity=same_face)
+            hashes = enrolment.id_hashes(session, [c.subject_id for c in candidates])
+            same_id = (
+                enrolment.same_id_templates(session, self.app.blobs, subject.id_number_hash, info.engine, info.version)
+                if subject.id_number_hash
+                else []
+            )
+        return find_duplicates(
+            subject_id=subject_id,
+            id_number_hash=subject.id_number_hash,
+            vector=vector,
+            index=self.index,
+            id_hash_of=hashes,
+            same_id_templates=same_id,
+            same_face_threshold=same_face,
+            different_face_threshold=different_face,
+        )
+
+    def enrol(self, session: Session, subject_id: str, vector: np.ndarray) -> str:
+        subject = subjects.get_subject(session, subject_id)
+        info = self.matcher.engine.info
+        return enrolment.store_template(session, self.app.blobs, subject, vector, info.engine, info.version)
