@@ -4,6 +4,7 @@ The generated modules are build output (git-ignored), never edited by hand.
 `tests/unit/test_contract.py` regenerates into a temporary folder and fails when the
 checked-out build output is stale.
 """
+
 from __future__ import annotations
 
 import sys

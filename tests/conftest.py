@@ -4,6 +4,7 @@ Databases: SQLite always; PostgreSQL too when one answers (SELLERVERIFY_TEST_POS
 or 127.0.0.1:5432 as on CI machines). Each PostgreSQL-backed server gets a fresh database
 that is dropped afterwards.
 """
+
 from __future__ import annotations
 
 import os
