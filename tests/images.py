@@ -1,4 +1,5 @@
 """Hostile and ordinary image bytes for tests (built in memory, no files)."""
+
 from __future__ import annotations
 
 import io

@@ -1,5 +1,6 @@
 """The suite's ground: health, reflection, auth, errors, idempotency, persistence,
 hostile images. A real server on an ephemeral port over SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import uuid
