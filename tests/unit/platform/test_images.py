@@ -12,7 +12,7 @@ from tests import images
 from tests.conftest import FACES
 
 
-def _reason(data: bytes, limits: ImageLimits = ImageLimits()) -> str:
+def _reason(data: bytes, limits: ImageLimits = ImageLimits()) -> str:  # noqa: B008 - frozen
     with pytest.raises(DomainError) as err:
         decode_image(data, limits, "probe")
     assert err.value.violations[0].field == "probe"
