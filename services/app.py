@@ -16,7 +16,7 @@ from typing import Any
 
 from services.core.images import ImageLimits
 from services.platform.auth import TokenStore, parse_cert_roles
-from services.platform.crypto import KeyRing, load_keyring
+from services.platform.crypto import KeyConfigError, KeyRing, load_keyring
 from services.platform.database import Database, make_engine, migrate
 from services.platform.records import AuditLog, BlobStore, Idempotency, Retention, Sealer, VerificationLog
 from services.platform.settings import Settings
@@ -44,18 +44,27 @@ class App:
     @classmethod
     def build(cls, settings: Settings) -> App:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        embedded = not settings.database_url
-        engine = make_engine(settings.resolved_database_url())
-        if settings.migrate_on_start:
-            migrate(engine)
+        url = settings.resolved_database_url()
+        # A key is created on first run only where one process owns the data (SQLite) or
+        # the operator named a key file; processes sharing PostgreSQL must share a key.
+        single_host = url.startswith("sqlite") or settings.encryption_key_file is not None
+        if not settings.encryption_key and not single_host:
+            raise KeyConfigError(
+                "set SELLERVERIFY_ENCRYPTION_KEY (base64 of 32 bytes: `sellerverify keygen`) and "
+                "SELLERVERIFY_HASH_PEPPER, or SELLERVERIFY_ENCRYPTION_KEY_FILE: every process that shares "
+                "this database must use the same key"
+            )
         keys = load_keyring(
             key_b64=settings.encryption_key,
             key_id=settings.encryption_key_id,
             key_file=settings.resolved_key_file(),
             old_keys=settings.old_encryption_keys,
             pepper=settings.hash_pepper,
-            create_missing=embedded or settings.encryption_key_file is None,
+            create_missing=single_host,
         )
+        engine = make_engine(url)
+        if settings.migrate_on_start:
+            migrate(engine)
         tokens = TokenStore()
         tokens.load_spec(settings.api_tokens)
         if settings.api_tokens_file:

@@ -80,6 +80,7 @@ def make_settings(tmp: Path, database_url: str, **overrides: object) -> Settings
         "data_dir": tmp,
         "database_url": database_url,
         "api_tokens": TOKEN_SPEC,
+        "encryption_key_file": tmp / "keys" / "master.key",
         "shutdown_grace_seconds": 5.0,
         "worker_threads": 4,
     }

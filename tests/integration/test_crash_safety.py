@@ -31,6 +31,7 @@ def _start(tmp: Path, url: str, pause_ms: int) -> tuple[subprocess.Popen[bytes],
         "SELLERVERIFY_DATA_DIR": str(tmp),
         "SELLERVERIFY_DATABASE_URL": url,
         "SELLERVERIFY_API_TOKENS": TOKEN_SPEC,
+        "SELLERVERIFY_ENCRYPTION_KEY_FILE": str(tmp / "keys" / "master.key"),
         "SELLERVERIFY_FAULT_WRITE_PAUSE_MS": str(pause_ms),
         "SELLERVERIFY_SHUTDOWN_GRACE_SECONDS": "10",
     }
