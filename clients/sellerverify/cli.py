@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"API tokens (one per role) are in {tokens_file}. Try, in another terminal:", file=sys.stderr)
             print(
                 f"  SELLERVERIFY_ADDRESS={address} SELLERVERIFY_TOKEN={token_for(tokens_file, 'admin')} "
-                f"{Path(sys.argv[0]).name} demo\n",
+                f"{Path(sys.argv[0]).absolute()} demo\n",
                 file=sys.stderr,
             )
         if args.ready_file:
