@@ -121,14 +121,12 @@ def find_duplicates(
         if id_number_hash is not None and other_hash == id_number_hash:
             continue  # same person, same ID: a second account, not a borrowed identity
         seen.add(cand.subject_id)
-        findings.append(
-            DuplicateFinding(
-                Reason.DUPLICATE_FACE,
-                cand.subject_id,
-                cand.similarity,
-                "the same face is enrolled under another ID number",
-            )
+        detail = (
+            "the same face is enrolled under another ID number"
+            if id_number_hash is not None and other_hash is not None
+            else "the same face is already enrolled for another subject"
         )
+        findings.append(DuplicateFinding(Reason.DUPLICATE_FACE, cand.subject_id, cand.similarity, detail))
     if id_number_hash is not None:
         best: dict[str, float] = {}
         for other_subject, other_vector in same_id_templates:

@@ -66,9 +66,8 @@ class Operating:
         sims = [c[0] for c in self.curve]
         fmrs = [c[1] for c in self.curve]
         floor = 1.0 / max(self.impostor_pairs, 1)
-        return max(
-            float(np.interp(similarity, sims, fmrs, left=1.0, right=0.0)), floor if similarity <= sims[-1] else 0.0
-        )
+        # N impostor pairs cannot show a rate below 1/N: report that as the estimate's floor.
+        return max(float(np.interp(similarity, sims, fmrs, left=1.0, right=0.0)), floor)
 
 
 @dataclass(frozen=True)
