@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sellerverify.v1 import common_pb2
 from sellerverify.v1 import identity_pb2 as pb
 
+from services.platform.models import SubjectRow
+from services.platform.records_pb import reason_to_pb
+from services.platform.servicer_base import ts
+
 if TYPE_CHECKING:
+    from services.identity.duplicates import DuplicateFinding
+    from services.identity.face_match import MatchOutcome
     from services.vision.face_quality import FaceQuality
 
-from services.platform.models import SubjectRow
-from services.platform.servicer_base import ts
+DECISION_TO_PB = {
+    "match": common_pb2.MATCH_DECISION_MATCH,
+    "no_match": common_pb2.MATCH_DECISION_NO_MATCH,
+    "uncertain": common_pb2.MATCH_DECISION_UNCERTAIN,
+}
 
 SUBJECT_KIND_TO_PB = {"individual": pb.SUBJECT_KIND_INDIVIDUAL, "executive": pb.SUBJECT_KIND_EXECUTIVE}
 SUBJECT_KIND_FROM_PB = {v: k for k, v in SUBJECT_KIND_TO_PB.items()}
@@ -38,10 +48,6 @@ def subject_to_pb(row: SubjectRow, face_enrolled: bool = False) -> pb.Subject:
 
 
 def quality_to_pb(q: FaceQuality | None) -> pb.FaceQuality:
-    from sellerverify.v1 import common_pb2
-
-    from services.platform.records_pb import reason_to_pb
-
     if q is None:
         return pb.FaceQuality()
     out = pb.FaceQuality(
@@ -61,3 +67,41 @@ def quality_to_pb(q: FaceQuality | None) -> pb.FaceQuality:
         out.landmarks.extend(common_pb2.Point(x=float(p[0]), y=float(p[1])) for p in q.face.landmarks)
         out.detector_score = q.face.score
     return out
+
+
+def match_response(
+    verification_id: str,
+    outcome: MatchOutcome,
+    findings: list[DuplicateFinding],
+    reasons: list[dict[str, str]],
+    case_id: str,
+) -> pb.MatchFaceResponse:
+    from services.identity.face_match import PairType
+
+    return pb.MatchFaceResponse(
+        verification_id=verification_id,
+        decision=DECISION_TO_PB[outcome.decision.value],
+        similarity=outcome.similarity,
+        match_threshold=outcome.threshold_match,
+        no_match_threshold=outcome.threshold_no_match,
+        estimated_false_match_rate=outcome.estimated_fmr,
+        model=common_pb2.ModelInfo(
+            engine=outcome.model.engine, model=outcome.model.model, version=outcome.model.version
+        ),
+        pair_type=pb.PAIR_TYPE_ID_PORTRAIT_VS_PHOTO
+        if outcome.pair_type is PairType.ID_PORTRAIT_VS_PHOTO
+        else pb.PAIR_TYPE_PHOTO_VS_PHOTO,
+        probe_quality=quality_to_pb(outcome.probe),
+        reference_quality=quality_to_pb(outcome.reference),
+        reasons=[reason_to_pb(r) for r in reasons],
+        duplicates=[
+            pb.DuplicateFinding(
+                code=common_pb2.ReasonCode.Value(f.reason.value),
+                other_subject_id=f.other_subject_id,
+                similarity=f.similarity,
+                detail=f.detail,
+            )
+            for f in findings
+        ],
+        review_case_id=case_id,
+    )

@@ -11,12 +11,23 @@ from sqlalchemy.orm import Session
 
 from services.app import App
 from services.core.errors import DomainError, ErrorKind
-from services.core.images import decode_image
+from services.core.images import ImageLimits, decode_image
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
 from services.identity.duplicates import DuplicateFinding, TemplateIndex, find_duplicates
-from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, MatchOutcome, PairType
+from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, MatchOutcome, PairType
+from services.vision.face_quality import FaceQuality, Guidance, guidance_for
 from services.vision.faces import default_engine
+
+
+@dataclass
+class Look:
+    """What one live frame shows: the instruction to give, and a template when it is good."""
+
+    guidance: Guidance
+    message: str
+    quality: FaceQuality | None
+    template: FaceTemplate | None
 
 
 @dataclass
@@ -59,6 +70,32 @@ class FaceFlow:
             )
         return decode_image(got[0], field="reference").bgr
 
+    def reference(
+        self, subject_id: str, reference_bgr: np.ndarray | None, pair_type: PairType | None
+    ) -> tuple[FaceTemplate, PairType]:
+        """The template to compare against: a given image, or the subject's ID portrait."""
+        if reference_bgr is None:
+            reference_bgr = self.reference_portrait(subject_id)
+            pair_type = pair_type or PairType.ID_PORTRAIT_VS_PHOTO
+        else:
+            with self.app.db.read() as session:
+                subjects.get_subject(session, subject_id)
+            pair_type = pair_type or PairType.PHOTO_VS_PHOTO
+        portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO
+        what = "ID portrait" if portrait else "reference photo"
+        return self.matcher.template(reference_bgr, portrait=portrait, what=what), pair_type
+
+    def finish(
+        self, subject_id: str, reference: FaceTemplate, probe: FaceTemplate, pair_type: PairType, enrol: bool
+    ) -> MatchRun:
+        """Decide, and on a match look for duplicates before enrolment."""
+        outcome = self.matcher.decide(reference, probe, pair_type)
+        run = MatchRun(outcome)
+        if outcome.decision is Decision.MATCH and enrol:
+            run.enrol = True
+            run.findings = self.duplicates(subject_id, outcome.probe_template)
+        return run
+
     def run(
         self,
         subject_id: str,
@@ -67,19 +104,21 @@ class FaceFlow:
         pair_type: PairType | None,
         enrol: bool,
     ) -> MatchRun:
-        if reference_bgr is None:
-            reference_bgr = self.reference_portrait(subject_id)
-            pair_type = pair_type or PairType.ID_PORTRAIT_VS_PHOTO
-        else:
-            with self.app.db.read() as session:
-                subjects.get_subject(session, subject_id)
-            pair_type = pair_type or PairType.PHOTO_VS_PHOTO
-        outcome = self.matcher.compare(reference_bgr, probe_bgr, pair_type)
-        run = MatchRun(outcome)
-        if outcome.decision is Decision.MATCH and enrol:
-            run.enrol = True
-            run.findings = self.duplicates(subject_id, outcome.probe_template)
-        return run
+        reference, pair_type = self.reference(subject_id, reference_bgr, pair_type)
+        probe = self.matcher.template(probe_bgr, what="selfie")
+        return self.finish(subject_id, reference, probe, pair_type, enrol)
+
+    def look(self, jpeg: bytes, limits: ImageLimits) -> Look:
+        """Gate one camera frame; a frame that passes every check is embedded."""
+        try:
+            image = decode_image(jpeg, limits, "frame.jpeg")
+        except DomainError as err:
+            return Look(Guidance.HOLD_STILL, err.message, None, None)
+        quality, aligned = self.matcher.inspect(image.bgr, what="camera frame")
+        guidance = guidance_for(quality)
+        if guidance is not Guidance.OK or aligned is None:
+            return Look(guidance, quality.reasons[0][1] if quality.reasons else "", quality, None)
+        return Look(guidance, "", quality, FaceTemplate(self.matcher.embed_aligned(aligned), quality))
 
     def duplicates(self, subject_id: str, vector: np.ndarray) -> list[DuplicateFinding]:
         same_face, different_face = self.photo_thresholds

@@ -122,18 +122,28 @@ class FaceMatcher:
         self.table = table
         self.operating_fmr = operating_fmr
 
-    def template(self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo") -> FaceTemplate:
-        """Detect, gate and embed the dominant face. Raises when no usable face is found."""
+    def inspect(
+        self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo"
+    ) -> tuple[FaceQuality, np.ndarray | None]:
+        """Detect and gate the dominant face: its quality and aligned crop (None without a face)."""
         image = _upscale_small(image_bgr) if portrait else image_bgr
         faces = self.engine.detect(image)
         aligned = self.engine.align(image, faces[0]) if faces else None
         quality = assess(image, faces, aligned, PORTRAIT_POLICY if portrait else SELFIE_POLICY, what)
+        return quality, aligned
+
+    def embed_aligned(self, aligned: np.ndarray) -> np.ndarray:
+        """Template of an aligned crop, averaged with its mirror image."""
+        vector = self.engine.embed(aligned) + self.engine.embed(cv2.flip(aligned, 1))
+        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+    def template(self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo") -> FaceTemplate:
+        """Detect, gate and embed the dominant face. Raises when no usable face is found."""
+        quality, aligned = self.inspect(image_bgr, portrait=portrait, what=what)
         if aligned is None or not quality.usable:
             reason, message = quality.reasons[0]
             raise invalid(reason, message, "reference" if portrait else "probe")
-        vector = self.engine.embed(aligned) + self.engine.embed(cv2.flip(aligned, 1))
-        vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
-        return FaceTemplate(vector, quality)
+        return FaceTemplate(self.embed_aligned(aligned), quality)
 
     def compare(self, reference_bgr: np.ndarray, probe_bgr: np.ndarray, pair_type: PairType) -> MatchOutcome:
         portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+
 import grpc
+from google.protobuf.message import Message
 from sellerverify.v1 import common_pb2
 from sellerverify.v1 import identity_pb2 as pb
 from sellerverify.v1 import identity_pb2_grpc as pb_grpc
@@ -13,15 +17,17 @@ from services.app import App
 from services.core.errors import invalid, not_found
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
-from services.identity.convert import SUBJECT_KIND_FROM_PB, quality_to_pb, subject_to_pb
-from services.identity.face_flow import FaceFlow
+from services.identity.convert import SUBJECT_KIND_FROM_PB, match_response, quality_to_pb, subject_to_pb
+from services.identity.face_flow import FaceFlow, MatchRun
 from services.identity.face_match import PairType
 from services.platform.auth import current_caller
+from services.platform.frame_pump import PumpStats, Step, pump
 from services.platform.models import FaceTemplateRow
 from services.platform.records import new_id
-from services.platform.records_pb import reason_dict, reason_to_pb, verification_to_pb
+from services.platform.records_pb import reason_dict, verification_to_pb
 from services.platform.servicer_base import ServicerBase, require
 from services.trust.cases import open_case
+from services.vision.face_quality import GUIDANCE_TEXT, Guidance
 
 SERVICE = "sellerverify.v1.IdentityService"
 
@@ -30,11 +36,15 @@ PAIR_FROM_PB = {
     pb.PAIR_TYPE_ID_PORTRAIT_VS_PHOTO: "id_portrait_vs_photo",
     pb.PAIR_TYPE_PHOTO_VS_PHOTO: "photo_vs_photo",
 }
-DECISION_TO_PB = {
-    "match": common_pb2.MATCH_DECISION_MATCH,
-    "no_match": common_pb2.MATCH_DECISION_NO_MATCH,
-    "uncertain": common_pb2.MATCH_DECISION_UNCERTAIN,
-}
+
+
+GUIDANCE_TO_PB = {g: getattr(pb, f"GUIDANCE_{g.name}") for g in Guidance}
+
+
+async def _frames(requests: AsyncIterator[pb.StreamMatchFaceRequest]) -> AsyncIterator[pb.CameraFrame]:
+    async for message in requests:
+        if message.HasField("frame"):
+            yield message.frame
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
@@ -63,6 +73,20 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
             pair_type,
             not request.skip_enrolment,
         )
+        inputs = [("selfie", request.probe.content, probe.media_type)]
+        if reference is not None:
+            inputs.append(("reference", request.reference.content, reference.media_type))
+        return await self._record_match(method, request, subject_id, run, inputs)
+
+    async def _record_match(
+        self,
+        method: str,
+        request: Message,
+        subject_id: str,
+        run: MatchRun,
+        inputs: list[tuple[str, bytes, str]],
+    ) -> pb.MatchFaceResponse:
+        """Persist a match (inputs sealed, record, case, enrolment) in one transaction."""
         outcome = run.outcome
         caller = current_caller()
         verification_id = new_id()
@@ -70,26 +94,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
 
         def write(session: Session) -> pb.MatchFaceResponse:
             subject = subjects.get_subject(session, subject_id, for_update=True)
-            probe_blob = self.app.blobs.put(
-                session, request.probe.content, purpose="selfie", media_type=probe.media_type, subject_id=subject_id
-            )
-            inputs = [probe_blob]
-            if reference is not None:
-                inputs.append(
-                    self.app.blobs.put(
-                        session,
-                        request.reference.content,
-                        purpose="reference",
-                        media_type=reference.media_type,
-                        subject_id=subject_id,
-                    )
-                )
+            blob_ids = [
+                self.app.blobs.put(session, data, purpose=purpose, media_type=media, subject_id=subject_id)
+                for purpose, data, media in inputs
+            ]
             reasons = [reason_dict(r.value, m) for r, m in outcome.reasons]
             reasons += [reason_dict(f.reason.value, f.detail) for f in run.findings]
             decision = outcome.decision.value
-            verdict = {"match": "pass", "no_match": "fail", "uncertain": "review"}[decision]
-            if run.findings:
-                verdict = "review"
+            verdict = (
+                "review" if run.findings else {"match": "pass", "no_match": "fail", "uncertain": "review"}[decision]
+            )
             check = {
                 "name": "face_match",
                 "verdict": verdict,
@@ -101,7 +115,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
             model = {"engine": outcome.model.engine, "model": outcome.model.model, "version": outcome.model.version}
             case_id = ""
             if verdict == "review":
-                case = open_case(
+                case_id = open_case(
                     session,
                     subject_id=subject_id,
                     kind="duplicate" if run.findings else "face_match",
@@ -109,38 +123,13 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                     reasons=reasons,
                     checks=[check],
                     verification_ids=[verification_id],
-                    evidence=[(probe_blob, "selfie", probe.media_type)],
-                )
-                case_id = case.id
+                    evidence=[(blob_ids[0], inputs[0][0], inputs[0][2])],
+                ).id
             if run.enrol:
                 enrolled.append(self.faces.enrol(session, subject_id, outcome.probe_template))
             if verdict == "pass":
                 subjects.mark_passed(session, subject, "face")
-            response = pb.MatchFaceResponse(
-                verification_id=verification_id,
-                decision=DECISION_TO_PB[decision],
-                similarity=outcome.similarity,
-                match_threshold=outcome.threshold_match,
-                no_match_threshold=outcome.threshold_no_match,
-                estimated_false_match_rate=outcome.estimated_fmr,
-                model=common_pb2.ModelInfo(**model),
-                pair_type=pb.PAIR_TYPE_ID_PORTRAIT_VS_PHOTO
-                if outcome.pair_type is PairType.ID_PORTRAIT_VS_PHOTO
-                else pb.PAIR_TYPE_PHOTO_VS_PHOTO,
-                probe_quality=quality_to_pb(outcome.probe),
-                reference_quality=quality_to_pb(outcome.reference),
-                reasons=[reason_to_pb(r) for r in reasons],
-                duplicates=[
-                    pb.DuplicateFinding(
-                        code=common_pb2.ReasonCode.Value(f.reason.value),
-                        other_subject_id=f.other_subject_id,
-                        similarity=f.similarity,
-                        detail=f.detail,
-                    )
-                    for f in run.findings
-                ],
-                review_case_id=case_id,
-            )
+            response = match_response(verification_id, outcome, run.findings, reasons, case_id)
             self.app.verifications.add(
                 session,
                 verification_id=verification_id,
@@ -153,7 +142,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 reasons=reasons,
                 checks=[check],
                 models=[model],
-                input_blob_ids=inputs,
+                input_blob_ids=blob_ids,
                 result=response,
             )
             self.app.audit.record(session, caller, "match_face", subject_id, verification_id, f"decision={decision}")
@@ -163,6 +152,54 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         if enrolled and response.verification_id == verification_id:
             self.faces.index.add(enrolled[0], subject_id, outcome.probe_template)
         return response
+
+    async def StreamMatchFace(
+        self, request_iterator: AsyncIterator[pb.StreamMatchFaceRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamMatchFaceResponse]:
+        method = f"/{SERVICE}/StreamMatchFace"
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("config"):
+            raise invalid(Reason.MISSING_FIELD, "the first message must carry config", "config")
+        config = first.config
+        subject_id = require(config.subject_id, "config.subject_id")
+        stored = await self.replayed(method, config, pb.MatchFaceResponse)
+        if stored is not None:
+            yield pb.StreamMatchFaceResponse(result=stored)
+            return
+        reference = (
+            self.decode(config.reference.content, "config.reference.content") if config.reference.content else None
+        )
+        ref_template, pair_type = await self.offload(
+            self.faces.reference, subject_id, reference.bgr if reference else None, None
+        )
+        limits = self.app.image_limits
+        frames = _frames(request_iterator)
+
+        async def process(frame: pb.CameraFrame, stats: PumpStats) -> Step[pb.StreamMatchFaceResponse]:
+            started = time.perf_counter()
+            look = await self.offload(self.faces.look, frame.jpeg, limits)
+            feedback = pb.FrameFeedback(
+                sequence=frame.sequence,
+                guidance=GUIDANCE_TO_PB[look.guidance],
+                message_en=GUIDANCE_TEXT[look.guidance][0] if not look.message else look.message,
+                message_zh=GUIDANCE_TEXT[look.guidance][1],
+                quality=quality_to_pb(look.quality),
+                frames_dropped=stats.dropped,
+                processing_ms=(time.perf_counter() - started) * 1000,
+            )
+            messages = [pb.StreamMatchFaceResponse(feedback=feedback)]
+            if look.template is None:
+                return Step(messages)
+            run = await self.offload(self.faces.finish, subject_id, ref_template, look.template, pair_type, True)
+            inputs = [("selfie", frame.jpeg, "image/jpeg")]
+            if reference is not None:
+                inputs.append(("reference", config.reference.content, reference.media_type))
+            result = await self._record_match(method, config, subject_id, run, inputs)
+            messages.append(pb.StreamMatchFaceResponse(result=result))
+            return Step(messages, done=True)
+
+        async for message in pump(frames, process, deadline_s=config.timeout_seconds or 30.0):
+            yield message
 
     async def SearchDuplicates(
         self, request: pb.SearchDuplicatesRequest, context: grpc.aio.ServicerContext
