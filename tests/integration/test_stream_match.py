@@ -1,5 +1,6 @@
 """Live matching over a bidirectional stream: guidance on every processed frame, stale
 frames dropped (never queued), and the match once a good frame arrives."""
+
 from __future__ import annotations
 
 import time

@@ -1,0 +1,78 @@
+"""The 1:N duplicate rules over an exact index."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.core.reasons import Reason
+from services.identity.duplicates import TemplateIndex, find_duplicates
+
+
+def _unit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=128).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _near(v: np.ndarray, rng: np.random.Generator, noise: float = 0.15) -> np.ndarray:
+    w = v + noise * _unit(rng)
+    return (w / np.linalg.norm(w)).astype(np.float32)
+
+
+def test_same_face_under_other_id_and_same_id_with_other_face() -> None:
+    rng = np.random.default_rng(7)
+    alice, bob = _unit(rng), _unit(rng)
+    index = TemplateIndex()
+    index.load([(f"t{i}", f"s{i}", _unit(rng)) for i in range(500)])
+    index.add("t-alice", "alice-1", alice)
+    index.add("t-bob", "bob-1", bob)
+    hashes = {"alice-1": "hash-A", "bob-1": "hash-B"}
+    # Alice opens a second shop with Carol's ID card.
+    found = find_duplicates(
+        subject_id="alice-2",
+        id_number_hash="hash-C",
+        vector=_near(alice, rng),
+        index=index,
+        id_hash_of=hashes,
+        same_id_templates=[],
+        same_face_threshold=0.5,
+        different_face_threshold=0.3,
+    )
+    assert [(f.reason, f.other_subject_id) for f in found] == [(Reason.DUPLICATE_FACE, "alice-1")]
+    # Someone else uses Bob's ID card.
+    found = find_duplicates(
+        subject_id="mallory",
+        id_number_hash="hash-B",
+        vector=_unit(rng),
+        index=index,
+        id_hash_of=hashes,
+        same_id_templates=[("bob-1", bob)],
+        same_face_threshold=0.5,
+        different_face_threshold=0.3,
+    )
+    assert [(f.reason, f.other_subject_id) for f in found] == [(Reason.ID_REUSED_BY_OTHER_FACE, "bob-1")]
+    # Bob re-verifying is not a duplicate of himself.
+    assert not find_duplicates(
+        subject_id="bob-1",
+        id_number_hash="hash-B",
+        vector=_near(bob, rng),
+        index=index,
+        id_hash_of=hashes,
+        same_id_templates=[("bob-1", bob)],
+        same_face_threshold=0.5,
+        different_face_threshold=0.3,
+    )
+
+
+def test_remove_and_reload_give_the_same_answers() -> None:
+    rng = np.random.default_rng(3)
+    rows = [(f"t{i}", f"s{i}", _unit(rng)) for i in range(200)]
+    a = TemplateIndex()
+    a.load(rows)
+    b = TemplateIndex()
+    for r in rows:
+        b.add(*r)
+    q = _near(rows[17][2], rng)
+    assert [c.template_id for c in a.search(q, 3)] == [c.template_id for c in b.search(q, 3)]
+    assert a.search(q, 1)[0].template_id == "t17"
+    a.remove("t17")
+    assert "t17" not in [c.template_id for c in a.search(q, 5)] and len(a) == 199

@@ -1,0 +1,94 @@
+"""Face engine, quality gate and calibrated matcher on real photos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.core.images import ImageLimits, decode_image
+from services.core.reasons import Reason
+from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, PairType
+from services.vision.face_quality import Guidance, assess, guidance_for, head_pose
+from services.vision.faces import default_engine
+from tests.conftest import FACES
+from tests.portraits import id_portrait
+
+LIMITS = ImageLimits(max_side=10000, max_pixels=60_000_000, max_bytes=50 << 20)
+
+
+def _img(rel: str) -> np.ndarray:
+    return decode_image((FACES / rel).read_bytes(), LIMITS).bgr
+
+
+@pytest.fixture(scope="module")
+def matcher() -> FaceMatcher:
+    engine = default_engine()
+    return FaceMatcher(engine, CalibrationTable.load(engine.info.engine))
+
+
+def test_engine_finds_one_face_with_landmarks(matcher: FaceMatcher) -> None:
+    faces = matcher.engine.detect(_img("barack_obama/facerec_obama.jpg"))
+    assert len(faces) >= 1 and faces[0].landmarks.shape == (5, 2) and faces[0].score > 0.8
+    vec = matcher.engine.embed(matcher.engine.align(_img("barack_obama/facerec_obama.jpg"), faces[0]))
+    assert vec.shape == (128,) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4
+
+
+def test_same_person_matches_and_different_people_do_not(matcher: FaceMatcher) -> None:
+    same = matcher.compare(
+        _img("barack_obama/facerec_obama.jpg"), _img("barack_obama/facerec_obama2.jpg"), PairType.PHOTO_VS_PHOTO
+    )
+    other = matcher.compare(
+        _img("barack_obama/facerec_obama.jpg"), _img("joe_biden/facerec_biden.jpg"), PairType.PHOTO_VS_PHOTO
+    )
+    assert same.decision is Decision.MATCH and same.similarity > same.threshold_match
+    assert other.decision is Decision.NO_MATCH and Reason.FACE_NO_MATCH in [r for r, _ in other.reasons]
+    assert other.estimated_fmr > same.estimated_fmr > 0
+
+
+def test_id_portrait_of_the_same_person_matches_the_live_photo(matcher: FaceMatcher) -> None:
+    portrait = id_portrait(_img("barack_obama/facerec_obama.jpg"), matcher.engine)
+    assert portrait is not None and portrait.shape[:2] == (126, 102)
+    outcome = matcher.compare(portrait, _img("barack_obama/facerec_obama2.jpg"), PairType.ID_PORTRAIT_VS_PHOTO)
+    assert outcome.decision is Decision.MATCH
+    assert outcome.threshold_match == matcher.table.pair_types[PairType.ID_PORTRAIT_VS_PHOTO].threshold(0.001)
+
+
+def test_second_clear_face_is_flagged(matcher: FaceMatcher) -> None:
+    a = cv2.resize(_img("barack_obama/facerec_obama.jpg"), (480, 360))
+    b = cv2.resize(_img("joe_biden/facerec_biden.jpg"), (480, 360))
+    both = np.hstack([a, b])
+    faces = matcher.engine.detect(both)
+    q = assess(both, faces, matcher.engine.align(both, faces[0]))
+    assert Reason.MULTIPLE_FACES in [r for r, _ in q.reasons]
+    assert guidance_for(q) is Guidance.MULTIPLE_FACES
+
+
+def test_tiny_face_and_dark_image_get_actionable_reasons(matcher: FaceMatcher) -> None:
+    img = _img("barack_obama/facerec_obama.jpg")
+    canvas = np.full((720, 960, 3), 120, np.uint8)
+    small = cv2.resize(img, (img.shape[1] // 14, img.shape[0] // 14))
+    canvas[: small.shape[0], : small.shape[1]] = small
+    faces = matcher.engine.detect(canvas)
+    if faces:  # found but too small
+        q = assess(canvas, faces, matcher.engine.align(canvas, faces[0]))
+        assert Reason.FACE_TOO_SMALL in [r for r, _ in q.reasons] and "closer" in q.reasons[0][1]
+    else:
+        assert guidance_for(assess(canvas, [], None)) is Guidance.NO_FACE
+    dark = (img.astype(np.float32) * 0.12).astype(np.uint8)
+    faces = matcher.engine.detect(dark)
+    if faces:
+        q = assess(dark, faces, matcher.engine.align(dark, faces[0]))
+        assert Reason.FACE_TOO_DARK in [r for r, _ in q.reasons]
+
+
+def test_head_pose_from_landmarks() -> None:
+    frontal = np.array([[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]], np.float32)
+    yaw, pitch, roll = head_pose(frontal)
+    assert abs(yaw) < 3 and abs(pitch) < 3 and abs(roll) < 2
+    turned = frontal.copy()
+    turned[2, 0] += 14  # nose far towards one side: head turned
+    assert abs(head_pose(turned)[0]) > 30
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    tilted = (frontal - 56) @ np.array([[c, s], [-s, c]]).T + 56
+    assert abs(abs(head_pose(tilted.astype(np.float32))[2]) - 30) < 2
