@@ -1,9 +1,14 @@
 """1:N duplicate identities: one face behind several ID numbers, one ID number behind
 several faces.
 
-The embedded index is an exact inner-product search over L2-normalised templates
-(faiss IndexFlatIP, so cosine similarity), rebuilt from the database at start. Exact
-search keeps recall at 100%; bench/dup_index.py measures it at 1M templates.
+The embedded index searches L2-normalised templates by inner product (= cosine) with
+faiss, rebuilt from the database at start. Up to `EXACT_LIMIT` templates it stores
+float32 vectors (IndexFlatIP). Larger indexes store 8-bit scalar-quantised codes
+(IndexScalarQuantizer QT_8bit, trained on the stored templates at load): still a scan
+of every template, so no duplicate is missed for lack of a probe, at a quarter of the
+memory and about twice the speed. Graph (HNSW) and inverted-list (IVF) indexes were
+measured and rejected: on 1M templates their recall of planted duplicates was 0.12-0.59
+(docs/duplicates.md). bench/dup_index.py measures recall, latency and memory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from services.core.reasons import Reason
 
 DIM = 128
+EXACT_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -38,13 +44,25 @@ class DuplicateFinding:
 class TemplateIndex:
     """Thread-safe exact cosine search over enrolled templates."""
 
-    def __init__(self, dim: int = DIM) -> None:
+    def __init__(self, dim: int = DIM, exact_limit: int = EXACT_LIMIT) -> None:
         self._dim = dim
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._exact_limit = exact_limit
+        self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._compact = False
         self._lock = threading.RLock()
         self._next = 0
         self._by_label: dict[int, tuple[str, str]] = {}  # label -> (template_id, subject_id)
         self._label_of: dict[str, int] = {}
+
+    @property
+    def kind(self) -> str:
+        return "sq8" if self._compact else "exact"
+
+    def _compact_for(self, vectors: np.ndarray) -> faiss.Index:
+        sq = faiss.IndexScalarQuantizer(self._dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        sq.train(vectors[rng.choice(len(vectors), size=min(len(vectors), 200_000), replace=False)])
+        return faiss.IndexIDMap2(sq)
 
     def __len__(self) -> int:
         return len(self._by_label)
@@ -58,13 +76,29 @@ class TemplateIndex:
             vecs.append(np.asarray(vector, np.float32).reshape(self._dim))
         if not ids:
             return
+        matrix = np.stack(vecs)
         with self._lock:
             labels = np.arange(self._next, self._next + len(ids), dtype=np.int64)
             self._next += len(ids)
-            self._index.add_with_ids(np.stack(vecs), labels)
+            if self.kind == "exact" and len(self) + len(ids) > self._exact_limit and len(ids) > 1:
+                # Bulk load past the exact limit: rebuild as 8-bit codes trained on everything held.
+                existing = self._vectors_held()
+                all_vectors = np.concatenate([existing[1], matrix]) if len(existing[0]) else matrix
+                all_labels = np.concatenate([existing[0], labels]) if len(existing[0]) else labels
+                compact = self._compact_for(all_vectors)
+                compact.add_with_ids(all_vectors, all_labels)
+                self._index, self._compact = compact, True
+            else:
+                self._index.add_with_ids(matrix, labels)
             for label, tid, sid in zip(labels.tolist(), ids, subs, strict=True):
                 self._by_label[label] = (tid, sid)
                 self._label_of[tid] = label
+
+    def _vectors_held(self) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.array(sorted(self._by_label), dtype=np.int64)
+        if not len(labels):
+            return labels, np.empty((0, self._dim), np.float32)
+        return labels, np.stack([self._index.reconstruct(int(label)) for label in labels])
 
     def add(self, template_id: str, subject_id: str, vector: np.ndarray) -> None:
         self.load([(template_id, subject_id, vector)])

@@ -76,3 +76,16 @@ def test_remove_and_reload_give_the_same_answers() -> None:
     assert a.search(q, 1)[0].template_id == "t17"
     a.remove("t17")
     assert "t17" not in [c.template_id for c in a.search(q, 5)] and len(a) == 199
+
+
+def test_large_index_switches_to_8bit_codes_and_still_finds_planted_duplicates() -> None:
+    rng = np.random.default_rng(11)
+    rows = [(f"t{i}", f"s{i}", _unit(rng)) for i in range(6000)]
+    index = TemplateIndex(exact_limit=2000)
+    index.load(rows)
+    assert index.kind == "sq8" and len(index) == 6000
+    probes = range(0, 6000, 60)
+    found = [index.search(_near(rows[i][2], rng), 1, 0.5) for i in probes]
+    assert [f[0].template_id if f else None for f in found] == [f"t{i}" for i in probes]
+    index.remove("t0")
+    assert all(c.template_id != "t0" for c in index.search(rows[0][2], 5))

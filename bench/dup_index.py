@@ -1,0 +1,74 @@
+"""1:N duplicate search at scale: build time, single-query latency, recall of planted
+duplicates, memory. Synthetic templates: random unit vectors (like unrelated faces,
+whose SFace similarities sit near 0) with planted near-duplicates at similarity ~0.6-0.8
+(like the same face in two photos).
+
+    python -m bench.dup_index [--sizes 100000 1000000] [--queries 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+
+import numpy as np
+
+from services.identity.duplicates import DIM, TemplateIndex
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2**20
+
+
+def _unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.standard_normal((n, DIM), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def run_size(n: int, queries: int, seed: int = 0) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    gc.collect()
+    before = _rss_mb()
+    vectors = _unit_rows(rng, n)
+    started = time.perf_counter()
+    index = TemplateIndex()
+    index.load((f"t{i}", f"s{i}", vectors[i]) for i in range(n))
+    build_s = time.perf_counter() - started
+    planted = rng.choice(n, size=queries, replace=False)
+    noise = _unit_rows(rng, queries)
+    probes = vectors[planted] + 0.9 * noise  # cosine to the original ~0.74
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    del vectors
+    gc.collect()
+    times, hits = [], 0
+    for i, probe in zip(planted.tolist(), probes, strict=True):
+        t = time.perf_counter()
+        found = index.search(probe, k=10, min_similarity=0.4)
+        times.append((time.perf_counter() - t) * 1000)
+        hits += any(c.template_id == f"t{i}" for c in found)
+    return {
+        "templates": n,
+        "index": index.kind,
+        "build_s": round(build_s, 2),
+        "queries": queries,
+        "query_ms_p50": round(float(np.percentile(times, 50)), 3),
+        "query_ms_p99": round(float(np.percentile(times, 99)), 3),
+        "recall_planted": round(hits / queries, 4),
+        "rss_mb_after_build": round(_rss_mb() - before, 1),
+    }
+
+
+def run(sizes: tuple[int, ...] = (100_000, 1_000_000), queries: int = 500) -> dict[str, object]:
+    return {"one_to_n": [run_size(n, queries) for n in sizes]}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=500)
+    args = parser.parse_args()
+    print(json.dumps(run(tuple(args.sizes), args.queries), indent=1))
