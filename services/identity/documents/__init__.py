@@ -1,0 +1,1 @@
+"""Identity documents: deterministic validation (cn_id, uscc, mrz) and reading."""
