@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export OMP_THREAD_LIMIT=${OMP_THREAD_LIMIT:-1}
+
 exec .venv/bin/sellerverify serve "$@"

@@ -8,5 +8,5 @@ bash scripts/setup.sh --test
 if command -v npm >/dev/null 2>&1 && [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
-export OMP_THREAD_LIMIT=${OMP_THREAD_LIMIT:-1}
+
 exec .venv/bin/python -m pytest "$@"

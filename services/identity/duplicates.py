@@ -13,6 +13,7 @@ measured and rejected: on 1M templates their recall of planted duplicates was 0.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,18 @@ import numpy as np
 from services.core.reasons import Reason
 
 DIM = 128
+
+
+def _respect_omp_thread_limit() -> None:
+    """faiss splits a scan into omp_get_max_threads() slices; under OMP_THREAD_LIMIT=1
+    (set for Tesseract) only one thread runs and the other slices are silently skipped,
+    so half the templates would never be searched. Pin faiss to the limit."""
+    limit = os.environ.get("OMP_THREAD_LIMIT", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        faiss.omp_set_num_threads(min(int(limit), faiss.omp_get_max_threads()))
+
+
+_respect_omp_thread_limit()
 EXACT_LIMIT = 200_000
 
 

@@ -89,3 +89,23 @@ def test_large_index_switches_to_8bit_codes_and_still_finds_planted_duplicates()
     assert [f[0].template_id if f else None for f in found] == [f"t{i}" for i in probes]
     index.remove("t0")
     assert all(c.template_id != "t0" for c in index.search(rows[0][2], 5))
+
+
+def test_search_covers_every_template_under_omp_thread_limit() -> None:
+    """Regression: under OMP_THREAD_LIMIT=1 faiss skipped half the database."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from services.identity.duplicates import TemplateIndex\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((20000, 128)).astype(np.float32)\n"
+        "x /= np.linalg.norm(x, axis=1, keepdims=True)\n"
+        "idx = TemplateIndex(); idx.load((f't{i}', f's{i}', x[i]) for i in range(len(x)))\n"
+        "hits = sum(idx.search(x[i], 1)[0].template_id == f't{i}' for i in range(0, 20000, 200))\n"
+        "print(hits)\n"
+    )
+    env = {"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert out.stdout.strip() == "100"
