@@ -39,7 +39,7 @@ class App:
     tokens: TokenStore
     executor: ThreadPoolExecutor
     _lazy: dict[str, Any] = field(default_factory=dict)
-    _lazy_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lazy_lock: threading.RLock = field(default_factory=threading.RLock)  # factories may need other lazy objects
 
     @classmethod
     def build(cls, settings: Settings) -> App:

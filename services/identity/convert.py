@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from sellerverify.v1 import common_pb2
 from sellerverify.v1 import identity_pb2 as pb
 
+from services.identity.documents.model import DocumentKind, DocumentResult
 from services.platform.models import SubjectRow
 from services.platform.records_pb import reason_to_pb
 from services.platform.servicer_base import ts
@@ -105,3 +106,36 @@ def match_response(
         ],
         review_case_id=case_id,
     )
+
+
+KIND_TO_PB = {
+    DocumentKind.CN_RESIDENT_ID: pb.DOCUMENT_KIND_CN_RESIDENT_ID,
+    DocumentKind.PASSPORT_TD3: pb.DOCUMENT_KIND_PASSPORT_TD3,
+    DocumentKind.ID_CARD_TD1: pb.DOCUMENT_KIND_ID_CARD_TD1,
+    DocumentKind.CN_BUSINESS_LICENCE: pb.DOCUMENT_KIND_CN_BUSINESS_LICENCE,
+}
+KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
+FIELD_STATUS_TO_PB = {
+    "valid": pb.FIELD_STATUS_VALID,
+    "invalid": pb.FIELD_STATUS_INVALID,
+    "unreadable": pb.FIELD_STATUS_UNREADABLE,
+    "corrected": pb.FIELD_STATUS_CORRECTED,
+    "unchecked": pb.FIELD_STATUS_UNCHECKED,
+}
+
+
+def document_fields_to_pb(result: DocumentResult) -> list[pb.DocumentField]:
+    out = []
+    for f in result.fields.values():
+        item = pb.DocumentField(
+            name=f.name,
+            value=f.value,
+            confidence=f.confidence,
+            status=FIELD_STATUS_TO_PB[f.status.value],
+            side=pb.DOCUMENT_SIDE_FRONT if f.side == "front" else pb.DOCUMENT_SIDE_BACK,
+            reasons=[reason_to_pb({"code": c.value, "message": m, "field": f.name}) for c, m in f.reasons],
+        )
+        if f.box:
+            item.box.CopyFrom(common_pb2.BoundingBox(x=f.box[0], y=f.box[1], width=f.box[2], height=f.box[3]))
+        out.append(item)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.message import Message
@@ -15,17 +16,28 @@ from sqlalchemy.orm import Session
 
 from services.app import App
 from services.core.errors import invalid, not_found
+from services.core.images import encode_jpeg
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
-from services.identity.convert import SUBJECT_KIND_FROM_PB, match_response, quality_to_pb, subject_to_pb
+from services.identity.convert import (
+    KIND_FROM_PB,
+    KIND_TO_PB,
+    SUBJECT_KIND_FROM_PB,
+    document_fields_to_pb,
+    match_response,
+    quality_to_pb,
+    subject_to_pb,
+)
+from services.identity.documents.model import DocumentKind
+from services.identity.documents.reader import DocumentReader
 from services.identity.face_flow import FaceFlow, MatchRun
 from services.identity.face_match import PairType
 from services.platform.auth import current_caller
 from services.platform.frame_pump import PumpStats, Step, pump
-from services.platform.models import FaceTemplateRow
-from services.platform.records import new_id
-from services.platform.records_pb import reason_dict, verification_to_pb
-from services.platform.servicer_base import ServicerBase, require
+from services.platform.models import DocumentRow, FaceTemplateRow
+from services.platform.records import new_id, utcnow
+from services.platform.records_pb import VERDICT_TO_PB, reason_dict, reason_to_pb, verification_to_pb
+from services.platform.servicer_base import ServicerBase, require, ts
 from services.trust.cases import open_case
 from services.vision.face_quality import GUIDANCE_TEXT, Guidance
 
@@ -200,6 +212,171 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
 
         async for message in pump(frames, process, deadline_s=config.timeout_seconds or 30.0):
             yield message
+
+    @property
+    def documents(self) -> DocumentReader:
+        return self.app.lazy("document_reader", lambda: DocumentReader(self.faces.matcher.engine))
+
+    async def SubmitDocument(
+        self, request: pb.SubmitDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SubmitDocumentResponse:
+        method = f"/{SERVICE}/SubmitDocument"
+        subject_id = require(request.subject_id, "subject_id")
+        stored = await self.replayed(method, request, pb.SubmitDocumentResponse)
+        if stored is not None:
+            return stored
+        front = self.decode(request.front.content, "front.content")
+        back = self.decode(request.back.content, "back.content") if request.back.content else None
+        kind = KIND_FROM_PB.get(request.kind_hint)
+        with self.app.db.read() as session:
+            subjects.get_subject(session, subject_id)
+        result = await self.offload(
+            self.documents.read, front.bgr, back.bgr if back else None, kind, datetime.now(UTC).date()
+        )
+        caller = current_caller()
+        verification_id, document_id = new_id(), new_id()
+        fields_pb = document_fields_to_pb(result)
+
+        def write(session: Session) -> pb.SubmitDocumentResponse:
+            subject = subjects.get_subject(session, subject_id, for_update=True)
+            blobs = self.app.blobs
+            front_blob = blobs.put(
+                session,
+                request.front.content,
+                purpose="document_front",
+                media_type=front.media_type,
+                subject_id=subject_id,
+            )
+            back_blob = (
+                blobs.put(
+                    session,
+                    request.back.content,
+                    purpose="document_back",
+                    media_type=back.media_type,
+                    subject_id=subject_id,
+                )
+                if back
+                else None
+            )
+            reasons = [reason_dict(c.value, m, f) for c, m, f in result.reasons]
+            verdict = result.verdict
+            number = result.value("citizen_number")
+            if result.portrait_bgr is not None and verdict != "fail":
+                subject.reference_blob_id = blobs.put(
+                    session,
+                    encode_jpeg(result.portrait_bgr, 95),
+                    purpose="id_portrait",
+                    media_type="image/jpeg",
+                    subject_id=subject_id,
+                )
+            if number and result.fields["citizen_number"].status.value in ("valid", "corrected"):
+                subject.id_number_hash = self.app.keys.keyed_hash(number, "cn_id")
+                subject.id_number_masked = subjects.mask_id_number(number)
+                name = result.value("name")
+                if name:
+                    subject.name_sealed = self.app.keys.seal(name.encode(), f"subject-name:{subject_id}")
+            session.add(
+                DocumentRow(
+                    id=document_id,
+                    subject_id=subject_id,
+                    kind=result.kind.value,
+                    verdict=verdict,
+                    reasons=reasons,
+                    fields_sealed=self.app.keys.seal(
+                        pb.GetDocumentResponse(fields=fields_pb).SerializeToString(), f"document:{document_id}"
+                    ),
+                    front_blob_id=front_blob,
+                    back_blob_id=back_blob,
+                    verification_id=verification_id,
+                    created_at=utcnow(),
+                )
+            )
+            check = {
+                "name": "document",
+                "verdict": verdict,
+                "score": 0.0,
+                "detail": result.kind.value,
+                "reasons": reasons,
+            }
+            case_id = ""
+            if verdict == "review":
+                case_id = open_case(
+                    session,
+                    subject_id=subject_id,
+                    kind="document",
+                    opened_by=caller,
+                    reasons=reasons,
+                    checks=[check],
+                    verification_ids=[verification_id],
+                    evidence=[(front_blob, "document_front", front.media_type)],
+                ).id
+            elif verdict == "pass":
+                subjects.mark_passed(session, subject, "document")
+            response = pb.SubmitDocumentResponse(
+                document_id=document_id,
+                verification_id=verification_id,
+                kind=KIND_TO_PB[result.kind],
+                verdict=VERDICT_TO_PB[verdict],
+                reasons=[reason_to_pb(r) for r in reasons],
+                fields=fields_pb,
+                portrait_found=result.portrait_bgr is not None,
+                review_case_id=case_id,
+                timings_ms=result.timings_ms,
+            )
+            if result.portrait_box:
+                x, y, w, h = result.portrait_box
+                response.portrait_box.CopyFrom(common_pb2.BoundingBox(x=x, y=y, width=w, height=h))
+            self.app.verifications.add(
+                session,
+                verification_id=verification_id,
+                caller=caller,
+                method=method,
+                request_id=request.request_id,
+                subject_id=subject_id,
+                kind="document",
+                verdict=verdict,
+                reasons=reasons,
+                checks=[check],
+                models=[{"engine": "tesseract", "model": "chi_sim+eng", "version": "5"}],
+                input_blob_ids=[b for b in (front_blob, back_blob) if b],
+                result=response,
+            )
+            self.app.audit.record(session, caller, "submit_document", subject_id, document_id, f"verdict={verdict}")
+            return response
+
+        return await self.mutate(method, request, pb.SubmitDocumentResponse, write)
+
+    async def GetDocument(
+        self, request: pb.GetDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetDocumentResponse:
+        document_id = require(request.document_id, "document_id")
+        caller = current_caller()
+
+        def read() -> pb.GetDocumentResponse:
+            with self.app.db.transaction() as session:
+                row = session.get(DocumentRow, document_id)
+                if row is None:
+                    raise not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {document_id!r}")
+                stored = pb.GetDocumentResponse.FromString(
+                    self.app.keys.open(row.fields_sealed, f"document:{document_id}")
+                )
+                self.app.audit.record(session, caller, "read_document", row.subject_id, document_id)
+                fields = list(stored.fields)
+                if caller.role.value not in ("cs_rep", "admin"):
+                    for f in fields:
+                        if f.name == "citizen_number":
+                            f.value = subjects.mask_id_number(f.value)
+                return pb.GetDocumentResponse(
+                    document_id=row.id,
+                    subject_id=row.subject_id or "",
+                    kind=KIND_TO_PB[DocumentKind(row.kind)],
+                    verdict=VERDICT_TO_PB[row.verdict],
+                    reasons=[reason_to_pb(r) for r in row.reasons],
+                    fields=fields,
+                    created_at=ts(row.created_at),
+                )
+
+        return await self.offload(read)
 
     async def SearchDuplicates(
         self, request: pb.SearchDuplicatesRequest, context: grpc.aio.ServicerContext

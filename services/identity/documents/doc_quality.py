@@ -1,0 +1,58 @@
+"""The image-quality gate before OCR: problems the seller can fix get an actionable error."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from services.core.errors import invalid
+from services.core.reasons import Reason
+from services.identity.documents.rectify import Found, find_document, warp
+
+MIN_DOC_WIDTH_PX = 420  # the card's long side in the photo
+MIN_SHARPNESS = 18.0
+GLARE_FRACTION = 0.15
+
+
+def gate(bgr: np.ndarray, side: str) -> Found:
+    """The document outline, or an INVALID_ARGUMENT error saying what to change."""
+    found = find_document(bgr)
+    if found is None:
+        raise invalid(
+            Reason.NO_DOCUMENT_FOUND,
+            f"no document found in the {side} photo: lay the card on a plain dark surface and fill the picture",
+            side,
+        )
+    if found.touches_border:
+        raise invalid(
+            Reason.DOCUMENT_CUT_OFF, f"the card is cut off in the {side} photo: keep all four corners in view", side
+        )
+    long_side = max(np.linalg.norm(found.quad[1] - found.quad[0]), np.linalg.norm(found.quad[2] - found.quad[1]))
+    if long_side < MIN_DOC_WIDTH_PX:
+        raise invalid(
+            Reason.IMAGE_TOO_SMALL,
+            f"the card is only {long_side:.0f} px wide in the {side} photo (at least {MIN_DOC_WIDTH_PX}); move closer",
+            side,
+        )
+    flat, _ = warp(bgr, found.quad, (856, 540))
+    gray = cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY)
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    if sharpness < MIN_SHARPNESS:
+        raise invalid(Reason.IMAGE_TOO_BLURRY, f"the {side} photo is too blurred to read: hold still and focus", side)
+    return found
+
+
+def check_glare(card: np.ndarray, boxes: dict[str, tuple[int, int, int, int]], side: str) -> None:
+    """A field whose print has been washed out by a reflection: near-white and without ink."""
+    gray = cv2.cvtColor(card, cv2.COLOR_BGR2GRAY)
+    for name, (x, y, w, h) in boxes.items():
+        region = gray[y : y + h, x : x + w]
+        saturated = float((region >= 250).mean())
+        ink = float(np.percentile(region, 3))
+        if saturated > GLARE_FRACTION and ink > 160:
+            raise invalid(
+                Reason.GLARE_ON_FIELD,
+                f"a reflection covers the {name.replace('_', ' ')} on the {side} of the card: "
+                "tilt the card or move away from the light",
+                side,
+            )

@@ -1,0 +1,35 @@
+"""The single entry point for reading a document photo."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+from services.core.errors import DomainError, ErrorKind
+from services.core.reasons import Reason
+from services.identity.documents.cn_reader import read_cn_id
+from services.identity.documents.model import DocumentKind, DocumentResult
+from services.identity.documents.ocr import Tesseract
+from services.vision.faces import FaceEngine
+
+
+class DocumentReader:
+    """Reads documents with one OCR engine and the face engine (for the portrait)."""
+
+    def __init__(self, engine: FaceEngine, ocr: Tesseract | None = None) -> None:
+        self.engine = engine
+        self.ocr = ocr or Tesseract()
+
+    def read(
+        self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
+    ) -> DocumentResult:
+        kind = kind_hint or DocumentKind.CN_RESIDENT_ID
+        if kind is DocumentKind.CN_RESIDENT_ID:
+            return read_cn_id(front_bgr, back_bgr, today, self.engine, self.ocr)
+        raise DomainError(
+            Reason.NOT_IMPLEMENTED,
+            f"reading {kind.value.replace('_', ' ')} documents is not served by this version yet "
+            "(Chinese resident ID cards are)",
+            ErrorKind.NOT_IMPLEMENTED,
+        )

@@ -1,0 +1,1 @@
+"""Our own document generator: realistic layouts, Debian fonts, capture tiers."""
