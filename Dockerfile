@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng \
-      fonts-ocr-b fonts-wqy-zenhei \
+      fonts-ocr-b fonts-wqy-zenhei libtesseract-dev libleptonica-dev pkg-config g++ \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -22,6 +22,7 @@ COPY services ./services
 COPY clients ./clients
 RUN pip install . \
  && pip install --no-deps "insightface>=0.7" \
+ && pip install "tesserocr>=2.6" \
  && python scripts/build_protos.py \
  && pip install --no-deps --force-reinstall . \
  && useradd --system --uid 10001 --home /var/lib/sellerverify sellerverify \

@@ -11,7 +11,8 @@ WITH_TEST_TOOLS=${1:-}   # "--test" also installs Node.js/npm and docker-compose
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # ---- Debian packages ------------------------------------------------------
-APT_PKGS=(tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng fonts-ocr-b fonts-wqy-zenhei fonts-noto-cjk)
+APT_PKGS=(tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng fonts-ocr-b fonts-wqy-zenhei fonts-noto-cjk
+          libtesseract-dev libleptonica-dev pkg-config g++)
 if [ "$WITH_TEST_TOOLS" = "--test" ]; then
   command -v node >/dev/null 2>&1 || APT_PKGS+=(nodejs)
   command -v npm >/dev/null 2>&1 || APT_PKGS+=(npm)
@@ -65,6 +66,9 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   # insightface pulls the GUI build of OpenCV, which would clobber opencv-python-headless's
   # cv2; we only need its alignment code, so install it without dependencies.
   "$VPY" -m pip install -q --no-deps "insightface>=0.7"
+  # tesserocr runs Tesseract in-process (models load once; ~3x faster per card). It is
+  # compiled against libtesseract; without it the suite falls back to the tesseract program.
+  "$VPY" -m pip install -q "tesserocr>=2.6" || say "tesserocr did not build; OCR falls back to the tesseract program"
   echo "$WANT" > "$STAMP"
 fi
 

@@ -9,9 +9,9 @@ FRONT: dict[str, tuple[int, int, int, int]] = {
     "name": (140, 34, 400, 56),
     "sex": (140, 98, 90, 56),
     "ethnicity": (335, 98, 200, 56),
-    "birth_year": (140, 162, 95, 56),
-    "birth_month": (268, 162, 68, 56),
-    "birth_day": (358, 162, 68, 56),
+    "birth_year": (140, 162, 94, 56),
+    "birth_month": (276, 162, 51, 56),
+    "birth_day": (366, 162, 51, 56),
     "address": (140, 226, 410, 140),
     "citizen_number": (250, 436, 580, 64),
 }

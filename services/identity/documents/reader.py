@@ -10,16 +10,16 @@ from services.core.errors import DomainError, ErrorKind
 from services.core.reasons import Reason
 from services.identity.documents.cn_reader import read_cn_id
 from services.identity.documents.model import DocumentKind, DocumentResult
-from services.identity.documents.ocr import Tesseract
+from services.identity.documents.ocr import Tesseract, TesserocrEngine, default_ocr
 from services.vision.faces import FaceEngine
 
 
 class DocumentReader:
     """Reads documents with one OCR engine and the face engine (for the portrait)."""
 
-    def __init__(self, engine: FaceEngine, ocr: Tesseract | None = None) -> None:
+    def __init__(self, engine: FaceEngine, ocr: Tesseract | TesserocrEngine | None = None) -> None:
         self.engine = engine
-        self.ocr = ocr or Tesseract()
+        self.ocr = ocr or default_ocr()
 
     def read(
         self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
