@@ -22,7 +22,7 @@ COPY services ./services
 COPY clients ./clients
 RUN pip install . \
  && pip install --no-deps "insightface>=0.7" \
- && pip install "tesserocr>=2.6" \
+ && pip install --no-binary tesserocr "tesserocr>=2.6" \
  && python scripts/build_protos.py \
  && pip install --no-deps --force-reinstall . \
  && useradd --system --uid 10001 --home /var/lib/sellerverify sellerverify \

@@ -8,6 +8,11 @@ whose SFace similarities sit near 0) with planted near-duplicates at similarity 
 
 from __future__ import annotations
 
+import os
+
+# Measure what the server runs: `sellerverify serve` sets this before OpenMP loads.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
 import argparse
 import gc
 import json

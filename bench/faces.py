@@ -15,6 +15,11 @@ and `pip install --no-deps face_recognition`).
 
 from __future__ import annotations
 
+import os
+
+# Measure what the server runs: `sellerverify serve` sets this before OpenMP loads.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
 import argparse
 import itertools
 import json

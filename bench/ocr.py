@@ -8,7 +8,13 @@ rates of the citizen number, name and birth date, the verdict mix on valid cards
 number of invalid cards accepted as valid (must be 0), and p50/p90 ms per card (front and
 back) through the reader, as the service runs it.
 """
+
 from __future__ import annotations
+
+import os
+
+# Measure what the server runs: `sellerverify serve` sets this before OpenMP loads.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import argparse
 import json
@@ -27,7 +33,6 @@ from services.vision.faces import default_engine
 from tests.docgen.capture import TIERS, capture
 from tests.docgen.cn_id_card import INVALID_KINDS, random_card, render_back, render_front
 from tests.portraits import id_portrait
-
 
 
 def _portraits(engine) -> list[np.ndarray]:  # type: ignore[no-untyped-def]

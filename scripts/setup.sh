@@ -68,7 +68,9 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   "$VPY" -m pip install -q --no-deps "insightface>=0.7"
   # tesserocr runs Tesseract in-process (models load once; ~3x faster per card). It is
   # compiled against libtesseract; without it the suite falls back to the tesseract program.
-  "$VPY" -m pip install -q "tesserocr>=2.6" || say "tesserocr did not build; OCR falls back to the tesseract program"
+  # Built from source against Debian's libtesseract: the binary wheel bundles Tesseract 5.5, which
+  # returns nothing for short Chinese lines with Debian's chi_sim model.
+  "$VPY" -m pip install -q --no-binary tesserocr "tesserocr>=2.6" || say "tesserocr did not build; OCR falls back to the tesseract program"
   echo "$WANT" > "$STAMP"
 fi
 

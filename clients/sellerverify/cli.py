@@ -75,6 +75,11 @@ def token_for(path: Path, role: str) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Tesseract (in-process) and faiss parallelise with OpenMP; on 2 cores, with several
+    # requests in flight, nested OpenMP teams oversubscribe the CPU (a card took ~500 ms
+    # instead of ~160). The limit is read when OpenMP loads, so it is set before the
+    # server imports anything numeric. faiss is pinned to it (services/identity/duplicates.py).
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     from services.platform.logs import configure_logging
     from services.platform.settings import Settings
     from services.server import Running, serve

@@ -3,6 +3,7 @@
 Sample photos: $SELLERVERIFY_SAMPLES_DIR, else the development face set next to the
 checkout (../shared/data/faces), else clients/sellerverify/samples/.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,7 +65,10 @@ def run_demo(client: Client) -> int:
     match = client.identity.MatchFace(
         identity_pb2.MatchFaceRequest(subject_id=subject.subject_id, reference=image(SELLER[0]), probe=image(SELLER[1]))
     )
-    _show(match, ["decision", "similarity", "match_threshold", "no_match_threshold", "estimated_false_match_rate", "model"])
+    _show(
+        match,
+        ["decision", "similarity", "match_threshold", "no_match_threshold", "estimated_false_match_rate", "model"],
+    )
     _show(match.probe_quality, ["eye_distance_px", "sharpness", "yaw_degrees", "pitch_degrees", "roll_degrees"])
 
     _step(4, "the persisted verification record")
@@ -93,7 +97,9 @@ def run_demo(client: Client) -> int:
     _step(7, "a bad upload gets a clear, stable error")
     try:
         client.identity.MatchFace(
-            identity_pb2.MatchFaceRequest(subject_id=subject.subject_id, probe=common_pb2.Image(content=b"\xff\xd8\xff"))
+            identity_pb2.MatchFaceRequest(
+                subject_id=subject.subject_id, probe=common_pb2.Image(content=b"\xff\xd8\xff")
+            )
         )
     except SellerVerifyError as err:
         print(f"   {err.code.name} {err.reason}: {err.message}")
