@@ -35,6 +35,7 @@ class Region:
     image: np.ndarray  # BGR or gray crop
     lines: int = 1  # how many text lines the crop holds
     single_char: bool = False  # one glyph (for example 男 / 女)
+    sparse: bool = False  # text anywhere in a cluttered crop (a paper held up in a photo)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,9 @@ class TesserocrEngine:
         for region in regions:
             psm_enum = self._tesserocr.PSM
             mode = (
-                psm_enum.SINGLE_CHAR
+                psm_enum.SPARSE_TEXT
+                if region.sparse
+                else psm_enum.SINGLE_CHAR
                 if region.single_char
                 else psm_enum.SINGLE_LINE
                 if region.lines == 1
@@ -173,9 +176,12 @@ class TesserocrEngine:
             )
             api.SetPageSegMode(mode)
             # Tesseract wants a quiet margin around the text.
-            padded = cv2.copyMakeBorder(
-                _prepare(region.image, region.lines), 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255
+            prepared = (
+                cv2.cvtColor(region.image, cv2.COLOR_BGR2GRAY)
+                if region.sparse
+                else _prepare(region.image, region.lines)
             )
+            padded = cv2.copyMakeBorder(prepared, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
             api.SetImage(Image.fromarray(padded))
             text = api.GetUTF8Text().strip()
             if lang.startswith("chi"):
