@@ -61,7 +61,7 @@ class QualityPolicy:
     max_pitch_deg: float = 25.0
     max_roll_deg: float = 25.0
     second_face_min_score: float = 0.75
-    second_face_min_area_ratio: float = 0.06
+    second_face_min_area_ratio: float = 0.12
 
 
 SELFIE_POLICY = QualityPolicy()

@@ -71,10 +71,17 @@ def compose(photo: np.ndarray, engine: FaceEngine, paper: np.ndarray, where: str
     return img
 
 
-def two_faces(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def two_faces(a: np.ndarray, b: np.ndarray, engine: FaceEngine | None = None) -> np.ndarray:
+    """Two people side by side, their faces at about the same size (both close to the camera)."""
     h = 480
     a2 = cv2.resize(a, (int(a.shape[1] * h / a.shape[0]), h))
     b2 = cv2.resize(b, (int(b.shape[1] * h / b.shape[0]), h))
+    if engine is not None:
+        fa, fb = engine.detect(a2), engine.detect(b2)
+        if fa and fb:
+            scale = fa[0].box[2] / fb[0].box[2]
+            b2 = cv2.resize(b2, None, fx=scale, fy=scale)
+            b2 = cv2.resize(b2, (int(b2.shape[1] * h / b2.shape[0]), h)) if b2.shape[0] < h else b2[:h]
     return np.hstack([a2, b2])
 
 

@@ -143,7 +143,7 @@ def test_replayed_image_fails_even_for_another_subject(sqlite_server, verified_d
 def test_two_faces_fail(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]
     subject_id = verified_documents()
     c = _issue(sqlite_server, subject_id)
-    both = attackgen.two_faces(cv2.imread(str(LIVE_PHOTO_2)), cv2.imread(str(STRANGER)))
+    both = attackgen.two_faces(cv2.imread(str(LIVE_PHOTO_2)), cv2.imread(str(STRANGER)), default_engine())
     response = _respond(sqlite_server, c, subject_id, both)
     assert response.verdict == common_pb2.VERDICT_FAIL and "MULTIPLE_FACES" in _codes(response)
 

@@ -120,6 +120,9 @@ class Tesseract:
         return result
 
 
+MAX_SCENE_SIDE = 1200
+
+
 def tessdata_dir() -> str:
     """Where Tesseract's language data lives (TESSDATA_PREFIX, else Debian's location)."""
     import glob
@@ -157,6 +160,34 @@ class TesserocrEngine:
             api = apis[lang] = self._tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=lang)
         return api
 
+    def find_words(self, image: np.ndarray, lang: str) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """Sparse-text OCR of a whole scene; word boxes in the image's pixels."""
+        from PIL import Image
+
+        h, w = image.shape[:2]
+        scale = min(1.0, MAX_SCENE_SIDE / max(h, w))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        api = self._api(lang)
+        api.SetVariable("tessedit_char_whitelist", "")
+        api.SetPageSegMode(self._tesserocr.PSM.SPARSE_TEXT)
+        api.SetImage(Image.fromarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)))
+        api.Recognize()
+        words = []
+        it = api.GetIterator()
+        level = self._tesserocr.RIL.WORD
+        while it is not None:
+            try:
+                text = it.GetUTF8Text(level)
+                box = it.BoundingBox(level)
+            except RuntimeError:  # an empty page: no words
+                break
+            if text and box:
+                x0, y0, x1, y1 = (int(v / scale) for v in box)
+                words.append((text.strip(), (x0, y0, x1 - x0, y1 - y0)))
+            if not it.Next(level):
+                break
+        return words
+
     def read(self, regions: list[Region], lang: str, psm: int = 6, whitelist: str | None = None) -> dict[str, Reading]:
         from PIL import Image
 
@@ -188,6 +219,13 @@ class TesserocrEngine:
                 text = "".join(text.split()) if region.lines == 1 else text
             out[region.name] = Reading(text, api.MeanTextConf() / 100 if text else 0.0)
         return out
+
+
+def find_words_in(
+    engine: Tesseract | TesserocrEngine, image: np.ndarray, lang: str
+) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """Words anywhere in a picture with their boxes (in-process engine only; else none)."""
+    return engine.find_words(image, lang) if isinstance(engine, TesserocrEngine) else []
 
 
 def default_ocr() -> Tesseract | TesserocrEngine:
