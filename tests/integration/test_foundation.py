@@ -7,9 +7,11 @@ import uuid
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 from sellerverify import SellerVerifyError
-from sellerverify.v1 import common_pb2, identity_pb2, trust_pb2
+from sellerverify.v1 import common_pb2, identity_pb2, identity_pb2_grpc, trust_pb2
 from sqlalchemy import func, select
 
 from services.platform.models import AuditEventRow, BlobRow, IdempotencyRow, SubjectRow, VerificationRow
@@ -48,6 +50,21 @@ def test_reflection_lists_every_service(server) -> None:  # type: ignore[no-unty
     assert set(SERVICE_NAMES.values()) | {"grpc.health.v1.Health"} <= names
 
 
+def test_reflection_serves_descriptors_a_generic_client_can_call_with(server) -> None:  # type: ignore[no-untyped-def]
+    """What grpcurl and Postman rely on: the full method signatures, from the server alone."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel(server.address) as channel:
+        pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+        for full_name in SERVICE_NAMES.values():
+            assert pool.FindServiceByName(full_name).methods
+        method = pool.FindServiceByName(SERVICE_NAMES["identity"]).methods_by_name["CreateSubject"]
+        external_ref = method.input_type.fields_by_name["external_ref"]
+        assert external_ref.type == external_ref.TYPE_STRING
+        assert method.output_type.full_name == "sellerverify.v1.CreateSubjectResponse"
+
+
 def test_call_without_credentials_is_unauthenticated(server) -> None:  # type: ignore[no-untyped-def]
     with server.client(None) as client, pytest.raises(SellerVerifyError) as err:
         client.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id="x"))
@@ -62,6 +79,23 @@ def test_unknown_token_is_unauthenticated(server) -> None:  # type: ignore[no-un
         client.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id="x"))
     assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
     assert err.value.reason == "CREDENTIALS_INVALID"
+
+
+def test_authorization_that_is_not_a_bearer_token_is_refused(server) -> None:  # type: ignore[no-untyped-def]
+    with grpc.insecure_channel(server.address) as channel:
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetSubject(
+                identity_pb2.GetSubjectRequest(subject_id="x"),
+                metadata=[("authorization", f"Basic {TOKENS['admin']}")],
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    status = rpc_status.from_call(err.value)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in status.details)
+    assert (info.reason, info.domain) == ("CREDENTIALS_INVALID", "sellerverify.v1")
 
 
 def test_wrong_role_is_permission_denied(server) -> None:  # type: ignore[no-untyped-def]
@@ -131,6 +165,28 @@ def test_hostile_image_is_refused_before_any_work(server, payload: bytes, reason
         assert err.value.reason == reason
         assert err.value.violations and err.value.violations[0].field == "probe.content"
         assert (_count(server, VerificationRow), _count(server, BlobRow)) == before
+        assert client.health(SERVICE_NAMES["identity"]) == "SERVING"
+
+
+@pytest.mark.parametrize(
+    ("side", "payload", "reason"),
+    [
+        ("front", images.png_bomb(20000), "IMAGE_TOO_LARGE_PIXELS"),
+        ("back", images.truncated_jpeg(OBAMA_A.read_bytes()), "IMAGE_TRUNCATED"),
+    ],
+    ids=["bomb-front", "truncated-back"],
+)
+def test_hostile_document_image_is_refused_before_ocr(server, side: str, payload: bytes, reason: str) -> None:  # type: ignore[no-untyped-def]
+    good = common_pb2.Image(content=OBAMA_A.read_bytes())
+    with server.client() as client:
+        subject_id = _new_subject(client)
+        sides = {"front": good, "back": good, side: common_pb2.Image(content=payload)}
+        with pytest.raises(SellerVerifyError) as err:
+            client.identity.SubmitDocument(
+                identity_pb2.SubmitDocumentRequest(subject_id=subject_id, front=sides["front"], back=sides["back"])
+            )
+        assert (err.value.code, err.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+        assert [v.field for v in err.value.violations] == [f"{side}.content"]
         assert client.health(SERVICE_NAMES["identity"]) == "SERVING"
 
 

@@ -51,9 +51,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name].write_bytes(data)
 
     write("ca.pem", ca.public_bytes(serialization.Encoding.PEM))
-    for who, san in (("server", True), ("risk.internal", False)):
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    rogue = _cert("Somebody Else's CA", rogue_key, None, rogue_key, ca=True)
+    signers = {"server": (ca_key, ca), "risk.internal": (ca_key, ca), "shop.internal": (ca_key, ca)}
+    signers["rogue.internal"] = (rogue_key, rogue)  # a client certificate our CA never signed
+    for who, (signer_key, signer) in signers.items():
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(who, ca_key, ca.subject, key, san=san)
+        cert = _cert(who, signer_key, signer.subject, key, san=who == "server")
         write(f"{who}.pem", cert.public_bytes(serialization.Encoding.PEM))
         write(
             f"{who}.key",
@@ -93,10 +97,36 @@ def test_mutual_tls_requires_a_client_certificate_and_maps_it_to_a_role(pki: dic
     with ServerThread(settings) as srv:
         address = f"localhost:{srv.port}"
         with (
-            Client(address, root_cert=pki["ca.pem"], retries=0, timeout=3) as anonymous,
-            pytest.raises(SellerVerifyError),
+            Client(address, token=TOKENS["risk"], root_cert=pki["ca.pem"], retries=0, timeout=3) as anonymous,
+            pytest.raises(SellerVerifyError) as err,
         ):
             anonymous.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id="x"))
+        assert err.value.code == grpc.StatusCode.UNAVAILABLE  # refused in the handshake, token or not
+        with (
+            Client(
+                address,
+                token=TOKENS["risk"],
+                root_cert=pki["ca.pem"],
+                client_cert=pki["rogue.internal.pem"],
+                client_key=pki["rogue.internal.key"],
+                retries=0,
+                timeout=3,
+            ) as rogue,
+            pytest.raises(SellerVerifyError) as err,
+        ):
+            rogue.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id="x"))
+        assert err.value.code == grpc.StatusCode.UNAVAILABLE
+        shop = {
+            "root_cert": pki["ca.pem"],
+            "client_cert": pki["shop.internal.pem"],
+            "client_key": pki["shop.internal.key"],
+        }
+        with Client(address, **shop) as unmapped, pytest.raises(SellerVerifyError) as err:  # type: ignore[arg-type]
+            unmapped.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id="x"))
+        assert err.value.reason == "CREDENTIALS_MISSING"  # a valid certificate is not a role by itself
+        with Client(address, token=TOKENS["onboarding"], **shop) as shop_with_token:  # type: ignore[arg-type]
+            created = shop_with_token.identity.CreateSubject(identity_pb2.CreateSubjectRequest(external_ref="mtls"))
+            assert created.subject.subject_id
         with Client(
             address,
             root_cert=pki["ca.pem"],

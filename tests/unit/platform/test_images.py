@@ -1,6 +1,9 @@
+"""Uploaded bytes are decoded safely: limits are checked before pixels are allocated."""
+
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -11,47 +14,99 @@ from services.core.images import ImageLimits, decode_image
 from tests import images
 from tests.conftest import FACES
 
+OBAMA = FACES / "barack_obama" / "facerec_obama.jpg"
+
+
+def _refusal(data: bytes, limits: ImageLimits = ImageLimits()) -> DomainError:  # noqa: B008 - frozen
+    with pytest.raises(DomainError) as err:
+        decode_image(data, limits, "probe.content")
+    assert [v.field for v in err.value.violations] == ["probe.content"]
+    return err.value
+
 
 def _reason(data: bytes, limits: ImageLimits = ImageLimits()) -> str:  # noqa: B008 - frozen
-    with pytest.raises(DomainError) as err:
-        decode_image(data, limits, "probe")
-    assert err.value.violations[0].field == "probe"
-    return err.value.reason.value
+    return _refusal(data, limits).reason.value
+
+
+def _encoded(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
 
 
 def test_real_photo_decodes_to_bgr() -> None:
-    data = (FACES / "barack_obama" / "facerec_obama.jpg").read_bytes()
+    data = OBAMA.read_bytes()
     img = decode_image(data)
-    assert img.bgr.dtype == np.uint8 and img.bgr.shape[2] == 3 and img.media_type == "image/jpeg"
+    reference = np.asarray(Image.open(OBAMA).convert("RGB"))
+    assert img.bgr.dtype == np.uint8 and img.bgr.shape == (*reference.shape[:2], 3)
+    assert img.media_type == "image/jpeg" and img.encoded_size == len(data)
+    assert np.array_equal(img.bgr[:, :, ::-1], reference)  # channels really are B, G, R
 
 
-def test_decompression_bomb_is_refused_from_its_header() -> None:
-    assert _reason(images.png_bomb(30000)) == "IMAGE_TOO_LARGE_PIXELS"
+def test_png_and_webp_are_accepted() -> None:
+    face = Image.open(OBAMA).convert("RGB")
+    for fmt, media_type in (("PNG", "image/png"), ("WEBP", "image/webp")):
+        assert decode_image(_encoded(face, fmt)).media_type == media_type
 
 
-def test_truncated_jpeg() -> None:
-    data = (FACES / "barack_obama" / "facerec_obama.jpg").read_bytes()
-    assert _reason(images.truncated_jpeg(data)) == "IMAGE_TRUNCATED"
+def test_decompression_bomb_of_20000_px_is_refused_from_its_header() -> None:
+    started = time.perf_counter()
+    bomb = images.png_bomb(20000)
+    assert len(bomb) < 200_000  # cheap to send: the harm is in the declared 1.2 GB canvas
+    error = _refusal(bomb)
+    assert error.reason.value == "IMAGE_TOO_LARGE_PIXELS"
+    assert time.perf_counter() - started < 10  # generous: it must not have decoded 400 Mpx
+
+
+def test_canvas_within_the_side_limit_but_over_the_pixel_limit() -> None:
+    error = _refusal(images.png_bomb(7000))
+    assert error.reason.value == "IMAGE_TOO_LARGE_PIXELS"
+    assert "49,000,000 pixels" in str(error)  # says what was wrong and the limit
+
+
+def test_pillows_own_bomb_guard_still_holds_when_operator_limits_are_lax() -> None:
+    lax = ImageLimits(max_bytes=1 << 30, max_side=1 << 20, max_pixels=1 << 40)
+    assert _reason(images.png_bomb(20000), lax) == "IMAGE_TOO_LARGE_PIXELS"
+
+
+def test_truncated_jpeg_and_png() -> None:
+    assert _reason(images.truncated_jpeg(OBAMA.read_bytes())) == "IMAGE_TRUNCATED"
+    png = _encoded(Image.open(OBAMA).convert("RGB"), "PNG")
+    assert _reason(png[: len(png) // 2]) == "IMAGE_TRUNCATED"
 
 
 def test_oversized_noise_is_refused_by_size() -> None:
-    assert _reason(images.noise(50 * 1024 * 1024)) == "IMAGE_TOO_LARGE_BYTES"
+    error = _refusal(images.noise(50 * 1024 * 1024))
+    assert error.reason.value == "IMAGE_TOO_LARGE_BYTES"
+    assert "52,428,800 bytes" in str(error)
 
 
-def test_formats_and_empty_input() -> None:
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+def test_other_formats_are_refused_as_unsupported(fmt: str) -> None:
+    data = _encoded(Image.new("RGB", (64, 64), (10, 200, 30)), fmt)
+    error = _refusal(data)
+    assert error.reason.value == "IMAGE_FORMAT_UNSUPPORTED"
+    assert fmt in str(error) and "JPEG, PNG or WebP" in str(error)
+
+
+def test_empty_noise_and_tiny_inputs() -> None:
     assert _reason(b"") == "IMAGE_EMPTY"
     assert _reason(images.noise(1000)) == "IMAGE_CORRUPT"
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64)).save(buf, format="GIF")
-    assert _reason(buf.getvalue()) == "IMAGE_FORMAT_UNSUPPORTED"
+    assert _reason(b"\xff\xd8\xff" + images.noise(1000)) in {"IMAGE_CORRUPT", "IMAGE_TRUNCATED"}
     assert _reason(images.jpeg(16, 16)) == "IMAGE_TOO_SMALL"
+    assert decode_image(images.jpeg(32, 32)).width == 32  # the minimum itself is fine
 
 
 def test_exif_orientation_is_applied() -> None:
-    img = Image.new("RGB", (80, 40), (255, 0, 0))
+    # Stored 80x40 with red on the left and blue on the right; orientation 6 means
+    # "rotate 90° clockwise to display", so the upright picture is 40x80, red on top.
+    arr = np.zeros((40, 80, 3), dtype=np.uint8)
+    arr[:, :40] = (255, 0, 0)
+    arr[:, 40:] = (0, 0, 255)
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise on display
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", exif=exif)
-    decoded = decode_image(buf.getvalue())
+    exif[0x0112] = 6
+    decoded = decode_image(_encoded(Image.fromarray(arr), "JPEG", exif=exif, quality=95))
     assert (decoded.height, decoded.width) == (80, 40)
+    top, bottom = decoded.bgr[10, 20], decoded.bgr[70, 20]
+    assert top[2] > 200 and top[0] < 60  # red (BGR)
+    assert bottom[0] > 200 and bottom[2] < 60  # blue

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from services.platform.database import make_engine, migrate
+from services.platform.database import alembic_config, make_engine, migrate
 from services.platform.models import Base
 from tests.conftest import BACKENDS, fresh_database_url
 
@@ -21,9 +22,12 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(backend: str, tm
         migrate(engine)
         migrate(engine)
         assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-        assert diff == []
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert context.get_current_revision() == head
+            diff = compare_metadata(context, Base.metadata)
+        assert diff == [], f"models and migrations disagree; add a migration: {diff}"
         engine.dispose()
     finally:
         gen.close()
