@@ -69,7 +69,10 @@ class TokenStore:
     def add(self, client_id: str, role: str, token: str) -> None:
         caller = Caller(client_id, _role(role, client_id))
         if token.startswith("sha256:"):
-            digest = bytes.fromhex(token[len("sha256:") :])
+            try:
+                digest = bytes.fromhex(token[len("sha256:") :])
+            except ValueError:
+                raise ConfigError(f"client {client_id}: sha256 digest must be 64 hex characters") from None
             if len(digest) != 32:
                 raise ConfigError(f"client {client_id}: sha256 digest must be 64 hex characters")
         else:

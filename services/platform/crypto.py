@@ -44,10 +44,16 @@ class KeyRing:
 
     def open(self, sealed: bytes, aad: str) -> bytes:
         """Decrypt data sealed by `seal` with any known key; raises on tampering."""
-        if not sealed.startswith(_MAGIC):
+        if not sealed.startswith(_MAGIC) or len(sealed) < 4:
             raise KeyConfigError("not a sealed value")
         n = sealed[3]
-        key_id = sealed[4 : 4 + n].decode()
+        # Header, key id, 12-byte nonce and the 16-byte GCM tag at least: anything shorter was cut.
+        if len(sealed) < 4 + n + 12 + 16:
+            raise KeyConfigError("sealed value is truncated")
+        try:
+            key_id = sealed[4 : 4 + n].decode()
+        except UnicodeDecodeError:
+            raise KeyConfigError("sealed value has a corrupt key id") from None
         nonce = sealed[4 + n : 16 + n]
         ct = sealed[16 + n :]
         key = self.keys.get(key_id)

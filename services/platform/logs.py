@@ -44,11 +44,21 @@ def _clean(value: Any) -> Any:
     return value
 
 
+class RedactingJsonFormatter(JsonFormatter):
+    """Also masks the formatted traceback and stack: exception messages may quote input."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
+
+
 def configure_logging(level: str = "INFO") -> None:
     """JSON lines on stderr for every logger of the process."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter(
+        RedactingJsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "asctime": "time"}
         )
     )

@@ -80,9 +80,6 @@ def test_bad_configuration_is_rejected(spec: str, message: str) -> None:
         TokenStore().load_spec(spec)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="TokenStore.add lets bytes.fromhex's ValueError through (services/platform/auth.py)"
-)
 def test_non_hex_digest_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="hex"):
         TokenStore().load_spec("a:admin:sha256:" + "z" * 64)

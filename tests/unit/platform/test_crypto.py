@@ -95,10 +95,6 @@ def test_tampered_key_id_or_nonce_is_detected(tmp_path: Path) -> None:
         ring.open(b"plain bytes that were never sealed", "blob:3")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KeyRing.open lets IndexError/ValueError escape on a truncated value (services/platform/crypto.py)",
-)
 @pytest.mark.parametrize("keep", [3, 6, 10])
 def test_truncated_sealed_value_is_a_clear_error(tmp_path: Path, keep: int) -> None:
     ring = _ring(tmp_path)

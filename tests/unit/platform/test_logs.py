@@ -46,9 +46,6 @@ def test_ordinary_numbers_are_left_alone() -> None:
     assert ID_NUMBER not in redact(f"id={ID_NUMBER};")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="exception tracebacks are logged unredacted (services/platform/logs.py formats exc_info as is)"
-)
 def test_exception_text_is_redacted(log: logging.Logger, capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO")
     try:
