@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import grpc
-from sellerverify.v1 import common_pb2
+from sellerverify.v1 import common_pb2, identity_pb2
 from sellerverify.v1 import liveness_pb2 as pb
 from sellerverify.v1 import liveness_pb2_grpc as pb_grpc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.app import App
-from services.core.errors import invalid, not_found
+from services.core.errors import DomainError, invalid, not_found, precondition
+from services.core.images import decode_image
 from services.core.reasons import Reason
 from services.identity import subjects
 from services.identity.face_flow import FaceFlow
 from services.identity.face_match import PairType
 from services.liveness import challenge as ch
-from services.liveness.checker import check_response
+from services.liveness import stream
+from services.liveness.checker import Ocr, Outcome, check_response
 from services.platform.auth import current_caller
+from services.platform.frame_pump import PumpStats, Step, pump
 from services.platform.models import ChallengeRow, ImageHashRow
 from services.platform.records import new_id, utcnow
 from services.platform.records_pb import VERDICT_TO_PB, check_to_pb, reason_dict, reason_to_pb
@@ -33,6 +38,10 @@ MODE_TO_PB = {ch.Mode.CODE_ON_PAPER: pb.CHALLENGE_MODE_CODE_ON_PAPER, ch.Mode.NE
 MODE_FROM_PB = {v: k for k, v in MODE_TO_PB.items()}
 POSE_TO_PB = {p: getattr(pb, f"CHALLENGE_POSE_{p.name}") for p in ch.Pose}
 STATE_TO_PB = {s: getattr(pb, f"CHALLENGE_STATE_{s.name}") for s in ch.State}
+STREAM_GUIDANCE_TO_PB = {
+    g: pb.CHALLENGE_GUIDANCE_UNSPECIFIED if g is stream.Guidance.DONE else getattr(pb, f"CHALLENGE_GUIDANCE_{g.name}")
+    for g in stream.Guidance
+}
 
 
 def _to_domain(row: ChallengeRow) -> ch.Challenge:
@@ -158,16 +167,10 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
         if stored is not None:
             return stored
         decoded = [self.decode(img.content, f"images[{i}].content") for i, img in enumerate(request.images)]
-        with self.app.db.read() as session:
-            row = session.get(ChallengeRow, challenge_id)
-            if row is None:
-                raise not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
-            challenge = _to_domain(row)
-            replays = DatabaseReplayStore(session)
+        challenge, replays = await self.offload(self._open_challenge, challenge_id)
         reference, _ = await self.offload(
             self.faces.reference, challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO
         )
-        ocr = self.app.lazy("document_reader", self._reader).ocr
         outcome = await self.offload(
             check_response,
             challenge,
@@ -175,10 +178,38 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
             [d.bgr for d in decoded],
             reference,
             self.faces.matcher,
-            ocr,
+            self._ocr,
             replays,
             utcnow(),
         )
+        images = [(img.content, d.media_type) for img, d in zip(request.images, decoded, strict=True)]
+        return await self._record_response(method, request, challenge_id, subject_id, images, outcome)
+
+    def _open_challenge(self, challenge_id: str) -> tuple[ch.Challenge, DatabaseReplayStore]:
+        """The challenge (NOT_FOUND when unknown) and the replay store, read in one go."""
+        with self.app.db.read() as session:
+            row = session.get(ChallengeRow, challenge_id)
+            if row is None:
+                raise not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+            return _to_domain(row), DatabaseReplayStore(session)
+
+    @property
+    def _ocr(self) -> Ocr:
+        return self.app.lazy("document_reader", self._reader).ocr
+
+    async def _record_response(
+        self,
+        method: str,
+        request: pb.RespondChallengeRequest | pb.StreamChallengeConfig,
+        challenge_id: str,
+        subject_id: str,
+        images: list[tuple[bytes, str]],
+        outcome: Outcome,
+    ) -> pb.RespondChallengeResponse:
+        """Persist a checked response in one idempotent transaction: the challenge is
+        consumed (single use), the images sealed, their hashes kept for replay detection,
+        a case opened on REVIEW, the subject marked on PASS, the record and audit written.
+        Used by RespondChallenge and StreamChallenge alike."""
         caller = current_caller()
         verification_id = new_id()
         checks = [
@@ -203,9 +234,9 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                 outcome.verdict = "fail"
             blob_ids = [
                 self.app.blobs.put(
-                    session, img.content, purpose="challenge_response", media_type=d.media_type, subject_id=subject_id
+                    session, content, purpose="challenge_response", media_type=media_type, subject_id=subject_id
                 )
-                for img, d in zip(request.images, decoded, strict=True)
+                for content, media_type in images
             ]
             for h in outcome.phashes:
                 session.add(
@@ -233,7 +264,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                     reasons=reasons,
                     checks=checks,
                     verification_ids=[verification_id],
-                    evidence=[(b, "challenge_response", d.media_type) for b, d in zip(blob_ids, decoded, strict=True)],
+                    evidence=[(b, "challenge_response", m) for b, (_, m) in zip(blob_ids, images, strict=True)],
                 ).id
             elif outcome.verdict == "pass":
                 subjects.mark_passed(session, subject, "liveness")
@@ -267,10 +298,95 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
 
         return await self.mutate(method, request, pb.RespondChallengeResponse, write)
 
+    async def StreamChallenge(
+        self, request_iterator: AsyncIterator[pb.StreamChallengeRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamChallengeResponse]:
+        """Live guidance on the newest camera frame until a frame's outcome is final (then it
+        is recorded exactly like RespondChallenge and sent last) or the challenge expires
+        (a CHALLENGE_EXPIRED feedback, then FAILED_PRECONDITION). Stale frames are dropped."""
+        method = f"/{SERVICE}/StreamChallenge"
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("config"):
+            raise invalid(Reason.MISSING_FIELD, "the first message must carry config", "config")
+        config = first.config
+        challenge_id = require(config.challenge_id, "config.challenge_id")
+        subject_id = require(config.subject_id, "config.subject_id")
+        stored = await self.replayed(method, config, pb.RespondChallengeResponse)
+        if stored is not None:
+            yield pb.StreamChallengeResponse(result=stored)
+            return
+        challenge, replays = await self.offload(self._open_challenge, challenge_id)
+        reference, _ = await self.offload(
+            self.faces.reference, challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO
+        )
+        limits = self.app.image_limits
+
+        async def process(frame: identity_pb2.CameraFrame, stats: PumpStats) -> Step[pb.StreamChallengeResponse]:
+            started = time.perf_counter()
+            try:
+                image = decode_image(frame.jpeg, limits, "frame.jpeg")
+            except DomainError as err:
+                judgement = stream.say(stream.Guidance.HOLD_STILL, err.message)
+            else:
+                judgement = await self.offload(
+                    stream.judge_frame,
+                    challenge,
+                    subject_id,
+                    image.bgr,
+                    reference,
+                    self.faces.matcher,
+                    self._ocr,
+                    replays,
+                    utcnow(),
+                )
+            messages = [pb.StreamChallengeResponse(feedback=_feedback(frame.sequence, judgement, stats, started))]
+            if not judgement.final or judgement.outcome is None:
+                return Step(messages)
+            result = await self._record_response(
+                method, config, challenge_id, subject_id, [(frame.jpeg, "image/jpeg")], judgement.outcome
+            )
+            messages.append(pb.StreamChallengeResponse(result=result))
+            return Step(messages, done=True)
+
+        expired = False
+
+        async def on_timeout(stats: PumpStats) -> list[pb.StreamChallengeResponse]:
+            nonlocal expired
+            expired = True
+            feedback = _feedback(0, stream.say(stream.Guidance.CHALLENGE_EXPIRED), stats, time.perf_counter())
+            return [pb.StreamChallengeResponse(feedback=feedback)]
+
+        remaining = (challenge.expires_at - utcnow()).total_seconds()
+        async for message in pump(_frames(request_iterator), process, deadline_s=remaining, on_timeout=on_timeout):
+            yield message
+        if expired:
+            raise precondition(
+                Reason.CHALLENGE_EXPIRED, "the challenge expired before a response passed; ask for a new one"
+            )
+
     def _reader(self):  # type: ignore[no-untyped-def]
         from services.identity.documents.reader import DocumentReader
 
         return DocumentReader(self.faces.matcher.engine)
+
+
+async def _frames(requests: AsyncIterator[pb.StreamChallengeRequest]) -> AsyncIterator[identity_pb2.CameraFrame]:
+    async for message in requests:
+        if message.HasField("frame"):
+            yield message.frame
+
+
+def _feedback(
+    sequence: int, judgement: stream.FrameJudgement, stats: PumpStats, started: float
+) -> pb.ChallengeFeedback:
+    return pb.ChallengeFeedback(
+        sequence=sequence,
+        guidance=STREAM_GUIDANCE_TO_PB[judgement.guidance],
+        message_en=judgement.message_en,
+        message_zh=judgement.message_zh,
+        frames_dropped=stats.dropped,
+        processing_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
 def register(server: grpc.aio.Server, app: App) -> None:
