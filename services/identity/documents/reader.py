@@ -9,6 +9,7 @@ import numpy as np
 from services.core.errors import DomainError, ErrorKind
 from services.core.reasons import Reason
 from services.identity.documents.cn_reader import read_cn_id
+from services.identity.documents.licence_reader import looks_like_licence, read_licence
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.ocr import Tesseract, TesserocrEngine, default_ocr
 from services.vision.faces import FaceEngine
@@ -24,7 +25,11 @@ class DocumentReader:
     def read(
         self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
     ) -> DocumentResult:
+        if kind_hint is None and looks_like_licence(front_bgr):
+            kind_hint = DocumentKind.CN_BUSINESS_LICENCE  # red emblem / licence proportions, no hint given
         kind = kind_hint or DocumentKind.CN_RESIDENT_ID
+        if kind is DocumentKind.CN_BUSINESS_LICENCE:
+            return read_licence(front_bgr, today, self.ocr)
         if kind is DocumentKind.CN_RESIDENT_ID:
             return read_cn_id(front_bgr, back_bgr, today, self.engine, self.ocr)
         raise DomainError(
