@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,9 @@ class FaceSet:
     photo_failures: list[str]
     portrait_failures: list[str]
     same_pairs: list[tuple[str, str]]
+    # The second engine's descriptors (empty when the matcher has no second opinion).
+    photo_second: dict[str, np.ndarray] = field(default_factory=dict)
+    portrait_second: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def load_images(root: Path = FACES) -> dict[str, np.ndarray]:
@@ -38,49 +41,70 @@ def load_images(root: Path = FACES) -> dict[str, np.ndarray]:
 def build(matcher: FaceMatcher, root: Path = FACES) -> FaceSet:
     images = load_images(root)
     photo, portrait, pf, qf = {}, {}, [], []
+    photo2, portrait2 = {}, {}
     for path, bgr in images.items():
         try:
-            photo[path] = matcher.template(bgr).vector
+            t = matcher.template(bgr)
+            photo[path] = t.vector
+            if (d := matcher.describe(t)) is not None:
+                photo2[path] = d
         except Exception:  # noqa: BLE001 - counted as a detection failure
             pf.append(path)
         variant = id_portrait(bgr, matcher.engine)
         try:
             if variant is None:
                 raise ValueError("no face")
-            portrait[path] = matcher.template(variant, portrait=True).vector
+            t = matcher.template(variant, portrait=True)
+            portrait[path] = t.vector
+            if (d := matcher.describe(t)) is not None:
+                portrait2[path] = d
         except Exception:  # noqa: BLE001
             qf.append(path)
     identity = {p: p.split("/")[0] for p in images}
     same = [(r["a"], r["b"]) for r in csv.DictReader(open(root / "pairs.csv")) if r["same"] == "1"]
-    return FaceSet(photo, portrait, identity, pf, qf, same)
+    return FaceSet(photo, portrait, identity, pf, qf, same, photo2, portrait2)
+
+
+def photo_pairs(fs: FaceSet) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(genuine, impostor) photo pairs as (a, b) paths, in the order photo_scores uses."""
+    g = [(a, b) for a, b in fs.same_pairs if a in fs.photo and b in fs.photo]
+    keys = sorted(fs.photo)
+    imp = [(a, b) for a, b in itertools.combinations(keys, 2) if fs.identity[a] != fs.identity[b]]
+    return g, imp
+
+
+def portrait_pairs(fs: FaceSet) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(genuine, impostor) pairs as (portrait path, photo path), in portrait_scores' order."""
+    g = []
+    for a, b in fs.same_pairs:
+        if a in fs.portrait and b in fs.photo:
+            g.append((a, b))
+        if b in fs.portrait and a in fs.photo:
+            g.append((b, a))
+    imp = [(a, b) for a in sorted(fs.portrait) for b in sorted(fs.photo) if fs.identity[a] != fs.identity[b]]
+    return g, imp
 
 
 def photo_scores(fs: FaceSet) -> tuple[np.ndarray, np.ndarray]:
     """Genuine: the labelled same-person pairs. Impostor: every cross-identity pair."""
-    g = [float(fs.photo[a] @ fs.photo[b]) for a, b in fs.same_pairs if a in fs.photo and b in fs.photo]
-    keys = sorted(fs.photo)
-    imp = [
-        float(fs.photo[a] @ fs.photo[b]) for a, b in itertools.combinations(keys, 2) if fs.identity[a] != fs.identity[b]
-    ]
-    return np.array(g), np.array(imp)
+    g, imp = photo_pairs(fs)
+    return _cosines(fs.photo, fs.photo, g), _cosines(fs.photo, fs.photo, imp)
 
 
 def portrait_scores(fs: FaceSet) -> tuple[np.ndarray, np.ndarray]:
     """Genuine: portrait of one image vs the *other* photo of a same-person pair (both
     directions). Impostor: portrait of X vs every photo of another identity."""
-    g = []
-    for a, b in fs.same_pairs:
-        if a in fs.portrait and b in fs.photo:
-            g.append(float(fs.portrait[a] @ fs.photo[b]))
-        if b in fs.portrait and a in fs.photo:
-            g.append(float(fs.portrait[b] @ fs.photo[a]))
-    imp = [
-        float(fs.portrait[a] @ fs.photo[b])
-        for a in sorted(fs.portrait)
-        for b in sorted(fs.photo)
-        if fs.identity[a] != fs.identity[b]
-    ]
-    return np.array(g), np.array(imp)
+    g, imp = portrait_pairs(fs)
+    return _cosines(fs.portrait, fs.photo, g), _cosines(fs.portrait, fs.photo, imp)
+
+
+def _cosines(a: dict[str, np.ndarray], b: dict[str, np.ndarray], pairs: list[tuple[str, str]]) -> np.ndarray:
+    return np.array([float(a[x] @ b[y]) for x, y in pairs])
+
+
+def second_distances(a: dict[str, np.ndarray], b: dict[str, np.ndarray], pairs: list[tuple[str, str]]) -> np.ndarray:
+    """The second engine's Euclidean distances (NaN where a descriptor is missing)."""
+    return np.array([float(np.linalg.norm(a[x] - b[y])) if x in a and y in b else np.nan for x, y in pairs])
 
 
 def threshold_at(impostor: np.ndarray, fmr: float) -> float:

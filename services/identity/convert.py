@@ -70,6 +70,19 @@ def quality_to_pb(q: FaceQuality | None) -> pb.FaceQuality:
     return out
 
 
+def _second_opinion_pb(outcome: MatchOutcome) -> pb.SecondOpinion | None:
+    s = outcome.second_opinion
+    if s is None:
+        return None
+    return pb.SecondOpinion(
+        model=common_pb2.ModelInfo(engine=s.model.engine, model=s.model.model, version=s.model.version),
+        distance=s.distance,
+        fused_score=s.fused_score,
+        match_threshold=s.match_threshold,
+        no_match_threshold=s.no_match_threshold,
+    )
+
+
 def match_response(
     verification_id: str,
     outcome: MatchOutcome,
@@ -95,6 +108,7 @@ def match_response(
         probe_quality=quality_to_pb(outcome.probe),
         reference_quality=quality_to_pb(outcome.reference),
         reasons=[reason_to_pb(r) for r in reasons],
+        second_opinion=_second_opinion_pb(outcome),
         duplicates=[
             pb.DuplicateFinding(
                 code=common_pb2.ReasonCode.Value(f.reason.value),

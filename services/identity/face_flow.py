@@ -18,6 +18,7 @@ from services.identity.duplicates import DuplicateFinding, TemplateIndex, find_d
 from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, MatchOutcome, PairType
 from services.vision.face_quality import FaceQuality, Guidance, guidance_for
 from services.vision.faces import default_engine
+from services.vision.second_opinion import default_describer
 
 
 @dataclass
@@ -43,7 +44,10 @@ class FaceFlow:
     def __init__(self, app: App) -> None:
         self.app = app
         engine = default_engine(app.settings.arcface_model_dir)
-        self.matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine), app.settings.face_match_fmr)
+        second = default_describer() if app.settings.face_second_opinion else None
+        self.matcher = FaceMatcher(
+            engine, CalibrationTable.load(engine.info.engine), app.settings.face_match_fmr, second_opinion=second
+        )
         self.index: TemplateIndex = enrolment.build_index(app.db, app.blobs, engine.info.engine, engine.info.version)
 
     @property
@@ -114,11 +118,11 @@ class FaceFlow:
             image = decode_image(jpeg, limits, "frame.jpeg")
         except DomainError as err:
             return Look(Guidance.HOLD_STILL, err.message, None, None)
-        quality, aligned = self.matcher.inspect(image.bgr, what="camera frame")
+        quality, aligned, source = self.matcher.inspect_full(image.bgr, what="camera frame")
         guidance = guidance_for(quality)
         if guidance is not Guidance.OK or aligned is None:
             return Look(guidance, quality.reasons[0][1] if quality.reasons else "", quality, None)
-        return Look(guidance, "", quality, FaceTemplate(self.matcher.embed_aligned(aligned), quality))
+        return Look(guidance, "", quality, FaceTemplate(self.matcher.embed_aligned(aligned), quality, source))
 
     def duplicates(self, subject_id: str, vector: np.ndarray) -> list[DuplicateFinding]:
         same_face, different_face = self.photo_thresholds

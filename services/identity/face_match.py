@@ -9,8 +9,16 @@ live photo than two ordinary photos do. The decision:
     similarity <  threshold at FMR 1%                             -> NO_MATCH
     in between                                                    -> UNCERTAIN (a person decides)
 
-Document portraits are upscaled before detection and both sides are embedded with
-their mirror image averaged in (test-time augmentation), which steadies small crops.
+Document portraits are upscaled before detection and embedded with their mirror image
+averaged in (test-time augmentation, which steadies small crops; portraits are embedded
+once per document, so it costs nothing on the live path). Live photos get one embedding.
+
+Borderline pairs get a second opinion: when the SFace similarity falls in the calibrated
+grey band and a second recogniser is installed (services/vision/second_opinion.py), the
+two scores are fused (each z-normalised on the calibration impostors, then averaged) and
+the decision is taken on the fused score against its own calibrated thresholds. Outside
+the band SFace decides alone; the band is set so that the cascade's false-match rate is
+measured on all calibration impostors, not only those in the band.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -28,7 +36,7 @@ import numpy as np
 from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.reasons import Reason
 from services.vision.face_quality import PORTRAIT_POLICY, SELFIE_POLICY, FaceQuality, assess
-from services.vision.faces import FaceEngine, ModelInfo
+from services.vision.faces import DetectedFace, FaceEngine, ModelInfo
 
 PORTRAIT_MIN_SIDE = 320  # portraits smaller than this are upscaled before detection
 
@@ -44,6 +52,68 @@ class Decision(Enum):
     UNCERTAIN = "uncertain"
 
 
+def _threshold_between(thresholds: dict[float, float], fmr: float) -> float:
+    if fmr in thresholds:
+        return thresholds[fmr]
+    # Interpolate in log-FMR between the calibrated points.
+    pts = sorted(thresholds.items())
+    xs = np.log10([p[0] for p in pts])
+    ys = [p[1] for p in pts]
+    return float(np.interp(np.log10(fmr), xs, ys))
+
+
+def _fmr_on_curve(curve: list[tuple[float, float]], score: float, impostor_pairs: int) -> float:
+    sims = [c[0] for c in curve]
+    fmrs = [c[1] for c in curve]
+    floor = 1.0 / max(impostor_pairs, 1)
+    # N impostor pairs cannot show a rate below 1/N: report that as the estimate's floor.
+    return max(float(np.interp(score, sims, fmrs, left=1.0, right=0.0)), floor)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a borderline SFace similarity and a second engine's distance become one score."""
+
+    band_low: float  # SFace similarities in [band_low, band_high) ask for a second opinion
+    band_high: float
+    primary_mean: float  # SFace similarity of calibration impostors: mean and spread
+    primary_std: float
+    second_mean: float  # second engine's distance of calibration impostors
+    second_std: float
+    thresholds: dict[float, float]  # FMR -> fused-score threshold (FMR over all impostors)
+    curve: list[tuple[float, float]]  # (fused score, FMR), ascending score
+    impostor_pairs: int
+
+    def in_band(self, similarity: float) -> bool:
+        return self.band_low <= similarity < self.band_high
+
+    def score(self, similarity: float, distance: float) -> float:
+        """Mean of the two z-scores; higher means more alike."""
+        z1 = (similarity - self.primary_mean) / self.primary_std
+        z2 = (self.second_mean - distance) / self.second_std
+        return 0.5 * (z1 + z2)
+
+    def threshold(self, fmr: float) -> float:
+        return _threshold_between(self.thresholds, fmr)
+
+    def estimated_fmr(self, fused: float) -> float:
+        return _fmr_on_curve(self.curve, fused, self.impostor_pairs)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fusion:
+        return cls(
+            band_low=float(data["band"][0]),
+            band_high=float(data["band"][1]),
+            primary_mean=float(data["primary_impostor"][0]),
+            primary_std=float(data["primary_impostor"][1]),
+            second_mean=float(data["second_impostor"][0]),
+            second_std=float(data["second_impostor"][1]),
+            thresholds={float(p["fmr"]): float(p["threshold"]) for p in data["points"]},
+            curve=[(float(s), float(f)) for s, f in data["curve"]],
+            impostor_pairs=int(data["impostor_pairs"]),
+        )
+
+
 @dataclass(frozen=True)
 class Operating:
     """Thresholds of one pair type, and the impostor curve for FMR estimates."""
@@ -52,22 +122,13 @@ class Operating:
     curve: list[tuple[float, float]]  # (similarity, FMR at that similarity), ascending similarity
     impostor_pairs: int
     genuine_pairs: int
+    fusion: Fusion | None = None
 
     def threshold(self, fmr: float) -> float:
-        if fmr in self.thresholds:
-            return self.thresholds[fmr]
-        # Interpolate in log-FMR between the calibrated points.
-        pts = sorted(self.thresholds.items())
-        xs = np.log10([p[0] for p in pts])
-        ys = [p[1] for p in pts]
-        return float(np.interp(np.log10(fmr), xs, ys))
+        return _threshold_between(self.thresholds, fmr)
 
     def estimated_fmr(self, similarity: float) -> float:
-        sims = [c[0] for c in self.curve]
-        fmrs = [c[1] for c in self.curve]
-        floor = 1.0 / max(self.impostor_pairs, 1)
-        # N impostor pairs cannot show a rate below 1/N: report that as the estimate's floor.
-        return max(float(np.interp(similarity, sims, fmrs, left=1.0, right=0.0)), floor)
+        return _fmr_on_curve(self.curve, similarity, self.impostor_pairs)
 
 
 @dataclass(frozen=True)
@@ -89,6 +150,7 @@ class CalibrationTable:
                 curve=[(float(s), float(f)) for s, f in entry["curve"]],
                 impostor_pairs=int(entry["impostor_pairs"]),
                 genuine_pairs=int(entry["genuine_pairs"]),
+                fusion=Fusion.from_json(entry["fusion"]) if entry.get("fusion") else None,
             )
         return cls(engine=data["engine"], model_version=data["model_version"], pair_types=ops, source=str(path))
 
@@ -97,6 +159,20 @@ class CalibrationTable:
 class FaceTemplate:
     vector: np.ndarray
     quality: FaceQuality
+    # The image the face was found in and the face itself, kept for a second opinion.
+    source: tuple[np.ndarray, DetectedFace] | None = None
+    second: np.ndarray | None = None  # the second engine's descriptor, computed on demand
+
+
+@dataclass(frozen=True)
+class SecondOpinion:
+    """The second engine's view of a borderline pair, and the fused decision score."""
+
+    model: ModelInfo
+    distance: float
+    fused_score: float
+    match_threshold: float
+    no_match_threshold: float
 
 
 @dataclass
@@ -112,38 +188,75 @@ class MatchOutcome:
     probe: FaceQuality
     probe_template: np.ndarray
     reasons: list[tuple[Reason, str]] = field(default_factory=list)
+    second_opinion: SecondOpinion | None = None
+
+
+class Describer(Protocol):
+    """A second recogniser: a descriptor of a face found by the primary engine."""
+
+    info: ModelInfo
+
+    def describe(self, image_bgr: np.ndarray, face: DetectedFace) -> np.ndarray: ...
 
 
 class FaceMatcher:
     """Compares two faces with an engine and a calibration table."""
 
-    def __init__(self, engine: FaceEngine, table: CalibrationTable, operating_fmr: float = 0.001) -> None:
+    def __init__(
+        self,
+        engine: FaceEngine,
+        table: CalibrationTable,
+        operating_fmr: float = 0.001,
+        second_opinion: Describer | None = None,
+    ) -> None:
         self.engine = engine
         self.table = table
         self.operating_fmr = operating_fmr
+        self.second_opinion = second_opinion
 
     def inspect(
         self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo"
     ) -> tuple[FaceQuality, np.ndarray | None]:
         """Detect and gate the dominant face: its quality and aligned crop (None without a face)."""
+        quality, aligned, _ = self.inspect_full(image_bgr, portrait=portrait, what=what)
+        return quality, aligned
+
+    def inspect_full(
+        self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo"
+    ) -> tuple[FaceQuality, np.ndarray | None, tuple[np.ndarray, DetectedFace] | None]:
+        """As `inspect`, plus the (image, face) a second opinion would look at."""
         image = _upscale_small(image_bgr) if portrait else image_bgr
         faces = self.engine.detect(image)
         aligned = self.engine.align(image, faces[0]) if faces else None
         quality = assess(image, faces, aligned, PORTRAIT_POLICY if portrait else SELFIE_POLICY, what)
-        return quality, aligned
+        return quality, aligned, ((image, faces[0]) if faces else None)
 
-    def embed_aligned(self, aligned: np.ndarray) -> np.ndarray:
-        """Template of an aligned crop, averaged with its mirror image."""
-        vector = self.engine.embed(aligned) + self.engine.embed(cv2.flip(aligned, 1))
+    def embed_aligned(self, aligned: np.ndarray, *, mirror: bool = False) -> np.ndarray:
+        """Template of an aligned crop; with `mirror`, averaged with its mirror image."""
+        vector = self.engine.embed(aligned)
+        if mirror:
+            vector = vector + self.engine.embed(cv2.flip(aligned, 1))
         return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
     def template(self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo") -> FaceTemplate:
-        """Detect, gate and embed the dominant face. Raises when no usable face is found."""
-        quality, aligned = self.inspect(image_bgr, portrait=portrait, what=what)
+        """Detect, gate and embed the dominant face. Raises when no usable face is found.
+
+        Document portraits are embedded with their mirror image (once per document); live
+        photos once, to keep the per-frame cost to one detection and one embedding."""
+        quality, aligned, source = self.inspect_full(image_bgr, portrait=portrait, what=what)
         if aligned is None or not quality.usable:
             reason, message = quality.reasons[0]
             raise invalid(reason, message, "reference" if portrait else "probe")
-        return FaceTemplate(self.embed_aligned(aligned), quality)
+        return FaceTemplate(self.embed_aligned(aligned, mirror=portrait), quality, source)
+
+    def describe(self, template: FaceTemplate) -> np.ndarray | None:
+        """The second engine's descriptor of a template's face (cached on the template)."""
+        if self.second_opinion is None or template.source is None:
+            return None
+        if template.second is None:
+            image, face = template.source
+            template.second = self.second_opinion.describe(image, face)
+        return template.second
 
     def compare(self, reference_bgr: np.ndarray, probe_bgr: np.ndarray, pair_type: PairType) -> MatchOutcome:
         portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO
@@ -158,20 +271,27 @@ class FaceMatcher:
         similarity = float(np.dot(ref.vector, probe.vector))
         t_match = op.threshold(self.operating_fmr)
         t_no = min(op.threshold(0.01), t_match)
-        if similarity >= t_match:
+        estimated_fmr = op.estimated_fmr(similarity)
+        second = self._second_opinion(op.fusion, similarity, ref, probe)
+        score, s_match, s_no, label = similarity, t_match, t_no, "similarity"
+        if second is not None and op.fusion is not None:
+            score, s_match, s_no = second.fused_score, second.match_threshold, second.no_match_threshold
+            label = f"borderline similarity {similarity:.3f}; fused score with {second.model.engine}"
+            estimated_fmr = op.fusion.estimated_fmr(score)
+        if score >= s_match:
             decision = Decision.MATCH
-        elif similarity < t_no:
+        elif score < s_no:
             decision = Decision.NO_MATCH
         else:
             decision = Decision.UNCERTAIN
         reasons: list[tuple[Reason, str]] = []
         if decision is Decision.NO_MATCH:
-            reasons.append((Reason.FACE_NO_MATCH, f"the faces differ (similarity {similarity:.3f} < {t_no:.3f})"))
+            reasons.append((Reason.FACE_NO_MATCH, f"the faces differ ({label} {score:.3f} < {s_no:.3f})"))
         elif decision is Decision.UNCERTAIN:
             reasons.append(
                 (
                     Reason.FACE_MATCH_UNCERTAIN,
-                    f"similarity {similarity:.3f} lies between {t_no:.3f} and {t_match:.3f}; a reviewer decides",
+                    f"{label} {score:.3f} lies between {s_no:.3f} and {s_match:.3f}; a reviewer decides",
                 )
             )
         # Soft quality problems of an embeddable face are reported alongside the decision.
@@ -181,13 +301,32 @@ class FaceMatcher:
             decision=decision,
             threshold_match=t_match,
             threshold_no_match=t_no,
-            estimated_fmr=op.estimated_fmr(similarity),
+            estimated_fmr=estimated_fmr,
             model=self.engine.info,
             pair_type=pair_type,
             reference=ref.quality,
             probe=probe.quality,
             probe_template=probe.vector,
             reasons=reasons,
+            second_opinion=second,
+        )
+
+    def _second_opinion(
+        self, fusion: Fusion | None, similarity: float, ref: FaceTemplate, probe: FaceTemplate
+    ) -> SecondOpinion | None:
+        if fusion is None or self.second_opinion is None or not fusion.in_band(similarity):
+            return None
+        a, b = self.describe(ref), self.describe(probe)
+        if a is None or b is None:
+            return None
+        distance = float(np.linalg.norm(a - b))
+        t_match = fusion.threshold(self.operating_fmr)
+        return SecondOpinion(
+            model=self.second_opinion.info,
+            distance=distance,
+            fused_score=fusion.score(similarity, distance),
+            match_threshold=t_match,
+            no_match_threshold=min(fusion.threshold(0.01), t_match),
         )
 
 

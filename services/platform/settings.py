@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     arcface_model_dir: Path | None = None
     # Operating point of MATCH decisions.
     face_match_fmr: float = 0.001
+    # Ask the second recogniser (dlib ResNet, if installed) about borderline pairs.
+    face_second_opinion: bool = True
 
     # --- Liveness ---
     challenge_ttl_seconds: int = 600
