@@ -42,7 +42,7 @@ STAGED_POSES = {
     "CHALLENGE_POSE_PAPER_UNDER_CHIN": ("under_chin", 0.0),
     "CHALLENGE_POSE_PAPER_LEFT_HALF": ("left", 0.0),
     "CHALLENGE_POSE_PAPER_RIGHT_HALF": ("right", 0.0),
-    "CHALLENGE_POSE_HEAD_TILTED": ("under_chin", 16.0),
+    "CHALLENGE_POSE_HEAD_TILTED": ("under_chin", -14.0),  # about 20° of roll on the sample photo
 }
 
 
@@ -79,6 +79,8 @@ def _render_response(
     import cv2
 
     img = cv2.imread(str(photo))
+    if img is None:
+        raise FileNotFoundError(f"cannot read the sample photo {photo}")
     if tilt:
         h, w = img.shape[:2]
         m = cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0)
