@@ -111,6 +111,10 @@ class App:
                     log.info("loaded %s", name, extra={"load_ms": round((time.perf_counter() - started) * 1000, 1)})
         return obj
 
+    def loaded(self, name: str) -> Any:
+        """A lazy object if it was built already, else None (never builds it)."""
+        return self._lazy.get(name)
+
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=False)
         self.db.dispose()

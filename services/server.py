@@ -139,9 +139,13 @@ async def _purge_loop(app: App) -> None:
 
     while True:
         try:
+            purged: list[str] = []
             await asyncio.get_running_loop().run_in_executor(
-                app.executor, purge_expired, app.db, app.blobs, app.retention
+                app.executor, purge_expired, app.db, app.blobs, app.retention, purged
             )
+            flow = app.loaded("face_flow")
+            if flow is not None and purged:
+                await asyncio.get_running_loop().run_in_executor(app.executor, flow.forget_templates, purged)
         except Exception as exc:  # noqa: BLE001 - a failed purge is retried next round
             log.error("retention purge failed: %s", type(exc).__name__)
         await asyncio.sleep(app.settings.purge_interval_seconds)

@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -52,6 +53,23 @@ class DuplicateFinding:
     other_subject_id: str
     similarity: float
     detail: str
+
+
+class SearchIndex(Protocol):
+    """What duplicate search needs of a template index (faiss in process, or pgvector)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def load(self, rows: Iterable[tuple[str, str, np.ndarray]]) -> None: ...
+
+    def add(self, template_id: str, subject_id: str, vector: np.ndarray) -> None: ...
+
+    def remove(self, template_id: str) -> None: ...
+
+    def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]: ...
 
 
 class TemplateIndex:
@@ -142,7 +160,7 @@ def find_duplicates(
     subject_id: str,
     id_number_hash: str | None,
     vector: np.ndarray,
-    index: TemplateIndex,
+    index: SearchIndex,
     id_hash_of: dict[str, str | None],
     same_id_templates: list[tuple[str, np.ndarray]],
     same_face_threshold: float,

@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.identity.duplicates import DIM, TemplateIndex
+from services.identity.duplicates import DIM, SearchIndex, TemplateIndex
 from services.platform.database import Database
 from services.platform.models import FaceTemplateRow, SubjectRow
 from services.platform.records import BlobStore, new_id, utcnow
@@ -65,6 +65,32 @@ def build_index(db: Database, blobs: BlobStore, engine: str, model_version: str)
         )
         index.load(load_vectors(session, blobs, rows))
     log.info("template index loaded", extra={"templates": len(index)})
+    return index
+
+
+def open_index(
+    db: Database, blobs: BlobStore, engine: str, model_version: str, *, pgvector_url: str = "", secret: bytes = b""
+) -> SearchIndex:
+    """The template index: in-process faiss rebuilt from storage, or, with `pgvector_url`,
+    the shared pgvector table, topped up with any stored template it is missing."""
+    if not pgvector_url:
+        return build_index(db, blobs, engine, model_version)
+    from services.identity.pgvector_index import PgVectorIndex
+
+    index = PgVectorIndex(pgvector_url, secret, model=f"{engine}:{model_version}")
+    known = index.known_ids()
+    with db.read() as session:
+        rows = [
+            r
+            for r in session.scalars(
+                select(FaceTemplateRow).where(
+                    FaceTemplateRow.engine == engine, FaceTemplateRow.model_version == model_version
+                )
+            )
+            if r.id not in known
+        ]
+        index.load(load_vectors(session, blobs, rows))
+    log.info("pgvector template index ready", extra={"templates": len(index), "synced": len(rows)})
     return index
 
 

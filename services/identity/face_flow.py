@@ -14,7 +14,7 @@ from services.core.errors import DomainError, ErrorKind
 from services.core.images import ImageLimits, decode_image
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
-from services.identity.duplicates import DuplicateFinding, TemplateIndex, find_duplicates
+from services.identity.duplicates import DuplicateFinding, SearchIndex, find_duplicates
 from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, MatchOutcome, PairType
 from services.vision.face_quality import FaceQuality, Guidance, guidance_for
 from services.vision.faces import default_engine
@@ -48,7 +48,16 @@ class FaceFlow:
         self.matcher = FaceMatcher(
             engine, CalibrationTable.load(engine.info.engine), app.settings.face_match_fmr, second_opinion=second
         )
-        self.index: TemplateIndex = enrolment.build_index(app.db, app.blobs, engine.info.engine, engine.info.version)
+        s = app.settings
+        pgvector_url = (s.pgvector_url or s.resolved_database_url()) if s.template_index == "pgvector" else ""
+        self.index: SearchIndex = enrolment.open_index(
+            app.db,
+            app.blobs,
+            engine.info.engine,
+            engine.info.version,
+            pgvector_url=pgvector_url,
+            secret=app.keys.pepper,
+        )
 
     @property
     def photo_thresholds(self) -> tuple[float, float]:
@@ -146,6 +155,11 @@ class FaceFlow:
             same_face_threshold=same_face,
             different_face_threshold=different_face,
         )
+
+    def forget_templates(self, template_ids: list[str]) -> None:
+        """Drop templates deleted by the retention purge from the search index."""
+        for template_id in template_ids:
+            self.index.remove(template_id)
 
     def enrol(self, session: Session, subject_id: str, vector: np.ndarray) -> str:
         subject = subjects.get_subject(session, subject_id)

@@ -25,7 +25,7 @@ from services.core.reasons import Reason
 from services.platform.auth import Caller
 from services.platform.crypto import KeyRing
 from services.platform.database import Database
-from services.platform.models import AuditEventRow, BlobRow, IdempotencyRow, VerificationRow
+from services.platform.models import AuditEventRow, BlobRow, FaceTemplateRow, IdempotencyRow, VerificationRow
 
 log = logging.getLogger("sellerverify.records")
 
@@ -257,13 +257,32 @@ class VerificationLog:
         ).first()
 
 
-def purge_expired(db: Database, blobs: BlobStore, retention: Retention) -> dict[str, int]:
-    """Delete biometric blobs past retention and old idempotency records."""
+def purge_expired(
+    db: Database, blobs: BlobStore, retention: Retention, purged_templates: list[str] | None = None
+) -> dict[str, int]:
+    """Delete biometric blobs past retention and old idempotency records.
+
+    Face templates whose sealed vector expires are deleted with it, and their ids are
+    appended to `purged_templates` so the caller can drop them from search indexes too."""
     now = utcnow()
     with db.transaction() as session:
+        expiring = list(
+            session.scalars(
+                select(FaceTemplateRow.id)
+                .join(BlobRow, FaceTemplateRow.blob_id == BlobRow.id)
+                .where(BlobRow.expires_at <= now)
+            )
+        )
+        if expiring:
+            session.execute(delete(FaceTemplateRow).where(FaceTemplateRow.id.in_(expiring)))
         n_blobs = blobs.purge_expired(session, now)
         res = session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at <= now - retention.idempotency))
         n_idem = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    if purged_templates is not None:
+        purged_templates.extend(expiring)
     if n_blobs or n_idem:
-        log.info("retention purge", extra={"blobs_deleted": n_blobs, "idempotency_deleted": n_idem})
-    return {"blobs": n_blobs, "idempotency": n_idem}
+        log.info(
+            "retention purge",
+            extra={"blobs_deleted": n_blobs, "templates_deleted": len(expiring), "idempotency_deleted": n_idem},
+        )
+    return {"blobs": n_blobs, "templates": len(expiring), "idempotency": n_idem}

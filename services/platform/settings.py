@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     face_match_fmr: float = 0.001
     # Ask the second recogniser (dlib ResNet, if installed) about borderline pairs.
     face_second_opinion: bool = True
+    # 1:N template index: "faiss" (in process, rebuilt at start) or "pgvector" (one table
+    # shared by every identity replica; needs PostgreSQL with the pgvector extension).
+    template_index: Literal["faiss", "pgvector"] = "faiss"
+    # PostgreSQL for the pgvector index; empty = the main database.
+    pgvector_url: str = ""
 
     # --- Liveness ---
     challenge_ttl_seconds: int = 600
