@@ -212,7 +212,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
         Used by RespondChallenge and StreamChallenge alike."""
         caller = current_caller()
         verification_id = new_id()
-        checks = [
+        all_checks = [
             {
                 "name": c.name,
                 "verdict": c.verdict,
@@ -222,16 +222,33 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
             }
             for c in outcome.checks
         ]
-        reasons = [reason_dict(r.value, m) for r, m in outcome.reasons]
+        all_reasons = [reason_dict(r.value, m) for r, m in outcome.reasons]
         info = self.faces.matcher.engine.info
 
         def write(session: Session) -> pb.RespondChallengeResponse:
             locked = session.scalars(
                 select(ChallengeRow).where(ChallengeRow.id == challenge_id).with_for_update()
             ).one()
-            if locked.used_at is not None and outcome.verdict == "pass":
-                # Answered concurrently by another request: this one cannot pass.
-                outcome.verdict = "fail"
+            # Copies: a retried transaction must not see the previous attempt's additions.
+            reasons, checks, verdict = list(all_reasons), list(all_checks), outcome.verdict
+            if locked.used_at is not None and verdict != "fail":
+                # Answered concurrently by another request that was recorded first: this
+                # one can neither pass nor open a second review on the same challenge.
+                verdict = "fail"
+                race = reason_dict(
+                    Reason.CHALLENGE_ALREADY_USED.value,
+                    "another response to this challenge was recorded first; request a new challenge",
+                )
+                reasons.append(race)
+                checks.append(
+                    {
+                        "name": "freshness",
+                        "verdict": "fail",
+                        "score": 0.0,
+                        "detail": "answered concurrently",
+                        "reasons": [race],
+                    }
+                )
             blob_ids = [
                 self.app.blobs.put(
                     session, content, purpose="challenge_response", media_type=media_type, subject_id=subject_id
@@ -252,10 +269,10 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
             case_id = ""
             if locked.subject_id == subject_id and locked.used_at is None:
                 locked.used_at = utcnow()
-                locked.state = {"pass": "passed", "fail": "failed", "review": "in_review"}[outcome.verdict]
+                locked.state = {"pass": "passed", "fail": "failed", "review": "in_review"}[verdict]
                 locked.verification_id = verification_id
             subject = subjects.get_subject(session, subject_id, for_update=True)
-            if outcome.verdict == "review":
+            if verdict == "review":
                 case_id = open_case(
                     session,
                     subject_id=subject_id,
@@ -266,11 +283,11 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                     verification_ids=[verification_id],
                     evidence=[(b, "challenge_response", m) for b, (_, m) in zip(blob_ids, images, strict=True)],
                 ).id
-            elif outcome.verdict == "pass":
+            elif verdict == "pass":
                 subjects.mark_passed(session, subject, "liveness")
             response = pb.RespondChallengeResponse(
                 verification_id=verification_id,
-                verdict=VERDICT_TO_PB[outcome.verdict],
+                verdict=VERDICT_TO_PB[verdict],
                 reasons=[reason_to_pb(r) for r in reasons],
                 checks=[check_to_pb(c) for c in checks],
                 review_case_id=case_id,
@@ -284,7 +301,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                 request_id=request.request_id,
                 subject_id=subject_id,
                 kind="liveness",
-                verdict=outcome.verdict,
+                verdict=verdict,
                 reasons=reasons,
                 checks=checks,
                 models=[{"engine": info.engine, "model": info.model, "version": info.version}],
@@ -292,7 +309,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                 result=response,
             )
             self.app.audit.record(
-                session, caller, "respond_challenge", subject_id, challenge_id, f"verdict={outcome.verdict}"
+                session, caller, "respond_challenge", subject_id, challenge_id, f"verdict={verdict}"
             )
             return response
 
