@@ -11,6 +11,7 @@ from services.core.reasons import Reason
 from services.identity.documents.cn_reader import read_cn_id
 from services.identity.documents.licence_reader import looks_like_licence, read_licence
 from services.identity.documents.model import DocumentKind, DocumentResult
+from services.identity.documents.mrz_reader import looks_like_mrz_document, read_mrz_document
 from services.identity.documents.ocr import Tesseract, TesserocrEngine, default_ocr
 from services.vision.faces import FaceEngine
 
@@ -27,6 +28,12 @@ class DocumentReader:
     ) -> DocumentResult:
         if kind_hint is None and looks_like_licence(front_bgr):
             kind_hint = DocumentKind.CN_BUSINESS_LICENCE  # red emblem / licence proportions, no hint given
+        if kind_hint is None:  # an MRZ along the bottom of either side: passport page or TD1 card
+            kind_hint = looks_like_mrz_document(front_bgr) or (
+                looks_like_mrz_document(back_bgr) if back_bgr is not None else None
+            )
+        if kind_hint in (DocumentKind.PASSPORT_TD3, DocumentKind.ID_CARD_TD1):
+            return read_mrz_document(front_bgr, back_bgr, kind_hint, today, self.engine, self.ocr)
         kind = kind_hint or DocumentKind.CN_RESIDENT_ID
         if kind is DocumentKind.CN_BUSINESS_LICENCE:
             return read_licence(front_bgr, today, self.ocr)

@@ -1,0 +1,199 @@
+"""MRZ document benchmark (TD3 passports, TD1 ID cards), beside PassportEye; prints JSON.
+
+    python -m bench.ocr_mrz [--n 30] [--seed 0]
+
+For documents rendered by tests/docgen/passport.py at the three capture tiers
+(tests/docgen/capture.py: clean / photo / hard), per kind and tier: document-found rate
+(read without a quality-gate refusal or MRZ_NOT_FOUND), MRZ all-fields-correct rate (code,
+issuing state, surname, given names, number, nationality, birth date, sex, expiry), the
+verdict mix on valid documents, the number of invalid documents (bad check digit, expired,
+visual/MRZ mismatch, impossible date) accepted as valid (must be 0), and p50/p90 ms per
+document end to end through DocumentReader, as the service runs it (kind hint given).
+
+In the same run, the same MRZ images (the passport page; the card's back) go through
+PassportEye's `read_mrz` (pytesseract + scikit-image): found rate, all-fields-correct rate
+and times. PassportEye reads only the MRZ (no visual zone, no portrait), so its times are
+a lower bound of what a full read would cost with it.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Measure what the server runs: `sellerverify serve` sets this before OpenMP loads.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+import argparse
+import io
+import json
+import random
+import time
+from datetime import date
+from typing import Any
+
+import cv2
+import numpy as np
+
+from services.core.errors import DomainError
+from services.identity.documents.model import DocumentKind, DocumentResult
+from services.identity.documents.reader import DocumentReader
+from services.vision.faces import default_engine
+from tests.docgen.capture import TIERS, capture
+from tests.docgen.passport import INVALID_KINDS, KINDS, MrzDocument, random_document, render
+from tests.portraits import id_portrait
+
+TODAY = date(2026, 11, 22)
+HINTS = {"passport_td3": DocumentKind.PASSPORT_TD3, "id_card_td1": DocumentKind.ID_CARD_TD1}
+FIELDS = ("document_code", "issuing_state", "surname", "given_names", "document_number", "nationality", "sex")
+
+
+def _portraits(engine) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    from bench.face_data import FACES
+
+    out = []
+    for path in sorted(FACES.glob("*/*.jpg"))[::4]:
+        p = id_portrait(cv2.imread(str(path)), engine)
+        if p is not None:
+            out.append(p)
+    return out
+
+
+def _iso(yymmdd: str, birth: bool) -> str:
+    yy, mm, dd = int(yymmdd[:2]), yymmdd[2:4], yymmdd[4:6]
+    year = (2000 + yy if 2000 + yy <= TODAY.year else 1900 + yy) if birth else (2000 + yy if yy < 70 else 1900 + yy)
+    return f"{year}-{mm}-{dd}"
+
+
+def ours_correct(doc: MrzDocument, result: DocumentResult) -> bool:
+    """Every MRZ field the reader returns equals what was printed."""
+    t = doc.truth
+    ok = all(result.value(k) == t[k] for k in FIELDS)
+    return (
+        ok
+        and result.value("birth_date") == _iso(t["birth_date"], True)
+        and (result.value("expiry_date") == _iso(t["expiry_date"], False))
+    )
+
+
+def _pe_text(value: Any) -> str:
+    return " ".join(str(value or "").replace("<", " ").split())
+
+
+def passporteye_correct(doc: MrzDocument, m: Any) -> bool:
+    """PassportEye's parsed MRZ against the truth (same fields as ours)."""
+    t = doc.truth
+    return (
+        m.type.replace("<", "") == t["document_code"]
+        and m.country.replace("<", "") == t["issuing_state"]
+        and _pe_text(m.surname) == t["surname"]
+        and _pe_text(m.names) == t["given_names"]
+        and m.number.replace("<", "") == t["document_number"]
+        and m.nationality.replace("<", "") == t["nationality"]
+        and m.date_of_birth == t["birth_date"]
+        and m.sex.replace("<", "X") == t["sex"]
+        and m.expiration_date == t["expiry_date"]
+    )
+
+
+def _pct(times: list[float]) -> dict[str, float]:
+    if not times:
+        return {"p50": 0.0, "p90": 0.0}
+    return {"p50": round(float(np.percentile(times, 50)), 1), "p90": round(float(np.percentile(times, 90)), 1)}
+
+
+def _sample(kind: str, tier: str, seed: int, i: int, portraits: list[np.ndarray], invalid: str | None):  # type: ignore[no-untyped-def]
+    rng = random.Random(f"{seed}-{kind}-{tier}-{i}-{invalid}")
+    doc = random_document(rng, TODAY, kind, rng.choice(portraits), invalid)
+    front, back = render(doc, rng)
+    front_img = capture(front, tier, rng.randrange(1 << 30)).image
+    back_img = capture(back, tier, rng.randrange(1 << 30)).image if back is not None else None
+    return doc, front_img, back_img
+
+
+def run(n: int, seed: int = 0) -> dict[str, Any]:
+    """n valid and n // 2 invalid documents per kind and tier; ours and PassportEye side by side."""
+    try:
+        from passporteye import read_mrz
+    except ImportError:  # the dev extra is not installed
+        read_mrz = None
+    engine = default_engine()
+    reader = DocumentReader(engine)
+    portraits = _portraits(engine)
+    n_invalid = max(1, n // 2)
+    out: dict[str, Any] = {"today": TODAY.isoformat(), "valid_per_tier": n, "invalid_per_tier": n_invalid, "kinds": {}}
+    for kind in KINDS:
+        out["kinds"][kind] = {}
+        for tier in TIERS:
+            stats = {"found": 0, "correct": 0, "pass": 0, "review": 0, "fail": 0}
+            refusals: dict[str, int] = {}
+            times: list[float] = []
+            pe = {"found": 0, "correct": 0, "valid_flag": 0}
+            pe_times: list[float] = []
+            for i in range(n):
+                doc, front, back = _sample(kind, tier, seed, i, portraits, None)
+                t = time.perf_counter()
+                try:
+                    result = reader.read(front, back, HINTS[kind], TODAY)
+                except DomainError as err:
+                    refusals[err.reason.value] = refusals.get(err.reason.value, 0) + 1
+                    result = None
+                finally:
+                    times.append((time.perf_counter() - t) * 1000)
+                if result is not None:
+                    stats["found"] += 1
+                    stats["correct"] += ours_correct(doc, result)
+                    stats[result.verdict] += 1
+                if read_mrz is not None:
+                    mrz_image = back if back is not None else front
+                    data = cv2.imencode(".png", mrz_image)[1].tobytes()
+                    t = time.perf_counter()
+                    m = read_mrz(io.BytesIO(data))
+                    pe_times.append((time.perf_counter() - t) * 1000)
+                    if m is not None:
+                        pe["found"] += 1
+                        pe["correct"] += passporteye_correct(doc, m)
+                        pe["valid_flag"] += bool(m.valid)
+            accepted: dict[str, int] = {}
+            invalid_refused = 0
+            for j in range(n_invalid):
+                defect = INVALID_KINDS[j % len(INVALID_KINDS)]
+                doc, front, back = _sample(kind, tier, seed, j, portraits, defect)
+                try:
+                    result = reader.read(front, back, HINTS[kind], TODAY)
+                except DomainError:
+                    invalid_refused += 1
+                    continue
+                if result.verdict == "pass":
+                    accepted[defect] = accepted.get(defect, 0) + 1
+            entry: dict[str, Any] = {
+                "valid_documents": n,
+                "document_found_rate": round(stats["found"] / n, 4),
+                "mrz_all_fields_correct_rate": round(stats["correct"] / n, 4),
+                "verdicts_on_valid": {k: stats[k] for k in ("pass", "review", "fail")},
+                "refused": refusals,
+                "invalid_documents": n_invalid,
+                "invalid_accepted": sum(accepted.values()),
+                "invalid_accepted_by_defect": accepted,
+                "invalid_refused_by_gate": invalid_refused,
+                "ms_per_document": _pct(times),
+            }
+            if read_mrz is not None:
+                entry["passporteye"] = {
+                    "found_rate": round(pe["found"] / n, 4),
+                    "mrz_all_fields_correct_rate": round(pe["correct"] / n, 4),
+                    "its_valid_flag_rate": round(pe["valid_flag"] / n, 4),
+                    "ms_per_document": _pct(pe_times),
+                }
+            out["kinds"][kind][tier] = entry
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    started = time.time()
+    result = run(args.n, args.seed)
+    result["seconds"] = round(time.time() - started, 1)
+    print(json.dumps(result, indent=1, ensure_ascii=False))

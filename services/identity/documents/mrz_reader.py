@@ -1,0 +1,469 @@
+"""Reading ICAO 9303 documents: TD3 passport data pages and TD1 identity cards.
+
+Steps: find the document and warp it flat (rectify.py, with the quality gate); find the
+machine-readable zone at the bottom (which also tells which way is up and whether this is
+a 2 x 44 passport zone or a 3 x 30 card zone); read it cell by cell against OCR-B
+(ocrb.py); parse and validate check digits, composite and dates (mrz.py, whose repair
+fixes confusions only when the check digits confirm them); read the key visual-zone
+fields with Tesseract and compare them with the MRZ; crop the portrait once the face
+engine has seen a face in it.
+
+Doubt goes to a person, never to a silent pass or an unfounded FAIL: a check digit that
+fails on a weakly-read cell, or a visual field that Tesseract read with low confidence, is
+FIELD_UNREADABLE (review); a confident disagreement is a hard failure.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+import cv2
+import numpy as np
+
+from services.core.errors import invalid
+from services.core.reasons import Reason
+from services.identity.documents import mrz, ocrb
+from services.identity.documents.doc_quality import gate
+from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
+from services.identity.documents.mrz_layout import (
+    MRZ_BAND,
+    TD1_H,
+    TD1_PORTRAIT,
+    TD1_VIZ,
+    TD1_W,
+    TD3_H,
+    TD3_PORTRAIT,
+    TD3_VIZ,
+    TD3_W,
+)
+from services.identity.documents.ocr import Region, Tesseract, TesserocrEngine
+from services.identity.documents.rectify import box_to_image, find_document, warp
+from services.vision.faces import FaceEngine
+
+CONFIDENT = 0.80  # Tesseract confidence above which a visual-zone disagreement is evidence
+WEAK_CELL = 0.55  # an MRZ cell matched below this is doubtful
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sv-mrz")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_CANON = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
+SIZES = {"TD3": (TD3_W, TD3_H), "TD1": (TD1_W, TD1_H)}
+KIND_OF = {"TD3": DocumentKind.PASSPORT_TD3, "TD1": DocumentKind.ID_CARD_TD1}
+FMT_OF = {DocumentKind.PASSPORT_TD3: "TD3", DocumentKind.ID_CARD_TD1: "TD1"}
+
+
+@dataclass
+class ZoneRead:
+    """An MRZ found on a rectified page."""
+
+    fmt: str  # TD3 / TD1
+    page: np.ndarray  # the rectified page, upright
+    inverse: np.ndarray  # homography page -> submitted image
+    lines: list[ocrb.LineRead]
+    band_y: int  # where the band starts on the page
+
+    @property
+    def texts(self) -> list[str]:
+        return [line.text for line in self.lines]
+
+
+def _warped(
+    bgr: np.ndarray, quad: np.ndarray, fmt: str, flip: bool, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    if flip:  # the same quad read from the opposite corner: the page turned by 180 degrees
+        quad = np.roll(quad, 2, axis=0)
+    w, h = SIZES[fmt]
+    return warp(bgr, quad, (round(w * scale), round(h * scale)))
+
+
+def _rows_at_bottom(page: np.ndarray, fmt: str, scale: float = 1.0) -> list[ocrb.Row]:
+    x, y, w, h = (round(v * scale) for v in MRZ_BAND[fmt])
+    # A little above the nominal band: the rectified outline is never exact.
+    y0 = max(0, y - h // 5)
+    gray = cv2.cvtColor(page[y0:, x : x + w], cv2.COLOR_BGR2GRAY)
+    n = ocrb.LINE_LENGTHS[fmt]
+    rows = ocrb.find_rows(gray, min_chars=int(0.55 * n), min_span=0.7)
+    for r in rows:
+        r.boxes[:, 1] += y0
+    return rows
+
+
+def locate_zone(bgr: np.ndarray, quad: np.ndarray, fmts: tuple[str, ...]) -> ZoneRead | None:
+    """The MRZ of the document outlined by `quad`, trying both ways up; None when there is none."""
+    for fmt in fmts:
+        for flip in (False, True):
+            page, inverse = _warped(bgr, quad, fmt, flip)
+            rows = _rows_at_bottom(page, fmt)
+            want = len(ocrb.spec(fmt))
+            if len(rows) < want or (fmt == "TD3" and len(rows) >= 3 and "TD1" in fmts):
+                continue
+            rows = rows[-want:]
+            gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+            lines = [ocrb.read_line(gray, r, s) for r, s in zip(rows, ocrb.spec(fmt), strict=True)]
+            return ZoneRead(fmt, page, inverse, lines, MRZ_BAND[fmt][1])
+    return None
+
+
+def looks_like_mrz_document(bgr: np.ndarray) -> DocumentKind | None:
+    """Cheap classification: TD3/TD1 when the bottom of the outlined document holds MRZ rows."""
+    found = find_document(bgr)
+    if found is None:
+        return None
+    for fmt in ("TD3", "TD1"):
+        for flip in (False, True):
+            page, _ = _warped(bgr, found.quad, fmt, flip, 0.5)  # half size: enough to see rows
+            rows = _rows_at_bottom(page, fmt, 0.5)
+            if fmt == "TD3" and len(rows) >= 2 and len(rows) != 3:
+                return DocumentKind.PASSPORT_TD3
+            if fmt == "TD1" and len(rows) >= 3:
+                return DocumentKind.ID_CARD_TD1
+    return None
+
+
+def _fmts(kind: DocumentKind | None) -> tuple[str, ...]:
+    if kind is DocumentKind.PASSPORT_TD3:
+        return ("TD3",)
+    if kind is DocumentKind.ID_CARD_TD1:
+        return ("TD1",)
+    return ("TD3", "TD1")
+
+
+def _not_found(side: str, fmt: str) -> Exception:
+    where = (
+        "along the bottom of the passport's photo page"
+        if fmt == "TD3"
+        else "on the card (usually on the back: send it as `back`)"
+    )
+    return invalid(
+        Reason.MRZ_NOT_FOUND,
+        f"no machine-readable zone (the lines of letters, digits and <<< {where}) found in the {side} "
+        "photo: photograph the whole page flat, without glare on those lines",
+        side,
+    )
+
+
+def read_mrz_document(
+    front_bgr: np.ndarray,
+    back_bgr: np.ndarray | None,
+    kind: DocumentKind | None,
+    today: date,
+    engine: FaceEngine,
+    ocr: Tesseract | TesserocrEngine,
+) -> DocumentResult:
+    """Read and validate a TD3 passport page or a TD1 card (front with portrait, back with MRZ)."""
+    t0 = time.perf_counter()
+    fmts = _fmts(kind)
+    candidates = [("back", back_bgr), ("front", front_bgr)] if back_bgr is not None else [("front", front_bgr)]
+    zone, zone_side, portrait_side = None, "front", None
+    for side, image in candidates:
+        found = gate(image, side)
+        zone = locate_zone(image, found.quad, fmts)
+        if zone is not None:
+            zone_side = side
+            break
+    if zone is None:
+        raise _not_found("back" if back_bgr is not None else "front", fmts[0])
+    fmt = zone.fmt
+    result = DocumentResult(KIND_OF[fmt], {})
+    t1 = time.perf_counter()
+
+    # The side with the portrait and the visual zone: the page itself for a passport, the
+    # other side for a card (or the same image, if a card carries everything on one side).
+    if fmt == "TD3":
+        face_page, face_inverse, portrait_side = zone.page, zone.inverse, zone_side
+    else:
+        other = [
+            (s, img) for s, img in (("front", front_bgr), ("back", back_bgr)) if s != zone_side and img is not None
+        ]
+        if other:
+            portrait_side, other_img = other[0]
+            face_page, face_inverse = _upright_by_face(other_img, portrait_side, engine)
+        else:
+            face_page, face_inverse, portrait_side = zone.page, zone.inverse, zone_side
+    viz_layout = TD3_VIZ if fmt == "TD3" else TD1_VIZ
+    viz_names = ("surname", "given_names", "document_number", "birth_date", "expiry_date")
+    regions = [Region(n, _crop(face_page, viz_layout[n])) for n in viz_names]
+    viz_future = _POOL.submit(ocr.read, regions, "eng", 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")
+    portrait_box = TD3_PORTRAIT if fmt == "TD3" else TD1_PORTRAIT
+    portrait = _crop(face_page, portrait_box)
+    faces = engine.detect(portrait)
+
+    parsed = mrz.parse(zone.texts, today)
+    parsed = _second_chance(zone, parsed, today)
+    viz = viz_future.result()
+    t2 = time.perf_counter()
+
+    _mrz_fields(result, zone, parsed, zone_side)
+    _compare_visual(result, parsed, viz, viz_layout, face_inverse, portrait_side or "front")
+    if faces:
+        result.portrait_bgr = portrait.copy()
+        result.portrait_box = box_to_image(portrait_box, face_inverse)
+    else:
+        result.reasons.append(
+            (
+                Reason.PORTRAIT_NOT_FOUND,
+                "no face found in the document's portrait: photograph the page with the photo, flat and in full"
+                if fmt == "TD3"
+                else "no face found on the card: send the side with the photo as `front` and the MRZ side as `back`",
+                "portrait",
+            )
+        )
+    t3 = time.perf_counter()
+    result.timings_ms = {
+        "find_mrz": round((t1 - t0) * 1000, 1),
+        "read": round((t2 - t1) * 1000, 1),
+        "validate": round((t3 - t2) * 1000, 1),
+    }
+    return result
+
+
+def _upright_by_face(bgr: np.ndarray, side: str, engine: FaceEngine) -> tuple[np.ndarray, np.ndarray]:
+    """A TD1 front, flattened and turned so that the portrait is on the left."""
+    found = gate(bgr, side)
+    first = None
+    for flip in (False, True):
+        page, inverse = _warped(bgr, found.quad, "TD1", flip)
+        first = first or (page, inverse)
+        faces = engine.detect(page)
+        if faces and faces[0].box[0] + faces[0].box[2] / 2 < TD1_W / 2:
+            return page, inverse
+    assert first is not None
+    return first
+
+
+def _crop(page: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return page[y : y + h, x : x + w]
+
+
+def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> mrz.MrzResult:
+    """When check digits fail, try the runner-up glyph in the weakest cells (at most two swaps).
+
+    Accepted only when exactly one combination makes every check digit and the composite
+    agree: a forged check digit is read confidently and stays wrong.
+    """
+    if not any(c is Reason.MRZ_CHECK_DIGIT_FAILED for c, _, _ in parsed.reasons):
+        return parsed
+    cells = [
+        (cell.score - cell.second_score, li, ci)
+        for li, line in enumerate(zone.lines)
+        for ci, cell in enumerate(line.cells)
+        if cell.second and cell.score - cell.second_score < 0.08
+    ]
+    cells.sort()
+    weakest = cells[:4]
+    solutions = []
+    for mask in range(1, 1 << len(weakest)):
+        if bin(mask).count("1") > 2:
+            continue
+        texts = [list(t) for t in zone.texts]
+        for k, (_, li, ci) in enumerate(weakest):
+            if mask >> k & 1:
+                texts[li][ci] = zone.lines[li].cells[ci].second
+        candidate = mrz.parse(["".join(t) for t in texts], today)
+        if not any(c is Reason.MRZ_CHECK_DIGIT_FAILED for c, _, _ in candidate.reasons):
+            solutions.append((mask, candidate))
+    if len(solutions) != 1:
+        return parsed
+    mask, candidate = solutions[0]
+    for k, (_, li, ci) in enumerate(weakest):
+        if mask >> k & 1:
+            cell = zone.lines[li].cells[ci]
+            cell.char, cell.second = cell.second, cell.char
+            cell.score, cell.second_score = cell.second_score, cell.score
+    return candidate
+
+
+# Where each MRZ field sits: (line, start, end) per format.
+_SPANS = {
+    "TD3": {
+        "document_code": (0, 0, 2),
+        "issuing_state": (0, 2, 5),
+        "surname": (0, 5, 44),
+        "given_names": (0, 5, 44),
+        "document_number": (1, 0, 10),
+        "nationality": (1, 10, 13),
+        "birth_date": (1, 13, 20),
+        "sex": (1, 20, 21),
+        "expiry_date": (1, 21, 28),
+        "personal_number": (1, 28, 43),
+        "composite": (1, 43, 44),
+    },
+    "TD1": {
+        "document_code": (0, 0, 2),
+        "issuing_state": (0, 2, 5),
+        "document_number": (0, 5, 15),
+        "personal_number": (0, 15, 30),
+        "birth_date": (1, 0, 7),
+        "sex": (1, 7, 8),
+        "expiry_date": (1, 8, 15),
+        "nationality": (1, 15, 18),
+        "composite": (1, 29, 30),
+        "surname": (2, 0, 30),
+        "given_names": (2, 0, 30),
+    },
+}
+
+
+def _span_box(zone: ZoneRead, name: str) -> tuple[tuple[float, float, float, float], float]:
+    """The field's box in the submitted image and its weakest cell score."""
+    li, a, b = _SPANS[zone.fmt][name]
+    cells = zone.lines[li].cells[a:b]
+    x0 = min(c.box[0] for c in cells)
+    y0 = min(c.box[1] for c in cells)
+    x1 = max(c.box[0] + c.box[2] for c in cells)
+    y1 = max(c.box[1] + c.box[3] for c in cells)
+    box = box_to_image((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), zone.inverse)
+    return box, min(c.score for c in cells)
+
+
+def _iso(yymmdd: str, parsed_date: date | None) -> str:
+    return parsed_date.isoformat() if parsed_date else yymmdd
+
+
+def _mrz_fields(result: DocumentResult, zone: ZoneRead, parsed: mrz.MrzResult, side: str) -> None:
+    f = parsed.fields
+    values = {
+        "document_code": f.get("document_code", ""),
+        "issuing_state": f.get("issuing_state", ""),
+        "surname": f.get("surname", ""),
+        "given_names": f.get("given_names", ""),
+        "document_number": f.get("document_number", "").replace("<", ""),
+        "nationality": f.get("nationality", ""),
+        "birth_date": _iso(f.get("birth_date", ""), parsed.birth_date),
+        "sex": f.get("sex", ""),
+        "expiry_date": _iso(f.get("expiry_date", ""), parsed.expiry_date),
+    }
+    if f.get("personal_number"):
+        values["personal_number"] = f["personal_number"].replace("<", "")
+    by_field: dict[str, list[tuple[Reason, str]]] = {}
+    for code, message, where in parsed.reasons:
+        name = where.removeprefix("mrz.")
+        by_field.setdefault(name, []).append((code, message))
+    for name, value in values.items():
+        box, score = _span_box(zone, name)
+        reasons = by_field.pop(name, [])
+        if name in parsed.checks:
+            status = (
+                FieldStatus.INVALID
+                if not parsed.checks[name]
+                else FieldStatus.CORRECTED
+                if name in parsed.corrected
+                else FieldStatus.VALID
+            )
+        else:
+            status = FieldStatus.UNCHECKED
+        if any(c in (Reason.INVALID_DATE, Reason.DOCUMENT_EXPIRED) for c, _ in reasons):
+            status = FieldStatus.INVALID
+        reasons = [_doubt(c, m, score, name) for c, m in reasons]
+        if any(c is Reason.FIELD_UNREADABLE for c, _ in reasons):
+            status = FieldStatus.UNREADABLE
+        _add(result, DocField(name, value, round(max(score, 0.0), 3), status, box, side, reasons))
+    for name, reasons in by_field.items():  # the composite
+        box, score = _span_box(zone, name) if name in _SPANS[zone.fmt] else (None, 1.0)
+        reasons = [_doubt(c, m, score, name) for c, m in reasons]
+        for code, message in reasons:
+            result.reasons.append((code, message, f"mrz.{name}"))
+
+
+def _doubt(code: Reason, message: str, score: float, name: str) -> tuple[Reason, str]:
+    """A failed check digit over a weakly-read cell is doubt (review), not proof of forgery."""
+    if code is Reason.MRZ_CHECK_DIGIT_FAILED and score < WEAK_CELL:
+        return (
+            Reason.FIELD_UNREADABLE,
+            f"the MRZ {name.replace('_', ' ')} could not be read with confidence; retake the photo in even light",
+        )
+    return code, message
+
+
+def _add(result: DocumentResult, f: DocField) -> None:
+    result.fields[f.name] = f
+    for code, message in f.reasons:
+        result.reasons.append((code, message, f.name))
+
+
+def _norm_name(text: str) -> str:
+    return re.sub(r"[^A-Z]", "", text.upper())
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def parse_viz_date(text: str) -> date | None:
+    """`12 AUG 1974` as printed in a visual zone (tolerating OCR noise in the month)."""
+    m = re.search(r"(\d{1,2})\s*([A-Z0-9]{3})\s*(\d{4})", text.upper().replace("O", "0").replace(" ", " "))
+    if not m:
+        return None
+    month_text = m.group(2).replace("0", "O")
+    month = min(range(12), key=lambda i: _distance(_MONTHS[i], month_text))
+    if _distance(_MONTHS[month], month_text) > 1:
+        return None
+    try:
+        return date(int(m.group(3)), month + 1, int(m.group(1)))
+    except ValueError:
+        return None
+
+
+def _compare_visual(
+    result: DocumentResult,
+    parsed: mrz.MrzResult,
+    viz: dict[str, object],
+    layout: dict[str, tuple[int, int, int, int]],
+    inverse: np.ndarray,
+    side: str,
+) -> None:
+    """The visual zone's surname, given names, number and dates against the MRZ."""
+    for name in ("surname", "given_names", "document_number", "birth_date", "expiry_date"):
+        reading = viz[name]
+        text, conf = reading.text, reading.confidence  # type: ignore[attr-defined]
+        mrz_value = result.value(name)
+        box = box_to_image(layout[name], inverse)
+        label = name.replace("_", " ")
+        if name in ("birth_date", "expiry_date"):
+            printed = parse_viz_date(text)
+            shown = printed.isoformat() if printed else text
+            if printed is None or not re.fullmatch(r"\d{4}-\d\d-\d\d", mrz_value):
+                agree: bool | None = None
+            else:
+                agree = printed.isoformat() == mrz_value
+            strong = conf >= CONFIDENT
+        elif name == "document_number":
+            shown = re.sub(r"[^A-Z0-9]", "", text.upper())
+            a, b = shown.translate(_CANON), mrz_value.translate(_CANON)
+            agree = None if not shown else a == b if _distance(a, b) != 1 else None
+            strong = conf >= CONFIDENT
+        else:
+            shown = " ".join(text.upper().split())
+            a, b = _norm_name(shown), _norm_name(mrz_value)
+            names_line = parsed.lines[2] if parsed.kind == "TD1" else parsed.lines[0]
+            if not names_line.endswith("<") and a.startswith(b):  # the MRZ name field was truncated
+                a = b
+            d = _distance(a, b)
+            agree = None if not a else True if d == 0 else False if d >= 2 else None
+            strong = conf >= CONFIDENT
+        reasons: list[tuple[Reason, str]] = []
+        if agree is True:
+            status = FieldStatus.VALID
+        elif agree is False and strong:
+            status = FieldStatus.INVALID
+            reasons = [(Reason.MRZ_VISUAL_MISMATCH, f"the printed {label} differs from the one in the MRZ")]
+        else:
+            status = FieldStatus.UNREADABLE
+            reasons = [
+                (
+                    Reason.FIELD_UNREADABLE,
+                    f"the printed {label} could not be read with confidence to compare with the MRZ",
+                )
+            ]
+        _add(result, DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, reasons))
+        if agree is True and name in result.fields and result.fields[name].status is FieldStatus.UNCHECKED:
+            result.fields[name].status = FieldStatus.VALID
