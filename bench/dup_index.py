@@ -3,7 +3,11 @@ duplicates, memory. Synthetic templates: random unit vectors (like unrelated fac
 whose SFace similarities sit near 0) with planted near-duplicates at similarity ~0.6-0.8
 (like the same face in two photos).
 
-    python -m bench.dup_index [--sizes 100000 1000000] [--queries 500]
+    python -m bench.dup_index [--sizes 100000 1000000] [--queries 500] [--pgvector 100000]
+
+`--pgvector N` also measures the shared PostgreSQL index (services/identity/pgvector_index.py)
+with N templates on an embedded PostgreSQL 16 + pgvector (the PyPI `pgserver` package):
+exact scan, one query at a time over a pooled connection, as an identity replica runs it.
 """
 
 from __future__ import annotations
@@ -71,9 +75,54 @@ def run(sizes: tuple[int, ...] = (100_000, 1_000_000), queries: int = 500) -> di
     return {"one_to_n": [run_size(n, queries) for n in sizes]}
 
 
+def run_pgvector(n: int, queries: int, seed: int = 0) -> dict[str, object]:
+    import tempfile
+
+    import pgserver
+
+    from services.identity.pgvector_index import PgVectorIndex
+
+    rng = np.random.default_rng(seed)
+    vectors = _unit_rows(rng, n)
+    with tempfile.TemporaryDirectory(prefix="sv-pgvector-") as tmp:
+        server = pgserver.get_server(tmp, cleanup_mode="stop")
+        try:
+            index = PgVectorIndex(server.get_uri(), b"bench-pepper", model="bench:v1")
+            started = time.perf_counter()
+            for lo in range(0, n, 10_000):
+                index.load((f"t{i}", f"s{i}", vectors[i]) for i in range(lo, min(n, lo + 10_000)))
+            load_s = time.perf_counter() - started
+            planted = rng.choice(n, size=queries, replace=False)
+            probes = vectors[planted] + 0.9 * _unit_rows(rng, queries)
+            probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+            index.search(probes[0], k=10, min_similarity=0.4)  # warm the table into shared buffers
+            times, hits = [], 0
+            for i, probe in zip(planted.tolist(), probes, strict=True):
+                t = time.perf_counter()
+                found = index.search(probe, k=10, min_similarity=0.4)
+                times.append((time.perf_counter() - t) * 1000)
+                hits += any(c.template_id == f"t{i}" for c in found)
+            index.close()
+        finally:
+            server.cleanup()
+    return {
+        "templates": n,
+        "index": "pgvector (exact scan)",
+        "load_s": round(load_s, 2),
+        "queries": queries,
+        "query_ms_p50": round(float(np.percentile(times, 50)), 3),
+        "query_ms_p99": round(float(np.percentile(times, 99)), 3),
+        "recall_planted": round(hits / queries, 4),
+    }
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--pgvector", type=int, default=0, metavar="N")
     args = parser.parse_args()
-    print(json.dumps(run(tuple(args.sizes), args.queries), indent=1))
+    result = run(tuple(args.sizes), args.queries)
+    if args.pgvector:
+        result["pgvector"] = run_pgvector(args.pgvector, min(args.queries, 200))
+    print(json.dumps(result, indent=1))
