@@ -131,6 +131,7 @@ class FaceFlow:
         guidance = guidance_for(quality)
         if guidance is not Guidance.OK or aligned is None:
             return Look(guidance, quality.reasons[0][1] if quality.reasons else "", quality, None)
+        # Embedded only once the frame passes every check: guidance frames cost one detection.
         return Look(guidance, "", quality, FaceTemplate(self.matcher.embed_aligned(aligned), quality, source))
 
     def duplicates(self, subject_id: str, vector: np.ndarray) -> list[DuplicateFinding]:

@@ -231,6 +231,16 @@ class FaceMatcher:
         quality = assess(image, faces, aligned, PORTRAIT_POLICY if portrait else SELFIE_POLICY, what)
         return quality, aligned, ((image, faces[0]) if faces else None)
 
+    def inspect_template(
+        self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo"
+    ) -> tuple[FaceQuality, FaceTemplate | None]:
+        """Gate the dominant face; its template (able to take a second opinion) when the
+        face is usable, else None. Never raises for a bad face: the quality says why."""
+        quality, aligned, source = self.inspect_full(image_bgr, portrait=portrait, what=what)
+        if aligned is None or quality.face is None or not quality.usable:
+            return quality, None
+        return quality, FaceTemplate(self.embed_aligned(aligned, mirror=portrait), quality, source)
+
     def embed_aligned(self, aligned: np.ndarray, *, mirror: bool = False) -> np.ndarray:
         """Template of an aligned crop; with `mirror`, averaged with its mirror image."""
         vector = self.engine.embed(aligned)

@@ -250,17 +250,15 @@ def _decode_token(token: str, filters: str) -> tuple[datetime, str]:
 def frame_checks(matcher: FaceMatcher, reference: FaceTemplate | None, image: np.ndarray) -> list[dict[str, Any]]:
     """What a rep is shown about a video-call frame: one face? the same person as the
     ID portrait? (checks as stored with the evidence; no decision is taken here)."""
-    quality, aligned = matcher.inspect(image, what="video frame")
-    if quality.face is None or aligned is None or not quality.usable:
+    quality, template = matcher.inspect_template(image, what="video frame")
+    if template is None:
         code, message = quality.reasons[0] if quality.reasons else (Reason.NO_FACE, "no face found")
         return [_check("single_face", "fail", 0.0, message, [(code, message)])]
     checks = [_check("single_face", "pass", 0.0, f"one face, {quality.eye_distance_px:.0f} px between the eyes")]
     if reference is None:
         checks.append(_check("face_match", "", 0.0, "no ID portrait on file: compare by eye"))
         return checks
-    outcome = matcher.decide(
-        reference, FaceTemplate(matcher.embed_aligned(aligned), quality), PairType.ID_PORTRAIT_VS_PHOTO
-    )
+    outcome = matcher.decide(reference, template, PairType.ID_PORTRAIT_VS_PHOTO)
     verdict = {Decision.MATCH: "pass", Decision.NO_MATCH: "fail", Decision.UNCERTAIN: "review"}[outcome.decision]
     reasons = [r for r in outcome.reasons if r[0] in (Reason.FACE_NO_MATCH, Reason.FACE_MATCH_UNCERTAIN)]
     detail = (
