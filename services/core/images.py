@@ -120,8 +120,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            rgb = img.convert("RGB")
+            upright = ImageOps.exif_transpose(img) or img
+            rgb = upright.convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise invalid(Reason.IMAGE_TOO_LARGE_PIXELS, f"{field} is a decompression bomb; refused", field) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

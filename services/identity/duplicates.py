@@ -138,7 +138,7 @@ class TemplateIndex:
         with self._lock:
             label = self._label_of.pop(template_id, None)
             if label is not None:
-                self._index.remove_ids(np.array([label], dtype=np.int64))
+                self._index.remove_ids(np.array([label], dtype=np.int64))  # type: ignore[arg-type]
                 del self._by_label[label]
 
     def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]:

@@ -30,6 +30,7 @@ from services.identity.convert import (
 )
 from services.identity.documents.model import DocumentKind
 from services.identity.documents.reader import DocumentReader
+from services.identity.duplicates import DuplicateFinding
 from services.identity.face_flow import FaceFlow, MatchRun
 from services.identity.face_match import PairType
 from services.platform.auth import current_caller
@@ -389,7 +390,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 subjects.get_subject(session, subject_id)
                 rows = list(session.scalars(select(FaceTemplateRow).where(FaceTemplateRow.subject_id == subject_id)))
                 vectors = enrolment.load_vectors(session, self.app.blobs, rows)
-            findings = {}
+            findings: dict[tuple[Reason, str], DuplicateFinding] = {}
             for _, _, vector in vectors:
                 for f in self.faces.duplicates(subject_id, vector):
                     key = (f.reason, f.other_subject_id)

@@ -48,10 +48,10 @@ class RedactingJsonFormatter(JsonFormatter):
     """Also masks the formatted traceback and stack: exception messages may quote input."""
 
     def formatException(self, ei: Any) -> str:
-        return redact(super().formatException(ei))
+        return redact(str(super().formatException(ei)))
 
     def formatStack(self, stack_info: str) -> str:
-        return redact(super().formatStack(stack_info))
+        return redact(str(super().formatStack(stack_info)))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -46,7 +46,7 @@ def open_case(
     )
     session.add(row)
     session.flush()  # the evidence rows reference the case
-    verification_id = (verification_ids or [None])[0]
+    verification_id = verification_ids[0] if verification_ids else None
     for blob_id, label, media_type in evidence or []:
         session.add(
             CaseEvidenceRow(
