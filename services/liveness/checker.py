@@ -19,6 +19,7 @@ from services.identity.documents.cn_layout import CARD_H, CARD_W, FRONT
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.documents.rectify import find_document, warp
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
+from services.liveness import pad
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision.face_quality import head_pose
 
@@ -378,7 +379,11 @@ def check_response(
     ocr: Ocr,
     replays: ReplayStore,
     now: datetime,
+    *,
+    detect_presentation_attacks: bool = True,
 ) -> Outcome:
+    """Check one challenge response. Every check carries its evidence; the verdict is fail
+    when any check fails, review when any asks for a person, else pass."""
     checks: list[Check] = []
     fresh = freshness(challenge, subject_id, now)
     checks.append(
@@ -446,9 +451,24 @@ def check_response(
         checks.append(read_check)
         if quality.face is not None:
             checks.append(pose_check(challenge.pose, quality.face.landmarks, quality.face.box, box, image.shape[1]))
+    if detect_presentation_attacks:
+        checks.append(presentation_check(image, quality.face.box if quality.face else None))
     verdicts = {c.verdict for c in checks}
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
     return Outcome(verdict, checks, hashes, template.vector if template else None)
+
+
+def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, float] | None) -> Check:
+    """A screen or a print photographed instead of a live person (services/liveness/pad.py)."""
+    result = pad.assess(image, face_box)
+    reasons: list[tuple[Reason, str]] = []
+    if result.verdict != "pass":
+        reasons = [
+            (Reason.SCREEN_REPLAY_SUSPECTED, "the photo looks like a picture of a screen, not a live person")
+            if result.kind == "screen"
+            else (Reason.PRINTED_PHOTO_SUSPECTED, "the photo looks like a printed picture, not a live person")
+        ]
+    return Check("presentation_attack", result.verdict, max(result.screen, result.print), result.detail, reasons)
 
 
 def _shows_id_card(image: np.ndarray, face_box: tuple[float, float, float, float], ocr: Ocr) -> bool:

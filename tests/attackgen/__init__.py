@@ -61,12 +61,13 @@ def paper_with_code(code: str, width: int = 600, rng: random.Random | None = Non
         s = int(size * rng.uniform(0.9, 1.1))
         tile = Image.new("L", (2 * s, 2 * s), 0)
         font = ImageFont.truetype(path, s)
-        ImageDraw.Draw(tile).text((s / 2, s / 3), ch, font=font, fill=255, stroke_width=max(1, s // rng.randrange(18, 30)))
+        stroke = max(1, s // rng.randrange(18, 30))
+        ImageDraw.Draw(tile).text((s, s), ch, font=font, fill=255, stroke_width=stroke, anchor="mm")
         tile = tile.rotate(rng.uniform(-8, 8), resample=Image.BICUBIC)
         tile = tile.crop(tile.getbbox())
         y = baseline + rng.uniform(-0.03, 0.03) * height - tile.size[1]
         img.paste(Image.new("RGB", tile.size, ink), (int(x), int(y)), tile)
-        x += step * rng.uniform(0.92, 1.08)
+        x += max(step * rng.uniform(0.92, 1.08), tile.size[0] + 0.02 * width)
     return np.array(img)[:, :, ::-1].copy()
 
 
@@ -104,16 +105,23 @@ def _scene_white(photo: np.ndarray) -> np.ndarray:
 
 
 def compose(
-    photo: np.ndarray, engine: FaceEngine, paper: np.ndarray, where: str, rng: random.Random | None = None
+    photo: np.ndarray,
+    engine: FaceEngine,
+    paper: np.ndarray,
+    where: str,
+    rng: random.Random | None = None,
+    size: float | None = None,
 ) -> np.ndarray:
-    """Hold the paper under the chin, or in the left/right half beside the face."""
+    """Hold the paper under the chin, or in the left/right half beside the face. `size` is
+    the sheet's width in face widths (default 1.4-1.9, an A5/A4 sheet at arm's length;
+    a folded newspaper is about 2.2-2.8)."""
     rng = rng or random.Random(0)
     img = photo.copy()
     faces = engine.detect(img)
     if not faces:
         raise ValueError("no face in the photo")
     fx, fy, fw, fh = faces[0].box
-    pw = fw * rng.uniform(1.4, 1.9)
+    pw = fw * (size if size is not None else rng.uniform(1.4, 1.9))
     ph = pw * paper.shape[0] / paper.shape[1]
     gap = fw * rng.uniform(0.08, 0.2)
     if where == "under_chin":

@@ -1,5 +1,6 @@
-"""The challenge photo, end to end on a real server: a genuine response passes and every
-logical attack fails with its reason code."""
+"""The challenge photo, end to end on a real server: a genuine response passes, every
+logical attack fails with its reason code, and a screen or print of a genuine response is
+refused or sent to a person as a presentation attack."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from services.platform.models import ChallengeRow
 from services.platform.records import utcnow
 from services.vision.faces import default_engine
 from tests import attackgen
+from tests.attackgen import presentation
 from tests.conftest import FACES
 from tests.docgen.capture import capture
 from tests.docgen.cn_id_card import random_card, render_back, render_front
@@ -175,3 +177,34 @@ def test_unknown_challenge_is_not_found(sqlite_server) -> None:  # type: ignore[
             )
         )
     assert err.value.reason == "CHALLENGE_NOT_FOUND"
+
+
+def test_screen_replay_of_a_genuine_response_is_not_accepted(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]
+    """The seller's own photo with the right code, shown on a phone and photographed again."""
+    subject_id = verified_documents()
+    c = _issue(sqlite_server, subject_id, pose="paper_right_half")
+    shown = _with_paper(LIVE_PHOTO, attackgen.paper_with_code(c.code), "right")
+    response = _respond(sqlite_server, c, subject_id, presentation.screen_replay(shown, random.Random(1), 1.0))
+    assert response.verdict != common_pb2.VERDICT_PASS
+    assert _codes(response) & {"SCREEN_REPLAY_SUSPECTED", "PRINTED_PHOTO_SUSPECTED"}, _codes(response)
+    pad = next(x for x in response.checks if x.name == "presentation_attack")
+    assert "frame" in pad.detail and "chroma_peak" in pad.detail
+
+
+def test_printed_photo_of_a_genuine_response_is_not_accepted(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]
+    subject_id = verified_documents()
+    c = _issue(sqlite_server, subject_id, pose="paper_right_half")
+    shown = _with_paper(LIVE_PHOTO, attackgen.paper_with_code(c.code), "right")
+    response = _respond(sqlite_server, c, subject_id, presentation.printed_photo(shown, random.Random(4), 1.0))
+    assert response.verdict != common_pb2.VERDICT_PASS
+    assert "PRINTED_PHOTO_SUSPECTED" in _codes(response), _codes(response)
+
+
+def test_genuine_newspaper_response_passes(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]
+    subject_id = verified_documents()
+    c = _issue(sqlite_server, subject_id, liveness_pb2.CHALLENGE_MODE_NEWSPAPER, "paper_left_half")
+    paper = attackgen.newspaper(date.fromisoformat(c.date))
+    photo = attackgen.compose(cv2.imread(str(LIVE_PHOTO)), default_engine(), paper, "left", random.Random(2), 2.4)
+    response = _respond(sqlite_server, c, subject_id, photo)
+    assert response.verdict == common_pb2.VERDICT_PASS, [(x.name, x.detail) for x in response.checks]
+    assert any(x.name == "presentation_attack" and x.verdict == common_pb2.VERDICT_PASS for x in response.checks)

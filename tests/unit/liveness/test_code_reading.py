@@ -1,0 +1,50 @@
+"""Reading the code and the date: exact readings pass, one uncertain character goes to a
+person, a different code or date fails; real Tesseract on rendered sheets."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pytest
+
+from services.identity.documents.ocr import default_ocr
+from services.liveness.checker import code_readings, date_readings, judge_code, judge_date
+from tests import attackgen
+
+
+def test_a_wrong_code_never_passes_even_when_close() -> None:
+    assert judge_code(["HJ47KX"], "HJ47KX").verdict == "pass"
+    assert judge_code(["HJ47KT"], "HJ47KX").verdict == "review"  # one character off
+    assert judge_code(["HJ4KX"], "HJ47KX").verdict == "review"  # one dropped
+    assert judge_code(["HJ47TT", "HJ47TT"], "HJ47KX").verdict == "fail"
+    assert judge_code(["MNPRTW", "MNPRTW"], "HJ47KX").verdict == "fail"
+    assert judge_code([], "HJ47KX").verdict == "review"
+
+
+def test_dates_vote() -> None:
+    today = date(2026, 11, 22)
+    assert judge_date([today], today).verdict == "pass"
+    assert judge_date([date(2026, 11, 21)], today).verdict == "fail"
+    assert judge_date([date(2026, 11, 21), date(2026, 11, 21), today], today).verdict == "review"
+    assert judge_date([], today).verdict == "review"
+
+
+@pytest.mark.parametrize("style", ["print", "hand"])
+def test_codes_on_rendered_sheets_are_read(style: str) -> None:
+    """Most codes read exactly; an uncertain letter goes to a person; none is failed."""
+    rng = random.Random(7)
+    ocr = default_ocr()
+    verdicts = []
+    for _ in range(5):
+        code = "".join(rng.choice("ACEFGHJKMNPRTWXY34679") for _ in range(6))
+        readings = code_readings(attackgen.paper_with_code(code, rng=rng, style=style), ocr, code)
+        verdicts.append(judge_code(readings, code).verdict)
+    assert "fail" not in verdicts and verdicts.count("pass") >= 4, verdicts
+
+
+@pytest.mark.parametrize("iso", [False, True])
+def test_newspaper_dates_in_both_forms(iso: bool) -> None:
+    day = date(2026, 11, 22)
+    found = date_readings(attackgen.newspaper(day, iso=iso), default_ocr(), day)
+    assert day in found

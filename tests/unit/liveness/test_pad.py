@@ -1,0 +1,66 @@
+"""Presentation-attack signals on real photos: a live scene scores nothing; a periodic
+grid, a screen's bezel or a print's grey blacks and paper edge are seen and named."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from services.liveness import pad
+from services.vision.faces import default_engine
+from tests import attackgen
+from tests.attackgen import presentation
+from tests.conftest import FACES
+
+PHOTO = FACES / "barack_obama" / "facerec_obama.jpg"
+
+
+@pytest.fixture(scope="module")
+def genuine() -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    rng = random.Random(3)
+    img = attackgen.camera(
+        attackgen.compose(
+            cv2.imread(str(PHOTO)), default_engine(), attackgen.paper_with_code("HJ47KX", rng=rng), "right", rng
+        ),
+        rng,
+    )
+    return img, default_engine().detect(img)[0].box
+
+
+def test_a_grid_stands_out_of_the_spectrum(genuine) -> None:  # type: ignore[no-untyped-def]
+    img, _ = genuine
+    gray = cv2.cvtColor(img[:384, :384], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    plain, _ = pad.spectral_peak(gray)
+    yy, xx = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]].astype(np.float32)
+    a = np.radians(5)  # a display grid every 3.3 px, turned a little against the camera
+    grid = gray + 12 * np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / 3.3)
+    peaked, angle = pad.spectral_peak(grid)
+    assert plain < pad.LUMA_FLOOR < peaked
+    assert min(angle, 90 - angle) < 10  # aligned with the picture's axes, as a screen is
+
+
+def test_a_live_response_scores_nothing(genuine) -> None:  # type: ignore[no-untyped-def]
+    img, box = genuine
+    result = pad.assess(img, box)
+    assert result.verdict == "pass", result.detail
+    assert result.signals["frame"] == 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_screen_with_its_bezel_is_refused(genuine, seed: int) -> None:  # type: ignore[no-untyped-def]
+    img, _ = genuine
+    attack = presentation.screen_replay(img, random.Random(seed), 1.0)
+    faces = default_engine().detect(attack)
+    result = pad.assess(attack, faces[0].box if faces else None)
+    assert result.verdict != "pass", result.detail
+
+
+def test_a_print_is_named_as_print(genuine) -> None:  # type: ignore[no-untyped-def]
+    img, _ = genuine
+    attack = presentation.printed_photo(img, random.Random(4), 1.0)
+    faces = default_engine().detect(attack)
+    result = pad.assess(attack, faces[0].box if faces else None)
+    assert result.verdict != "pass" and result.kind == "print", result.detail
