@@ -36,6 +36,10 @@ class Region:
     lines: int = 1  # how many text lines the crop holds
     single_char: bool = False  # one glyph (for example 男 / 女)
     sparse: bool = False  # text anywhere in a cluttered crop (a paper held up in a photo)
+    # A gray crop the caller has already scaled, flattened and margined for one raw text
+    # line (psm 13): read as it is. The LSTM sees the whole image as the line, so the glyph
+    # height relative to the image height matters more than absolute size.
+    raw_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,9 @@ class TesserocrEngine:
         for region in regions:
             psm_enum = self._tesserocr.PSM
             mode = (
-                psm_enum.SPARSE_TEXT
+                psm_enum.RAW_LINE
+                if region.raw_line
+                else psm_enum.SPARSE_TEXT
                 if region.sparse
                 else psm_enum.SINGLE_CHAR
                 if region.single_char
@@ -213,7 +219,7 @@ class TesserocrEngine:
                 else _prepare(region.image, region.lines)
             )
             padded = cv2.copyMakeBorder(prepared, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
-            api.SetImage(Image.fromarray(padded))
+            api.SetImage(Image.fromarray(region.image if region.raw_line else padded))
             text = api.GetUTF8Text().strip()
             if lang.startswith("chi"):
                 text = "".join(text.split()) if region.lines == 1 else text
