@@ -11,6 +11,7 @@ legal representative were read. Licences carry no portrait.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 
 from services.core.reasons import Reason
-from services.identity.documents import uscc
+from services.identity.documents import cn_id, uscc
 from services.identity.documents.doc_quality import check_glare, gate
 from services.identity.documents.licence_layout import EMBLEM, FIELDS, LIC_H, LIC_W
 from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
@@ -30,31 +31,33 @@ from services.identity.documents.rectify import box_to_image, find_document, war
 
 # Below this OCR confidence a suspicious value goes to review (unreadable), not to FAIL.
 CONFIDENT = 0.80
-# A code character read below this confidence may be an OCR confusion worth repairing.
-UNSURE_SYMBOL = 0.90
-CODE_WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+FULL_WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LEGAL_WHITELIST = uscc.ALPHABET
 # Characters GB 32100 never uses, and the ones OCR mistakes them for.
 _LOOKALIKE = {"O": "0", "I": "1", "Z": "2", "S": "5", "V": "U"}
-# Classic confusions between characters of the alphabet, tried at unsure positions.
+# Confusions of this alphabet's glyphs seen in Tesseract's readings of licence prints.
 _CONFUSIONS = {
-    "0": "D8Q",
-    "D": "0",
+    "7": "T1",
+    "T": "7",
+    "0": "QD",
     "Q": "0",
-    "8": "B0",
+    "D": "0",
+    "6": "G",
+    "G": "6",
+    "8": "B3",
     "B": "8",
-    "1": "7T",
-    "7": "1",
-    "T": "1",
-    "5": "6",
-    "6": "58",
+    "1": "J7",
+    "J": "1",
+    "4": "A",
+    "A": "4",
     "2": "7",
-    "U": "W",
-    "W": "U",
     "3": "8",
 }
+_AS_DIGIT = {"G": "6", "B": "8", "D": "0", "Q": "0", "T": "7", "J": "1", "L": "1", "A": "4"}
 _POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sv-ocr-licence")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_DATE = re.compile(r"(\d{4})\D{0,2}?(\d{1,2})\D{0,2}?(\d{1,2})")
+_DATE = re.compile(r"(\d{4})\D(\d{2})\D(\d{2})(?!\d)")
+DATE_WHITELIST = "0123456789年月日"
 # Where print is always present (the first characters of each key value): a reflection
 # that washes these out is worth a retake; blank parts of a field box would say nothing.
 _GLARE_BOXES = {
@@ -107,37 +110,41 @@ def emblem_redness(card: np.ndarray) -> tuple[float, float]:
 
 
 def looks_like_licence(bgr: np.ndarray) -> bool:
-    """Cheap classification without OCR: the document's outline is nearer the licence's
-    1.41:1 than the ID card's 1.59:1, or a red emblem sits in the middle of a long edge
-    (ID cards carry no red; their front has a portrait instead)."""
+    """Cheap classification without OCR: a red emblem in the middle of a long edge of the
+    document. ID cards carry no red (their front has a portrait instead); the aspect ratio
+    alone would not do, since a passport data page has the licence's 1.42:1 proportions."""
     found = find_document(bgr)
     if found is None:
         return False
-    q = found.quad
-    long_side = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
-    short_side = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
-    card, _ = warp(bgr, q, (LIC_W, LIC_H))
-    top, bottom = emblem_redness(card)
-    if max(top, bottom) > 0.25:
-        return True
-    return abs(long_side / max(short_side, 1.0) - 1.414) < abs(long_side / max(short_side, 1.0) - 1.585) - 0.05
+    card, _ = warp(bgr, found.quad, (LIC_W, LIC_H))
+    return max(emblem_redness(card)) > 0.25
 
 
-def read_code(ocr: Tesseract | TesserocrEngine, crop: np.ndarray) -> CodeReading:
-    """One line of code characters, with Tesseract's per-character confidence and the other
-    characters it considered (in-process engine only; the program gives the line's mean)."""
+def read_code(
+    ocr: Tesseract | TesserocrEngine,
+    crop: np.ndarray,
+    whitelist: str = LEGAL_WHITELIST,
+    height: int = 64,
+    flatten: bool = False,
+) -> CodeReading:
+    """One line of code characters, read with `whitelist`, the crop scaled to `height` px
+    (and its light evened out when `flatten`), with per-character confidence and the other
+    characters Tesseract considered (in-process engine only; the program gives the mean)."""
     if not isinstance(ocr, TesserocrEngine):
-        r = ocr.read([Region("credit_code", crop)], "eng", 7, CODE_WHITELIST)["credit_code"]
+        r = ocr.read([Region("credit_code", crop)], "eng", 7, whitelist)["credit_code"]
         text = re.sub(r"[^0-9A-Z]", "", r.text.upper())
         return CodeReading(text, r.confidence, [(c, r.confidence, "") for c in text])
     from PIL import Image
 
     tess = ocr._tesserocr
-    api = ocr._api("eng")  # per-thread API object, as the engine's own reads use
-    api.SetVariable("tessedit_char_whitelist", CODE_WHITELIST)
+    api = ocr._api("eng")  # the engine's per-thread API object, as its own reads use
+    api.SetVariable("tessedit_char_whitelist", whitelist)
     api.SetVariable("lstm_choice_mode", "2")
     api.SetPageSegMode(tess.PSM.SINGLE_LINE)
-    padded = cv2.copyMakeBorder(_prepare(crop, 1), 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+    gray = _prepare(crop, 1) if flatten else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    scale = height / max(gray.shape[0], 1)
+    gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    padded = cv2.copyMakeBorder(gray, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
     api.SetImage(Image.fromarray(padded))
     api.Recognize()
     symbols: list[tuple[str, float, str]] = []
@@ -160,31 +167,152 @@ def read_code(ocr: Tesseract | TesserocrEngine, crop: np.ndarray) -> CodeReading
     return CodeReading(text, mean, symbols)
 
 
-def check_code(reading: CodeReading) -> CodeCheck:
-    """Validate a read credit code (GB 32100).
+def _sharpen(gray: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    return cv2.addWeighted(gray, 1 + amount, cv2.GaussianBlur(gray, (0, 0), sigma), -amount, 0)
 
-    - 18 characters from the alphabet with the right check character: VALID.
-    - Characters GB 32100 never uses (I, O, S, V, Z): mapped to their look-alike only when
-      the check character then confirms the code (CORRECTED); otherwise MALFORMED (fail).
-    - Wrong check character: a single OCR confusion at a character Tesseract was unsure of
-      (and offered the alternative for) is corrected when exactly one candidate passes;
-      otherwise CHECKSUM_FAILED, which goes to review (some early codes fail legitimately).
-    - Not 18 characters: unreadable (review); a retake usually fixes it.
+
+def _flatten(crop: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
+    flat = cv2.normalize(cv2.divide(gray, background, scale=255), None, 0, 255, cv2.NORM_MINMAX)
+    return cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR)
+
+
+# Extra readings when the first does not settle the code: each fails on different characters
+# (blur, uneven light), so together they outvote a single misreading.
+_MORE_VIEWS = (
+    lambda crop: (crop, 40, True),
+    lambda crop: (_sharpen(_flatten(crop), 1.0, 1.5), 48, False),
+    lambda crop: (_sharpen(crop, 1.0, 1.5), 64, False),
+)
+
+
+def read_credit_code(ocr: Tesseract | TesserocrEngine, crop: np.ndarray) -> tuple[CodeCheck, float]:
+    """Read and validate the credit code, with more readings only when the first two do not
+    agree on a code that checks out; returns the check and the first reading's confidence."""
+    full = read_code(ocr, crop, FULL_WHITELIST, 48, False)
+    legal = [read_code(ocr, crop, LEGAL_WHITELIST, 64, False)]
+    quick = check_code(legal, full, final=False)
+    if quick is not None:
+        return quick, legal[0].confidence
+    for view in _MORE_VIEWS:
+        image, height, flatten = view(crop)
+        legal.append(read_code(ocr, image, LEGAL_WHITELIST, height, flatten))
+    checked = check_code(legal, full, final=True)
+    assert checked is not None
+    return checked, min(legal[0].confidence, full.confidence)
+
+
+def organisation_code_ok(code: str) -> bool:
+    """Characters 9-17 of a credit code are a GB 11714 organisation code with its own check
+    character (weights 3 7 9 10 5 8 4 2; 11 - sum mod 11; 10 -> X, 11 -> 0)."""
+    body, check = code[8:16], code[16]
+    if not all(c.isdigit() or "A" <= c <= "Z" for c in body):
+        return False
+    weights = (3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body, weights, strict=True))
+    c = 11 - total % 11
+    return check == ("X" if c == 10 else "0" if c == 11 else str(c))
+
+
+def _checksum_ok(code: str) -> bool:
+    return len(code) == 18 and all(c in uscc.ALPHABET for c in code) and uscc.check_char(code[:17]) == code[17]
+
+
+def _corroborated(code: str) -> bool:
+    """Independent structure a misread rarely keeps: a known GB/T 2260 region in characters
+    3-8 and a valid organisation-code check character."""
+    return code[2:8] in cn_id.regions() and organisation_code_ok(code)
+
+
+def _only_lookalikes(seen: str, code: str) -> bool:
+    return len(seen) == len(code) and all(a == b or _LOOKALIKE.get(a) == b for a, b in zip(seen, code, strict=True))
+
+
+def _digits_where_required(code: str) -> str:
+    """Characters 3-8 are a region code: a letter there is a misread digit."""
+    return code[:2] + "".join(_AS_DIGIT.get(c, c) for c in code[2:8]) + code[8:]
+
+
+def _majority(codes: list[str]) -> str:
+    out = []
+    for column in zip(*codes, strict=True):
+        counts: dict[str, int] = {}
+        for c in column:
+            counts[c] = counts.get(c, 0) + 1
+        out.append(max(counts, key=lambda c: (counts[c], -column.index(c))))
+    return "".join(out)
+
+
+def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) -> CodeCheck | None:
+    """Validate the credit code (GB 32100) from readings restricted to its alphabet (`legal`)
+    and one over all of A-Z (`full`, the evidence for characters a code never has).
+
+    A code is accepted only when its check character matches, and, when it differs from
+    what the all-letters reading saw by more than classic look-alikes (O/0, I/1, Z/2, S/5,
+    V/U), when it also keeps a known GB/T 2260 region and the organisation code's own check
+    character. Candidates, in order: a reading as is; the majority over the readings; the
+    combinations of characters the readings disagree on; one classic confusion (7/T, 0/Q/D,
+    6/G, 8/B, 1/J ...) that Tesseract itself offered at that character. Exactly one
+    candidate must survive. With `final` False only the first is tried, and None means
+    "read more".
+
+    Otherwise: I, O, S, V or Z in the all-letters reading make the code MALFORMED (fail);
+    a full-length code is CHECKSUM_FAILED (review: some early codes fail it legitimately);
+    anything else is unreadable (review).
     """
-    raw = reading.text
-    if len(raw) != 18:
+    seen = full.text
+
+    def trusted(code: str) -> bool:
+        return _checksum_ok(code) and (code == seen or _only_lookalikes(seen, code) or _corroborated(code))
+
+    def accepted(code: str) -> CodeCheck:
+        if code == seen:
+            return CodeCheck(code, FieldStatus.VALID)
+        return CodeCheck(code, FieldStatus.CORRECTED, corrected_from=seen)
+
+    first = legal[0].text
+    if _checksum_ok(first) and (first == seen or _only_lookalikes(seen, first)):
+        return accepted(first)
+    if not final:
+        return None
+    codes = [_digits_where_required(r.text) for r in legal if len(r.text) == 18]
+    if len(seen) == 18 and all(_LOOKALIKE.get(c, c) in uscc.ALPHABET for c in seen):
+        codes.append(_digits_where_required("".join(_LOOKALIKE.get(c, c) for c in seen)))
+    direct = {c for c in codes if trusted(c)}
+    if len(direct) == 1:
+        return accepted(direct.pop())
+    majority = _majority(codes) if codes else ""
+    if not direct and majority and trusted(majority):
+        return accepted(majority)
+    candidates = set(direct)
+    if codes and not direct:
+        columns = [sorted(set(col)) for col in zip(*codes, strict=True)]
+        if int(np.prod([len(c) for c in columns])) <= 256:
+            candidates = {"".join(combo) for combo in itertools.product(*columns)}
+            candidates = {c for c in candidates if _checksum_ok(c) and _corroborated(c)}
+        if not candidates:
+            offered = [{alt for r in legal if len(r.symbols) == 18 for alt in r.symbols[i][2]} for i in range(18)]
+            # Only in the organisation code (characters 9-17), where its own check character
+            # doubles the evidence; a changed region digit often still names a real county.
+            for i in range(8, 17):
+                for alt in _CONFUSIONS.get(majority[i], ""):
+                    if alt in offered[i]:
+                        cand = majority[:i] + alt + majority[i + 1 :]
+                        if _checksum_ok(cand) and _corroborated(cand):
+                            candidates.add(cand)
+    if len(candidates) == 1:
+        return accepted(candidates.pop())
+    if len(candidates) > 1:
         return CodeCheck(
-            raw,
+            majority or first,
             FieldStatus.UNREADABLE,
-            [(Reason.FIELD_UNREADABLE, f"the credit code could not be read ({len(raw)} of 18 characters)")],
+            [(Reason.FIELD_UNREADABLE, "the credit code reads more than one way; retake the photo in even light")],
         )
-    if any(c not in uscc.ALPHABET for c in raw):
-        mapped = "".join(_LOOKALIKE.get(c, c) for c in raw)
-        if all(c in uscc.ALPHABET for c in mapped) and uscc.check_char(mapped[:17]) == mapped[17]:
-            return CodeCheck(mapped, FieldStatus.CORRECTED, corrected_from=raw)
-        bad = sorted({c for c in raw if c not in uscc.ALPHABET})
+    if len(seen) == 18 and any(c not in uscc.ALPHABET for c in seen):
+        bad = sorted({c for c in seen if c not in uscc.ALPHABET})
         return CodeCheck(
-            raw,
+            seen,
             FieldStatus.INVALID,
             [
                 (
@@ -193,23 +321,15 @@ def check_code(reading: CodeReading) -> CodeCheck:
                 )
             ],
         )
-    if uscc.check_char(raw[:17]) == raw[17]:
-        return CodeCheck(raw, FieldStatus.VALID)
-    candidates = set()
-    symbols = reading.symbols if len(reading.symbols) == 18 else [(c, 0.0, "") for c in raw]
-    for i, (ch, conf, alts) in enumerate(symbols):
-        if conf >= UNSURE_SYMBOL:
-            continue
-        # Only a confusion Tesseract itself considered at this character counts as evidence.
-        options = [a for a in _CONFUSIONS.get(ch, "") if a in alts] if alts else list(_CONFUSIONS.get(ch, ""))
-        for alt in options:
-            cand = raw[:i] + alt + raw[i + 1 :]
-            if uscc.check_char(cand[:17]) == cand[17]:
-                candidates.add(cand)
-    if len(candidates) == 1:
-        return CodeCheck(candidates.pop(), FieldStatus.CORRECTED, corrected_from=raw)
+    if not majority:
+        best = first if first else seen
+        return CodeCheck(
+            best,
+            FieldStatus.UNREADABLE,
+            [(Reason.FIELD_UNREADABLE, f"the credit code could not be read ({len(best)} of 18 characters)")],
+        )
     return CodeCheck(
-        raw,
+        majority,
         FieldStatus.INVALID,
         [
             (
@@ -221,16 +341,45 @@ def check_code(reading: CodeReading) -> CodeCheck:
     )
 
 
-def parse_date(text: str) -> tuple[date | None, bool]:
-    """(date, found): a YYYY年MM月DD日 date; found=True with None when digits were there but
-    they are not a real date."""
+def parse_date(text: str) -> tuple[int, int, int] | None:
+    """(year, month, day) of a printed YYYY年MM月DD日 (months and days are zero-padded on
+    licences), or None when the reading has another shape. Not checked for being a date."""
     m = _DATE.search(re.sub(r"\s+", "", text))
-    if not m:
-        return None, False
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def check_date(readings: list[str], today: date) -> tuple[str, FieldStatus, list[tuple[Reason, str]]]:
+    """The establishment date from two readings of it: they must agree (a single misread
+    digit could turn an impossible date into a plausible one); then it must be a real
+    calendar date, not in the future and not before 1949-10-01."""
+    parsed = [parse_date(t) for t in readings]
+    shown = re.sub(r"\s+", "", readings[0])
+    if parsed[0] is None or any(p != parsed[0] for p in parsed):
+        return (
+            shown,
+            FieldStatus.UNREADABLE,
+            [(Reason.FIELD_UNREADABLE, "the establishment date could not be read; retake the photo in even light")],
+        )
+    y, m, d = parsed[0]
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3))), True
+        when = date(y, m, d)
     except ValueError:
-        return None, True
+        return (
+            f"{y:04d}-{m:02d}-{d:02d}",
+            FieldStatus.INVALID,
+            [(Reason.INVALID_DATE, f"the establishment date {y}年{m:02d}月{d:02d}日 is not a real date")],
+        )
+    if when > today:
+        why = f"{when} is in the future"
+    elif when < date(1949, 10, 1):
+        why = f"{when} is before any licence was issued"
+    else:
+        return when.isoformat(), FieldStatus.VALID, []
+    return (
+        when.isoformat(),
+        FieldStatus.INVALID,
+        [(Reason.INVALID_DATE, f"the establishment date is impossible: {why}")],
+    )
 
 
 # Centre lines of the licence's printed outer frame on the canvas (left, top, right, bottom).
@@ -290,14 +439,14 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
         card, inverse = _register(bgr, card, inverse)
     check_glare(card, _GLARE_BOXES, "front")
     t1 = time.perf_counter()
+    date_crop = _crop(card, "establishment_date")
     chi_lines = ("company_name", "legal_representative", "company_type", "registered_capital")
     jobs = {
-        "code": _POOL.submit(read_code, ocr, _crop(card, "credit_code")),
+        "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code")),
         "chi": _POOL.submit(ocr.read, [Region(k, _crop(card, k)) for k in chi_lines], "chi_sim", 7, None),
         "more": _POOL.submit(
             ocr.read,
             [
-                Region("establishment_date", _crop(card, "establishment_date")),
                 Region("address", _crop(card, "address"), lines=2),
                 Region("registration_authority", _crop(card, "registration_authority")),
             ],
@@ -305,9 +454,19 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
             6,
             None,
         ),
+        "date": _POOL.submit(
+            ocr.read,
+            [
+                Region("establishment_date", date_crop),
+                Region("establishment_date_2", _sharpen(_flatten(date_crop), 1.0, 1.5)),
+            ],
+            "chi_sim",
+            7,
+            DATE_WHITELIST,
+        ),
     }
-    code_reading = jobs["code"].result()
-    chi = {**jobs["chi"].result(), **jobs["more"].result()}
+    checked, code_conf = jobs["code"].result()
+    chi = {**jobs["chi"].result(), **jobs["more"].result(), **jobs["date"].result()}
     t2 = time.perf_counter()
 
     result = DocumentResult(DocumentKind.CN_BUSINESS_LICENCE, {})
@@ -323,16 +482,7 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
     def unreadable(what: str) -> list[tuple[Reason, str]]:
         return [(Reason.FIELD_UNREADABLE, f"the {what} could not be read; retake the photo in even light")]
 
-    checked = check_code(code_reading)
-    conf = code_reading.confidence
-    if (
-        checked.status is FieldStatus.INVALID
-        and conf < CONFIDENT
-        and checked.reasons[0][0] is (Reason.CREDIT_CODE_MALFORMED)
-    ):
-        # A shaky reading with odd letters is not evidence of a forged licence: a person looks.
-        checked = CodeCheck(checked.code, FieldStatus.UNREADABLE, unreadable("credit code"))
-    add("credit_code", checked.code, conf, checked.status, checked.reasons)
+    add("credit_code", checked.code, code_conf, checked.status, checked.reasons)
 
     name = _cjk(chi["company_name"].text)
     ok = len(name) >= 4
@@ -365,29 +515,9 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
     authority = _cjk(chi["registration_authority"].text)
     add("registration_authority", authority, chi["registration_authority"].confidence, FieldStatus.UNCHECKED)
 
-    reading = chi["establishment_date"]
-    established, digits_found = parse_date(reading.text)
-    if established is not None and date(1949, 10, 1) <= established <= today:
-        add("establishment_date", established.isoformat(), reading.confidence, FieldStatus.VALID)
-    elif digits_found and reading.confidence >= CONFIDENT:
-        why = f"{established} is in the future" if established else "it is not a real date"
-        if established is not None and established < date(1949, 10, 1):
-            why = f"{established} is before any licence was issued"
-        add(
-            "establishment_date",
-            established.isoformat() if established else re.sub(r"\s+", "", reading.text),
-            reading.confidence,
-            FieldStatus.INVALID,
-            [(Reason.INVALID_DATE, f"the establishment date is impossible: {why}")],
-        )
-    else:
-        add(
-            "establishment_date",
-            re.sub(r"\s+", "", reading.text),
-            reading.confidence,
-            FieldStatus.UNREADABLE,
-            unreadable("establishment date"),
-        )
+    value, status, reasons = check_date([chi["establishment_date"].text, chi["establishment_date_2"].text], today)
+    conf = min(chi["establishment_date"].confidence, chi["establishment_date_2"].confidence)
+    add("establishment_date", value, conf, status, reasons)
     t3 = time.perf_counter()
     result.timings_ms = {
         "find": round((t1 - t0) * 1000, 1),
