@@ -78,31 +78,80 @@ def _warped(
     return warp(bgr, quad, (round(w * scale), round(h * scale)))
 
 
-def _rows_at_bottom(page: np.ndarray, fmt: str, scale: float = 1.0) -> list[ocrb.Row]:
-    x, y, w, h = (round(v * scale) for v in MRZ_BAND[fmt])
-    # A little above the nominal band: the rectified outline is never exact.
-    y0 = max(0, y - h // 5)
-    gray = cv2.cvtColor(page[y0:, x : x + w], cv2.COLOR_BGR2GRAY)
+def _band(bgr: np.ndarray, quad: np.ndarray, fmt: str, flip: bool, scale: float = 1.0) -> tuple[np.ndarray, int]:
+    """Only the bottom of the flattened page, where the MRZ is, and the page row it starts at.
+
+    A little above the nominal band (a rectified outline is never exact). Warping a quarter
+    of the page, and with linear interpolation, is what makes trying both ways up cheap.
+    """
+    if flip:
+        quad = np.roll(quad, 2, axis=0)
+    w, h = (round(v * scale) for v in SIZES[fmt])
+    _, y, _, bh = MRZ_BAND[fmt]
+    y0 = round((y - bh // 5) * scale)
+    dst = np.float32([[0, -y0], [w, -y0], [w, h - y0], [0, h - y0]])
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    return cv2.warpPerspective(bgr, m, (w, h - y0), flags=cv2.INTER_CUBIC), y0
+
+
+def _rows(gray: np.ndarray, fmt: str) -> list[ocrb.Row]:
     n = ocrb.LINE_LENGTHS[fmt]
-    rows = ocrb.find_rows(gray, min_chars=int(0.55 * n), min_span=0.7)
-    for r in rows:
-        r.boxes[:, 1] += y0
-    return rows
+    return ocrb.find_rows(gray, min_chars=int(0.55 * n), min_span=0.7)
+
+
+def _quads(quad: np.ndarray, fmt: str) -> list[np.ndarray]:
+    """The outline as found and, when it is too flat for the format, extended on either side.
+
+    A light card scanned on white shows its edge only where the print is, which can leave the
+    plain MRZ band outside the outline; extending the short sides to the format's aspect
+    ratio, one way and then the other, brings it back.
+    """
+    q = quad.astype(np.float64)
+    w, h = SIZES[fmt]
+    e01, e12 = np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1])
+    long_side, short_side = max(e01, e12), min(e01, e12)
+    want = long_side * h / w
+    if short_side >= 0.87 * want:
+        return [quad]
+    # Corners a and b form one long side, c and d the other (a-d and b-c the short sides).
+    a, b, c, d = (0, 1, 2, 3) if e01 >= e12 else (1, 2, 3, 0)
+    out = [quad]
+    for grow in ((c, d), (a, b)):  # push one long side outwards, keeping the other
+        g = q.copy()
+        for i in grow:
+            j = {a: d, b: c, c: b, d: a}[i]
+            v = q[i] - q[j]
+            g[i] = q[j] + v / np.linalg.norm(v) * want
+        out.append(g.astype(np.float32))
+    return out
 
 
 def locate_zone(bgr: np.ndarray, quad: np.ndarray, fmts: tuple[str, ...]) -> ZoneRead | None:
     """The MRZ of the document outlined by `quad`, trying both ways up; None when there is none."""
     for fmt in fmts:
-        for flip in (False, True):
-            page, inverse = _warped(bgr, quad, fmt, flip)
-            rows = _rows_at_bottom(page, fmt)
-            want = len(ocrb.spec(fmt))
-            if len(rows) < want or (fmt == "TD3" and len(rows) >= 3 and "TD1" in fmts):
-                continue
-            rows = rows[-want:]
-            gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
-            lines = [ocrb.read_line(gray, r, s) for r, s in zip(rows, ocrb.spec(fmt), strict=True)]
-            return ZoneRead(fmt, page, inverse, lines, MRZ_BAND[fmt][1])
+        for q in _quads(quad, fmt):
+            for flip in (False, True):
+                band, y0 = _band(bgr, q, fmt, flip)
+                gray = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY)
+                rows = _rows(gray, fmt)
+                want = len(ocrb.spec(fmt))
+                if len(rows) < want or (fmt == "TD3" and len(rows) >= 3 and "TD1" in fmts):
+                    continue
+                rows = rows[-want:]
+                specs = ocrb.spec(fmt)
+                # One print, one size: the scale is searched on the line with the most glyphs
+                # (fillers measure the cap height poorly) and serves the others.
+                first = max(range(want), key=lambda i: len(rows[i].boxes))
+                head = ocrb.read_line(gray, rows[first], specs[first])
+                lines = [
+                    head if i == first else ocrb.read_line(gray, rows[i], specs[i], head.cap_px) for i in range(want)
+                ]
+                for line in lines:  # cell boxes from band to page pixels
+                    for cell in line.cells:
+                        x, y, cw, ch = cell.box
+                        cell.box = (x, y + y0, cw, ch)
+                page, inverse = _warped(bgr, q, fmt, flip)
+                return ZoneRead(fmt, page, inverse, lines, MRZ_BAND[fmt][1])
     return None
 
 
@@ -112,13 +161,14 @@ def looks_like_mrz_document(bgr: np.ndarray) -> DocumentKind | None:
     if found is None:
         return None
     for fmt in ("TD3", "TD1"):
-        for flip in (False, True):
-            page, _ = _warped(bgr, found.quad, fmt, flip, 0.5)  # half size: enough to see rows
-            rows = _rows_at_bottom(page, fmt, 0.5)
-            if fmt == "TD3" and len(rows) >= 2 and len(rows) != 3:
-                return DocumentKind.PASSPORT_TD3
-            if fmt == "TD1" and len(rows) >= 3:
-                return DocumentKind.ID_CARD_TD1
+        for q in _quads(found.quad, fmt):
+            for flip in (False, True):
+                band, _ = _band(bgr, q, fmt, flip, 0.5)  # half size: enough to see rows
+                rows = _rows(cv2.cvtColor(band, cv2.COLOR_BGR2GRAY), fmt)
+                if fmt == "TD3" and len(rows) >= 2 and len(rows) != 3:
+                    return DocumentKind.PASSPORT_TD3
+                if fmt == "TD1" and len(rows) >= 3:
+                    return DocumentKind.ID_CARD_TD1
     return None
 
 
@@ -220,17 +270,20 @@ def read_mrz_document(
 
 
 def _upright_by_face(bgr: np.ndarray, side: str, engine: FaceEngine) -> tuple[np.ndarray, np.ndarray]:
-    """A TD1 front, flattened and turned so that the portrait is on the left."""
+    """A TD1 front, flattened and turned so that the portrait is on the left.
+
+    Which way up is decided on a half-size warp (the portrait is large enough there); only
+    the chosen way is warped at full size.
+    """
     found = gate(bgr, side)
-    first = None
+    chosen = False
     for flip in (False, True):
-        page, inverse = _warped(bgr, found.quad, "TD1", flip)
-        first = first or (page, inverse)
-        faces = engine.detect(page)
-        if faces and faces[0].box[0] + faces[0].box[2] / 2 < TD1_W / 2:
-            return page, inverse
-    assert first is not None
-    return first
+        small, _ = _warped(bgr, found.quad, "TD1", flip, 0.5)
+        faces = engine.detect(small)
+        if faces and faces[0].box[0] + faces[0].box[2] / 2 < TD1_W / 4:
+            chosen = flip
+            break
+    return _warped(bgr, found.quad, "TD1", chosen)
 
 
 def _crop(page: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -388,6 +441,12 @@ def _norm_name(text: str) -> str:
     return re.sub(r"[^A-Z]", "", text.upper())
 
 
+def _has_words(text: str, name: str) -> bool:
+    """Whether some run of consecutive words of `text` spells `name` (letters only)."""
+    words = [_norm_name(w) for w in text.split()]
+    return any("".join(words[i:j]) == name for i in range(len(words)) for j in range(i + 1, len(words) + 1))
+
+
 def _distance(a: str, b: str) -> int:
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -446,6 +505,10 @@ def _compare_visual(
             a, b = _norm_name(shown), _norm_name(mrz_value)
             names_line = parsed.lines[2] if parsed.kind == "TD1" else parsed.lines[0]
             if not names_line.endswith("<") and a.startswith(b):  # the MRZ name field was truncated
+                a = b
+            elif b and a != b and _has_words(shown, b):
+                # The name is there as whole words, beside something Tesseract made of other
+                # print in the box (the Chinese name beside the Latin one): not a mismatch.
                 a = b
             d = _distance(a, b)
             agree = None if not a else True if d == 0 else False if d >= 2 else None

@@ -29,7 +29,6 @@ ALNUM = ALPHABET
 CELL_W, CELL_H = 24, 32  # the normalised cell: cap height -> 24 px
 _CAP = 24
 WEAK_LETTER = 0.7
-_PAD = 8  # search margin around the expected cell, in normalised px
 
 
 def _spec(fmt: str) -> list[str]:
@@ -113,6 +112,7 @@ class CellRead:
 @dataclass
 class LineRead:
     cells: list[CellRead]
+    cap_px: float = 0.0  # the cap height (px) the line was read at
 
     @property
     def text(self) -> str:
@@ -191,19 +191,65 @@ def _trim(row: Row) -> Row:
     return Row(b[np.abs(cy - med) <= 0.6 * cap])
 
 
-def read_line(gray: np.ndarray, row: Row, spec: str) -> LineRead:
+def read_line(gray: np.ndarray, row: Row, spec: str, cap_px: float | None = None) -> LineRead:
     """Cut one row into len(spec) cells and match every cell against the allowed OCR-B glyphs.
 
-    Cap height and blur come from the row's darkness profile, so a small, blurred photo is
-    matched against soft glyphs at the right scale and a scan against sharp ones.
+    The grid (first cell, pitch, a slight bend) is fitted to all glyph blobs at once, under
+    the rule that every one of the n cells is inked and nothing outside them is. Cap height
+    and blur come from the row's darkness profile; the scale is then settled by which of a
+    few nearby scales matches the line best, so a small, blurred photo is matched against
+    soft glyphs at the right size and a scan against sharp ones. The cap height chosen is
+    kept in LineRead.cap_px; given as `cap_px`, the other lines of the same zone (one print,
+    one size) skip the search.
     """
     n = len(spec)
     b = row.boxes
-    heights = b[:, 3]
-    cap = float(np.percentile(heights, 85))
-    tall = b[heights >= 0.75 * cap]
-    # The row's centre line (a photo never rectifies perfectly): through all glyph centres,
-    # fillers included (names leave long runs of `<` with no tall glyph), bent a little.
+    cap0 = float(np.percentile(b[:, 3], 85))
+    yfit = _centre_line(b, cap0)
+    tall = b[b[:, 3] >= 0.75 * cap0]
+    cap, blur = _cap_and_blur(gray, tall, yfit, cap0)
+    xs = fit_grid(b, n)
+    pitch = float(np.median(np.diff(xs))) if n > 1 else cap
+    allowed = np.array([[ch in _CLASSES[c] for ch in ALPHABET] for c in spec])
+    # The scale: whichever of a few nearby ones matches a sample of the cells best.
+    sample = np.unique(np.linspace(0, n - 1, min(n, 12)).round().astype(int))
+    best_cap, best_quality = cap_px or cap, -np.inf
+    for factor in SCALE_STEPS if cap_px is None else ():
+        scale = _CAP / (cap * factor)
+        scores = match_cells(_windows(gray, xs[sample], yfit, scale), _sigma(blur, scale))
+        quality = float(np.where(allowed[sample], scores, -2.0).max(axis=1).mean())
+        if quality > best_quality:
+            best_cap, best_quality = cap * factor, quality
+    scale = _CAP / best_cap
+    scores = np.where(allowed, match_cells(_windows(gray, xs, yfit, scale), _sigma(blur, scale)), -2.0)
+    order = np.argsort(-scores, axis=1)
+    boxes = [(x - pitch / 2, float(np.polyval(yfit, x)) - cap / 2, pitch, cap) for x in xs]
+    cells = []
+    for i in range(n):
+        i1, i2 = int(order[i, 0]), int(order[i, 1])
+        s1, s2 = float(scores[i, i1]), float(scores[i, i2])
+        c1, c2 = ALPHABET[i1], ALPHABET[i2] if s2 > -2.0 else ""
+        if spec[i] == "L" and c2 == "<" and s1 < WEAK_LETTER:
+            # A weak letter whose runner-up is the filler: in a name field that is a filler
+            # caught off-centre (a letter is matched far above this).
+            (s1, c1), (s2, c2) = (s2, c2), (s1, c1)
+        cells.append(CellRead(c1, s1, c2, s2, boxes[i]))
+    return LineRead(cells, best_cap)
+
+
+SCALE_STEPS = (0.9, 0.96, 1.02, 1.08, 1.14)  # cap-height corrections tried per line
+
+
+def _sigma(blur: float, scale: float) -> float:
+    """The template softness nearest to the glyphs' edge spread in normalised px."""
+    return min(BLURS, key=lambda s: abs(s - max(BLURS[0], blur * scale)))
+
+
+def _centre_line(b: np.ndarray, cap: float) -> np.ndarray:
+    """The row's centre line y(x), bent a little (a photo never rectifies perfectly).
+
+    Through all glyph centres, fillers included: names leave long runs of `<` and no tall glyph.
+    """
     xs_all = b[:, 0] + b[:, 2] / 2
     ys_all = b[:, 1] + b[:, 3] / 2
     yfit = np.array([0.0, 0.0, float(np.median(ys_all))])
@@ -212,63 +258,108 @@ def read_line(gray: np.ndarray, row: Row, spec: str) -> LineRead:
         good = np.abs(np.polyval(yfit, xs_all) - ys_all) < 0.25 * cap
         if good.sum() >= 10:
             yfit = np.polyfit(xs_all[good], ys_all[good], 2)
-    cap, blur = _cap_and_blur(gray, tall, yfit, cap)
-    scale = _CAP / cap
-    # The template softness from the glyphs' edge spread in normalised px.
-    sigma = min(BLURS, key=lambda s: abs(s - max(BLURS[0], blur * scale)))
-    candidates = _grids(b, n, cap)
-    close = [c for c in candidates if c[0] >= candidates[0][0] - 3][:3]
-    # And the best grid one cell either way: a stray blob at one end can shift every cell.
-    for d in (-1.0, 1.0):
-        shifted = np.polyval(candidates[0][1], np.arange(n) + d)
-        close.append((0, np.polyfit(np.arange(n), shifted, 2)))
-    if len(close) > 1:
-        ends = (0, 1, n - 2, n - 1)
-
-        def fit(c: tuple[int, np.ndarray]) -> float:
-            wins = _windows(gray, np.polyval(c[1], ends), yfit, cap)
-            return sum(_match(w, spec[i], sigma)[0][0] for w, i in zip(wins, ends, strict=True))
-
-        close.sort(key=fit, reverse=True)
-    xs = np.polyval(close[0][1], np.arange(n))
-    pitch = float(np.median(np.diff(xs))) if n > 1 else cap
-    # Each cell snaps to the glyph that sits in it: a pitch off by a fraction of a pixel
-    # adds up to half a cell by the end of a 44-character line.
-    # Glyphs merged by blur (`<<`) are split evenly into cells.
-    blob_x = np.sort(
-        np.concatenate([x + (np.arange(m) + 0.5) * w / m for x, w in b[:, [0, 2]] for m in [max(1, round(w / pitch))]])
-    )
-    for i in range(n):
-        j = int(np.argmin(np.abs(blob_x - xs[i])))
-        if abs(blob_x[j] - xs[i]) < 0.45 * pitch:
-            xs[i] = blob_x[j]
-    windows = _windows(gray, xs, yfit, cap)
-    boxes = [(x - pitch / 2, float(np.polyval(yfit, x)) - cap / 2, pitch, cap) for x in xs]
-    cells = []
-    for i in range(n):
-        (s1, c1), (s2, c2) = _match(windows[i], spec[i], sigma)
-        if spec[i] == "L" and c2 == "<" and s1 < WEAK_LETTER:
-            # A weak letter whose runner-up is the filler: in a name field that is a filler
-            # caught off-centre (a letter is matched far above this).
-            (s1, c1), (s2, c2) = (s2, c2), (s1, c1)
-        cells.append(CellRead(c1, s1, c2, s2, boxes[i]))
-    return LineRead(cells)
+    return yfit
 
 
-def _windows(gray: np.ndarray, xs: Iterable[float], yfit: np.ndarray, cap: float) -> list[np.ndarray]:
-    """Normalised search windows around cells centred at xs."""
-    scale = _CAP / cap
-    windows = []
-    for cx in xs:
-        cy = float(np.polyval(yfit, cx))
-        half_w = (CELL_W / 2 + _PAD) / scale
-        half_h = (CELL_H / 2 + _PAD) / scale
-        x0, x1 = int(np.floor(cx - half_w)), int(np.ceil(cx + half_w))
-        y0, y1 = int(np.floor(cy - half_h)), int(np.ceil(cy + half_h))
-        patch = _crop(gray, x0, y0, x1, y1)
-        size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
-        windows.append(cv2.resize(patch, size, interpolation=cv2.INTER_AREA).astype(np.float32))
-    return windows
+def _blob_centres(b: np.ndarray, pitch: float) -> np.ndarray:
+    """Glyph centres from blobs; a blob several cells wide (`<<` merged by blur) is split evenly."""
+    out = []
+    for x, w in b[:, [0, 2]]:
+        m = max(1, round(w / pitch - 0.6) + 1)
+        glyph = w - (m - 1) * pitch
+        out.extend(x + glyph / 2 + j * pitch for j in range(m))
+    return np.sort(np.asarray(out, np.float64))
+
+
+def fit_grid(b: np.ndarray, n: int) -> np.ndarray:
+    """The x centres of the n cells of a row whose glyph blobs are `b` (x, y, w, h).
+
+    Exhaustive over pitch and start: a grid scores one per cell that holds a blob centre and
+    loses one per blob left outside it, so a grid one cell off (one empty cell, one blob
+    out) always loses to the right one; then a least-squares fit on the blobs it explains.
+    """
+    naive = float((b[:, 0] + b[:, 2]).max() - b[:, 0].min()) / (n - 0.4)
+    c = _blob_centres(b, naive)
+    pitches = naive * np.linspace(0.94, 1.06, 31)
+    starts = np.arange(c.min() - 1.5 * naive, c.min() + 2.5 * naive, 1.0)
+    p = np.repeat(pitches, len(starts))[:, None]
+    x0 = np.tile(starts, len(pitches))[:, None]
+    k = np.round((c[None, :] - x0) / p)
+    d = np.abs(c[None, :] - (x0 + k * p)) / p
+    inside = (k >= 0) & (k < n)
+    good = inside & (d < 0.3)
+    hits = np.zeros((len(p), n), bool)
+    ci, bi = np.nonzero(good)
+    hits[ci, k[ci, bi].astype(int)] = True
+    score = hits.sum(1) - (~inside).sum(1) - (d * good).sum(1) / n
+    j = int(np.argmax(score))
+    kj, gj = k[j], good[j]
+    coeffs = np.array([0.0, float(p[j, 0]), float(x0[j, 0])])
+    for _ in range(2):
+        if gj.sum() >= 6:
+            deg = 2 if gj.sum() >= 15 and np.ptp(kj[gj]) > n / 2 else 1
+            coeffs = np.polyfit(kj[gj], c[gj], deg)
+            if deg == 1:
+                coeffs = np.concatenate([[0.0], coeffs])
+        grid = np.polyval(coeffs, kj)
+        pitch = float(coeffs[1] + coeffs[0] * n)
+        gj = (kj >= 0) & (kj < n) & (np.abs(c - grid) < 0.3 * abs(pitch))
+    return np.polyval(coeffs, np.arange(n, dtype=np.float64))
+
+
+_PAD_X, _PAD_Y = 4, 4  # search margin around each cell once the grid is fitted, normalised px
+
+
+def _windows(gray: np.ndarray, xs: Iterable[float], yfit: np.ndarray, scale: float) -> np.ndarray:
+    """Normalised search windows (n, CELL_H + 2 pad, CELL_W + 2 pad) around cells centred at xs."""
+    xs = np.asarray(list(xs), np.float64)
+    ys = np.polyval(yfit, xs)
+    h = gray.shape[0]
+    margin = (CELL_H / 2 + _PAD_Y + 2) / scale
+    y0 = max(0, int(np.floor(ys.min() - margin)))
+    y1 = min(h, int(np.ceil(ys.max() + margin)))
+    strip = cv2.resize(gray[y0:y1], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    size = (CELL_W + 2 * _PAD_X, CELL_H + 2 * _PAD_Y)
+    out = np.empty((len(xs), size[1], size[0]), np.float32)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        # The cell's centre in strip pixels (pixel centres at +0.5 in both grids).
+        centre = ((x + 0.5) * scale - 0.5, (y - y0 + 0.5) * scale - 0.5)
+        out[i] = cv2.getRectSubPix(strip, size, centre, patchType=cv2.CV_32F)
+    return out
+
+
+@cache
+def _template_matrix(sigma: float) -> np.ndarray:
+    """All glyphs of ALPHABET as zero-mean unit-norm rows (len(ALPHABET), CELL_H * CELL_W)."""
+    tpl = templates(sigma)
+    m = np.stack([tpl[ch].ravel() for ch in ALPHABET]).astype(np.float32)
+    m -= m.mean(axis=1, keepdims=True)
+    m /= np.linalg.norm(m, axis=1, keepdims=True) + 1e-6
+    return m
+
+
+def match_cells(windows: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised correlation (n, len(ALPHABET)) of every window with every glyph, best shift each.
+
+    The same measure as cv2.TM_CCOEFF_NORMED, for all cells, shifts and glyphs in one product.
+    """
+    n, wh, ww = windows.shape
+    views = np.lib.stride_tricks.sliding_window_view(windows, (CELL_H, CELL_W), axis=(1, 2))
+    sy, sx = views.shape[1], views.shape[2]
+    shifts = sy * sx
+    # The templates are zero-mean, so the patch mean drops out of the numerator; the patch
+    # norms come from integral images instead of per-patch arithmetic.
+    numerator = views.reshape(n * shifts, CELL_H * CELL_W) @ _template_matrix(sigma).T
+    area = CELL_H * CELL_W
+    w64 = windows.astype(np.float64)
+    sums = []
+    for a in (w64, w64 * w64):
+        ii = np.zeros((n, wh + 1, ww + 1))
+        ii[:, 1:, 1:] = a.cumsum(axis=1).cumsum(axis=2)
+        sums.append(ii[:, CELL_H:, CELL_W:] - ii[:, :sy, CELL_W:] - ii[:, CELL_H:, :sx] + ii[:, :sy, :sx])
+    var = np.maximum(sums[1] - sums[0] ** 2 / area, 0.0).reshape(n * shifts, 1)
+    scores = numerator / (np.sqrt(var) + 1e-3).astype(np.float32)
+    return scores.reshape(n, shifts, -1).max(axis=1)
 
 
 def _cap_and_blur(gray: np.ndarray, tall: np.ndarray, yfit: np.ndarray, guess: float) -> tuple[float, float]:
@@ -309,47 +400,6 @@ def _cross(prof: np.ndarray, i: int, rising: bool) -> float:
     a, b = prof[j], prof[i]
     t = (0.5 - a) / (b - a) if b != a else 0.5
     return float(j + t * (i - j))
-
-
-def _grids(boxes: np.ndarray, n: int, cap: float) -> list[tuple[int, np.ndarray]]:
-    """Candidate n-cell grids (votes, polynomial: cell index -> centre x), best first.
-
-    Each candidate starts on one of the leftmost blobs; a blob votes when its centre sits
-    on the grid. Blobs that are not glyphs (the edge of the desk, a speck) make near-ties,
-    which the caller settles by how well the end cells match glyphs.
-    """
-    centres = boxes[:, 0] + boxes[:, 2] / 2
-    # A filler `<` is not drawn in the middle of its cell: move its centre to where the cell's is,
-    # or a line of mostly fillers pulls the grid's pitch off.
-    short = boxes[:, 3] < 0.75 * cap
-    centres = np.sort(np.where(short, centres - filler_offset() * cap, centres))
-    naive = ((boxes[:, 0] + boxes[:, 2]).max() - boxes[:, 0].min()) / n
-    gaps = np.diff(centres)
-    plausible = gaps[(gaps > 0.6 * naive) & (gaps < 1.5 * naive)]
-    pitch = float(np.median(plausible)) if len(plausible) >= 5 else naive
-    out = []
-    for first in centres[: min(6, len(centres))]:
-        k = np.round((centres - first) / pitch)
-        on = (k >= 0) & (k < n) & (np.abs(centres - (first + k * pitch)) < 0.4 * pitch)
-        coeffs = np.array([0.0, pitch, float(first)])
-        for _ in range(2):  # refine start and pitch on the glyphs that fit
-            if on.sum() >= 10 and np.ptp(k[on]) > n / 3:
-                coeffs = np.polyfit(k[on], centres[on], 2)
-            grid = np.polyval(coeffs, k)
-            on = (k >= 0) & (k < n) & (np.abs(centres - grid) < 0.4 * pitch)
-        out.append((int(on.sum()), coeffs))
-    out.sort(key=lambda c: -c[0])
-    return out
-
-
-def _match(win: np.ndarray, cls: str, sigma: float) -> tuple[tuple[float, str], tuple[float, str]]:
-    """The best and second-best allowed glyph for one cell window."""
-    tpl = templates(sigma)
-    best = sorted(
-        ((float(cv2.matchTemplate(win, tpl[ch], cv2.TM_CCOEFF_NORMED).max()), ch) for ch in _CLASSES[cls]),
-        reverse=True,
-    )
-    return best[0], best[1] if len(best) > 1 else (-1.0, "")
 
 
 def _crop(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

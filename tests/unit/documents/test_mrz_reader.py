@@ -20,10 +20,6 @@ from tests.docgen.passport import MrzDocument, random_document, render
 from tests.portraits import id_portrait
 
 TODAY = date(2026, 11, 22)
-# Known reader bugs, found by these tests and not fixed yet (see the report in bench/ocr_mrz.py runs):
-BUG_FILLER = "a run of `<` is sometimes read as C/X: the cell grid drifts by half a pitch mid-line"
-BUG_GRID = "photo tier: the cell grid can start one cell off when a stray blob sits at the line's end"
-BUG_TD1_ROWS = "some TD1 backs: the 3 MRZ rows are not all found (row grouping) -> MRZ_NOT_FOUND"
 HINT = {"passport_td3": DocumentKind.PASSPORT_TD3, "id_card_td1": DocumentKind.ID_CARD_TD1}
 
 
@@ -59,7 +55,7 @@ def _codes(result) -> set[Reason]:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("kind", "chinese"),
     [
-        pytest.param("passport_td3", True, marks=pytest.mark.xfail(reason=BUG_FILLER, strict=True)),
+        ("passport_td3", True),
         ("passport_td3", False),
         ("id_card_td1", False),
     ],
@@ -85,7 +81,7 @@ def test_without_a_hint_a_passport_page_is_recognised_by_its_mrz(reader, portrai
     assert result.kind is DocumentKind.PASSPORT_TD3 and result.value("document_number") == doc.document_number
 
 
-@pytest.mark.parametrize("tier", [pytest.param("photo", marks=pytest.mark.xfail(reason=BUG_GRID, strict=True)), "hard"])
+@pytest.mark.parametrize("tier", ["photo", "hard"])
 def test_photographed_passport_is_read_or_sent_to_review_never_failed_on_doubt(reader, portrait, tier) -> None:  # type: ignore[no-untyped-def]
     doc, front, _ = _doc(2, "passport_td3", tier, portrait)
     result = reader.read(front, None, DocumentKind.PASSPORT_TD3, TODAY)
@@ -105,8 +101,6 @@ def test_photographed_passport_is_read_or_sent_to_review_never_failed_on_doubt(r
 )
 @pytest.mark.parametrize("kind", ["passport_td3", "id_card_td1"])
 def test_invalid_documents_fail_with_their_reason(reader, portrait, kind, invalid, reason) -> None:  # type: ignore[no-untyped-def]
-    if kind == "id_card_td1" and invalid in ("bad_check_digit", "mismatch"):
-        pytest.xfail(BUG_TD1_ROWS)
     _, front, back = _doc(21, kind, "clean", portrait, invalid)
     result = reader.read(front, back, HINT[kind], TODAY)
     assert result.verdict == "fail"
