@@ -276,6 +276,17 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 name = result.value("name")
                 if name:
                     subject.name_sealed = self.app.keys.seal(name.encode(), f"subject-name:{subject_id}")
+            elif subjects.mrz_number_confirmed(result):
+                # A passport / TD1 number: like the CN ID number, only a keyed hash (scoped by
+                # issuing state) and a masked form are kept on the subject, never the number.
+                number = result.value("document_number")
+                subject.id_number_hash = self.app.keys.keyed_hash(
+                    f"{result.value('issuing_state')}:{number}", "mrz_document"
+                )
+                subject.id_number_masked = subjects.mask_document_number(number)
+                name = " ".join(filter(None, (result.value("surname"), result.value("given_names"))))
+                if name:
+                    subject.name_sealed = self.app.keys.seal(name.encode(), f"subject-name:{subject_id}")
             session.add(
                 DocumentRow(
                     id=document_id,
@@ -367,6 +378,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                     for f in fields:
                         if f.name == "citizen_number":
                             f.value = subjects.mask_id_number(f.value)
+                        elif f.name in subjects.MRZ_NUMBER_FIELDS:
+                            f.value = subjects.mask_document_number(f.value)
                 return pb.GetDocumentResponse(
                     document_id=row.id,
                     subject_id=row.subject_id or "",

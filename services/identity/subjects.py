@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError, ErrorKind, not_found
 from services.core.reasons import Reason
+from services.identity.documents.model import DocumentKind, DocumentResult
 from services.platform.models import SubjectRow
 from services.platform.records import new_id, utcnow
 
@@ -51,6 +52,28 @@ def mask_id_number(number: str) -> str:
     if len(number) <= 8:
         return "*" * len(number)
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+# Numbers on passports and TD1 cards that identify the holder (the visual zone's copy too).
+MRZ_NUMBER_FIELDS = ("document_number", "personal_number", "viz.document_number")
+
+
+def mask_document_number(number: str) -> str:
+    """A passport / TD1 number with only its last 3 characters shown: ******89X (all masked up to 4)."""
+    if len(number) <= 4:
+        return "*" * len(number)
+    return "*" * (len(number) - 3) + number[-3:]
+
+
+def mrz_number_confirmed(result: DocumentResult) -> bool:
+    """Whether `result` is a passport / TD1 whose document number its check digit confirmed."""
+    field = result.fields.get("document_number")
+    return (
+        result.kind in (DocumentKind.PASSPORT_TD3, DocumentKind.ID_CARD_TD1)
+        and field is not None
+        and bool(field.value)
+        and field.status.value in ("valid", "corrected")
+    )
 
 
 CHECKS = ("document", "face", "liveness")
