@@ -196,7 +196,7 @@ def cmd_verify_id(args: argparse.Namespace) -> int:
     }
     with _client(args) as client:
         subject_id = args.subject
-        if not subject_id and args.command == "verify-id":
+        if not subject_id:  # a throwaway subject, so that one command reads one document
             subject_id = client.identity.CreateSubject(
                 pb.CreateSubjectRequest(external_ref=f"cli-{secrets.token_hex(6)}")
             ).subject.subject_id
@@ -207,6 +207,8 @@ def cmd_verify_id(args: argparse.Namespace) -> int:
                 kind_hint=kinds[kind],
                 front=_image(args.file),
                 back=_image(getattr(args, "back", None)),
+                licence_document_id=getattr(args, "licence_document", None) or "",
+                legal_representative_subject_id=getattr(args, "legal_rep_subject", None) or "",
             )
         )
         _print(resp)
@@ -289,10 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--back")
     p.add_argument("--subject")
     p.add_argument("--kind", choices=["auto", "cn-id", "passport", "td1"], default="auto")
+    p.add_argument("--licence-document", help="document id of the enterprise's licence: compare with its legal rep")
     p.set_defaults(func=cmd_verify_id)
     p = sub.add_parser("verify-licence", help="read and validate a business licence")
     p.add_argument("file")
     p.add_argument("--subject")
+    p.add_argument(
+        "--legal-rep-subject", help="subject id of the legal representative (ID card read): compare the names"
+    )
     p.set_defaults(func=cmd_verify_id)
     p = sub.add_parser("match-face", help="match a selfie against the subject's ID portrait")
     p.add_argument("selfie")

@@ -28,6 +28,7 @@ from services.identity.convert import (
     quality_to_pb,
     subject_to_pb,
 )
+from services.identity.documents import enterprise_check
 from services.identity.documents.model import DocumentKind
 from services.identity.documents.reader import DocumentReader
 from services.identity.duplicates import DuplicateFinding
@@ -234,6 +235,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         result = await self.offload(
             self.documents.read, front.bgr, back.bgr if back else None, kind, datetime.now(UTC).date()
         )
+        if request.licence_document_id or request.legal_representative_subject_id:
+            await self.offload(
+                enterprise_check.check_link,
+                self.app,
+                result,
+                request.licence_document_id,
+                request.legal_representative_subject_id,
+            )
         caller = current_caller()
         verification_id, document_id = new_id(), new_id()
         fields_pb = document_fields_to_pb(result)
@@ -322,7 +331,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                     verification_ids=[verification_id],
                     evidence=[(front_blob, "document_front", front.media_type)],
                 ).id
-            elif verdict == "pass":
+            elif verdict == "pass" and result.kind is not DocumentKind.CN_BUSINESS_LICENCE:  # a person's own ID
                 subjects.mark_passed(session, subject, "document")
             response = pb.SubmitDocumentResponse(
                 document_id=document_id,

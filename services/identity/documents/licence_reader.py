@@ -53,6 +53,8 @@ _CONFUSIONS = {
     "2": "7",
     "3": "8",
 }
+# What the alphabet-restricted readings make of a printed I, O, S, V or Z.
+_PRINTED_AS = {"O": "0QD", "I": "1JTL", "S": "5", "Z": "27", "V": "UYW"}
 _AS_DIGIT = {"G": "6", "B": "8", "D": "0", "Q": "0", "T": "7", "J": "1", "L": "1", "A": "4"}
 _POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sv-ocr-licence")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -309,8 +311,17 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
             FieldStatus.UNREADABLE,
             [(Reason.FIELD_UNREADABLE, "the credit code reads more than one way; retake the photo in even light")],
         )
-    if len(seen) == 18 and any(c not in uscc.ALPHABET for c in seen):
-        bad = sorted({c for c in seen if c not in uscc.ALPHABET})
+    illegal = [i for i, c in enumerate(seen) if c not in uscc.ALPHABET] if len(seen) == 18 else []
+    if illegal and not all(majority and majority[i] in _PRINTED_AS.get(seen[i], "") for i in illegal):
+        # The restricted readings saw something else there (a 9 that the all-letters reading
+        # took for S): a blurred character, not evidence of a forged code.
+        return CodeCheck(
+            majority or seen,
+            FieldStatus.UNREADABLE,
+            [(Reason.FIELD_UNREADABLE, "the credit code could not be read with confidence; retake the photo")],
+        )
+    if illegal:
+        bad = sorted({seen[i] for i in illegal})
         return CodeCheck(
             seen,
             FieldStatus.INVALID,

@@ -1,0 +1,217 @@
+"""Business licences (营业执照): credit-code decisions on given readings, the enterprise
+name comparison, and the reader on licences rendered by tests/docgen at every capture tier
+(real Tesseract)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+import random
+from datetime import date
+
+import cv2
+import numpy as np
+import pytest
+
+from services.core.errors import DomainError
+from services.core.reasons import Reason
+from services.identity.documents import uscc
+from services.identity.documents.enterprise_check import apply, compare_legal_representative
+from services.identity.documents.licence_layout import FIELDS
+from services.identity.documents.licence_reader import (
+    CodeReading,
+    check_code,
+    check_date,
+    looks_like_licence,
+    organisation_code_ok,
+    read_licence,
+)
+from services.identity.documents.model import DocumentKind, FieldStatus
+from services.identity.documents.ocr import default_ocr
+from services.identity.documents.reader import DocumentReader
+from services.vision.faces import default_engine
+from tests.docgen.business_licence import Licence, org_check_char, random_licence, render
+from tests.docgen.capture import capture
+from tests.docgen.cn_id_card import random_card, render_front
+
+TODAY = date(2026, 11, 22)
+VALID = "91350100M000100Y43"  # the code printed on the published GB 32100 sample
+
+
+def _reading(text: str, alts: str = "") -> CodeReading:
+    return CodeReading(text, 0.95, [(c, 0.95, alts) for c in text])
+
+
+def _code(region: str = "110105", body: str = "MA01ABCD") -> str:
+    first17 = "91" + region + body + org_check_char(body)
+    return first17 + uscc.check_char(first17)
+
+
+# --- credit-code decisions -------------------------------------------------------------
+
+
+def test_the_published_sample_code_is_valid() -> None:
+    checked = check_code([_reading(VALID)], _reading(VALID))
+    assert checked is not None and checked.status is FieldStatus.VALID and not checked.reasons
+
+
+def test_a_classic_lookalike_is_corrected_only_because_the_check_character_confirms_it() -> None:
+    code = _code()
+    seen = code.replace("0", "O", 1)  # the all-letters reading saw O for 0
+    checked = check_code([_reading(code)], _reading(seen))
+    assert checked is not None and checked.status is FieldStatus.CORRECTED and checked.code == code
+    assert checked.corrected_from == seen
+
+
+def test_illegal_letters_that_no_lookalike_explains_are_malformed() -> None:
+    code = _code()
+    printed = code[:10] + "S" + code[11:]  # "S" where the code has "0": mapping S->5 does not check out
+    assert uscc.check_char(printed[:17].replace("S", "5")) != printed[17]
+    checked = check_code([_reading(code[:10] + "5" + code[11:])] * 4, _reading(printed))
+    assert checked is not None and checked.status is FieldStatus.INVALID
+    assert [r for r, _ in checked.reasons] == [Reason.CREDIT_CODE_MALFORMED]
+
+
+def test_a_wrong_check_character_goes_to_review_and_is_never_repaired_elsewhere() -> None:
+    code = _code()
+    bad = code[:17] + next(c for c in uscc.ALPHABET if c != code[17])
+    # Tesseract offering every confusion everywhere must still not make the code pass.
+    checked = check_code([_reading(bad, "TQDG68B173A4")] * 4, _reading(bad))
+    assert checked is not None and checked.status is FieldStatus.INVALID and checked.code == bad
+    assert [r for r, _ in checked.reasons] == [Reason.CREDIT_CODE_CHECKSUM_FAILED]
+
+
+def test_a_confusion_inside_the_organisation_code_is_repaired_when_tesseract_offered_it() -> None:
+    code = _code(body="MA07TK3P")
+    i = code.index("7", 8)
+    misread = code[:i] + "T" + code[i + 1 :]
+    checked = check_code([_reading(misread, "7")] * 4, _reading(misread))
+    assert checked is not None and checked.status is FieldStatus.CORRECTED and checked.code == code
+    # Without Tesseract's own alternative there is no evidence: review, not a guess.
+    checked = check_code([_reading(misread)] * 4, _reading(misread))
+    assert checked is not None and checked.status is FieldStatus.INVALID
+
+
+def test_a_short_reading_is_unreadable() -> None:
+    checked = check_code([_reading(VALID[:15])] * 4, _reading(VALID[:15]))
+    assert checked is not None and checked.status is FieldStatus.UNREADABLE
+    assert checked.reasons[0][0] is Reason.FIELD_UNREADABLE
+
+
+def test_the_organisation_code_check_character() -> None:
+    assert organisation_code_ok(VALID)  # the published sample: M000100Y + 4
+    assert not organisation_code_ok(VALID[:16] + "5" + VALID[17])
+
+
+@pytest.mark.parametrize(
+    ("readings", "status", "reason"),
+    [
+        (["2019年03月08日", "2019年03月08日"], FieldStatus.VALID, None),
+        (["2019年02月30日", "2019年02月30日"], FieldStatus.INVALID, Reason.INVALID_DATE),
+        (["2031年05月01日", "2031年05月01日"], FieldStatus.INVALID, Reason.INVALID_DATE),  # the future
+        (["2019年02月30日", "2019年02月20日"], FieldStatus.UNREADABLE, Reason.FIELD_UNREADABLE),  # disagree
+        (["20190308", "20190308"], FieldStatus.UNREADABLE, Reason.FIELD_UNREADABLE),
+    ],
+)
+def test_establishment_dates(readings: list[str], status: FieldStatus, reason: Reason | None) -> None:
+    _, got, reasons = check_date(readings, TODAY)
+    assert got is status and [r for r, _ in reasons] == ([reason] if reason else [])
+
+
+def test_legal_representative_names_compare_after_normalising() -> None:
+    assert compare_legal_representative("张 伟", "张伟").matched
+    assert compare_legal_representative("阿依古丽·买买提", "阿依古丽买买提").matched
+    check = compare_legal_representative("张伟", "李娜")
+    assert check.matched is False and check.reasons[0][0] is Reason.LEGAL_REPRESENTATIVE_MISMATCH
+    assert compare_legal_representative("", "李娜").matched is None
+
+
+# --- the reader on rendered licences ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ocr():  # type: ignore[no-untyped-def]
+    return default_ocr()
+
+
+def _photo(tier: str, seed: int, invalid: str | None = None) -> tuple[Licence, np.ndarray]:
+    rng = random.Random(f"unit-{tier}-{seed}")
+    lic = random_licence(rng, TODAY, invalid)
+    return lic, capture(render(lic, rng), tier, rng.randrange(1 << 30)).image
+
+
+@pytest.mark.parametrize("tier", ["clean", "photo", "hard"])
+def test_valid_licences_are_read_at_every_tier(ocr, tier: str) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _photo(tier, 1)
+    doc = read_licence(image, TODAY, ocr)
+    code = doc.fields["credit_code"]
+    assert doc.kind is DocumentKind.CN_BUSINESS_LICENCE and doc.portrait_bgr is None
+    if tier == "hard":  # blur, glare, JPEG 55-65: a code is either read right or sent to a person
+        accepted = code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+        assert (code.value == lic.credit_code) if accepted else doc.verdict == "review"
+    else:
+        assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+    assert doc.verdict != "fail"
+    _, _, w, h = code.box or (0, 0, 0, 0)
+    assert max(w, h) > 80  # where the code is in the submitted photo (maybe turned by 90 degrees)
+    if tier != "hard":  # Chinese text at the hard tier's resolution is beyond Tesseract's chi_sim
+        assert doc.value("establishment_date") == lic.truth["establishment_date"]
+        assert doc.value("company_name").endswith("有限公司")
+
+
+def test_an_upside_down_licence_is_turned_by_its_emblem(ocr) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _photo("clean", 2)
+    doc = read_licence(cv2.rotate(image, cv2.ROTATE_180), TODAY, ocr)
+    assert doc.value("credit_code") == lic.credit_code
+
+
+@pytest.mark.parametrize(
+    ("defect", "reason", "verdict"),
+    [
+        ("bad_check_char", Reason.CREDIT_CODE_CHECKSUM_FAILED, "review"),
+        ("malformed", Reason.CREDIT_CODE_MALFORMED, "fail"),
+        ("impossible_date", Reason.INVALID_DATE, "fail"),
+    ],
+)
+def test_each_defect_gets_its_reason(ocr, defect: str, reason: Reason, verdict: str) -> None:  # type: ignore[no-untyped-def]
+    _, image = _photo("clean", 3, defect)
+    doc = read_licence(image, TODAY, ocr)
+    assert reason in {r for r, _, _ in doc.reasons}
+    assert doc.verdict == verdict
+
+
+def test_a_covered_credit_code_is_unreadable_not_invalid(ocr) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random("unit-covered")
+    lic = random_licence(rng, TODAY)
+    doc_img = render(lic, rng)
+    x, y, w, h = FIELDS["credit_code"]
+    doc_img[y + 4 : y + h - 4, x + 180 : x + w] = doc_img[y + 4 : y + h - 4, x + 430 : x + 431]  # a sticker
+    doc = read_licence(capture(doc_img, "clean", 1).image, TODAY, ocr)
+    assert doc.fields["credit_code"].status is FieldStatus.UNREADABLE
+    assert Reason.FIELD_UNREADABLE in {r for r, _, _ in doc.reasons} and doc.verdict == "review"
+
+
+def test_a_photo_without_a_document_is_refused(ocr) -> None:  # type: ignore[no-untyped-def]
+    desk = np.full((720, 960, 3), 90, np.uint8)
+    with pytest.raises(DomainError) as err:
+        read_licence(desk, TODAY, ocr)
+    assert err.value.reason is Reason.NO_DOCUMENT_FOUND
+
+
+def test_without_a_hint_licences_and_id_cards_are_told_apart(ocr) -> None:  # type: ignore[no-untyped-def]
+    _, licence = _photo("photo", 4)
+    rng = random.Random(5)
+    card = capture(render_front(random_card(rng, TODAY), rng), "photo", 5).image
+    assert looks_like_licence(licence) and not looks_like_licence(card)
+    doc = DocumentReader(default_engine(), ocr).read(licence, None, None, TODAY)
+    assert doc.kind is DocumentKind.CN_BUSINESS_LICENCE
+
+
+def test_the_comparison_marks_the_compared_field(ocr) -> None:  # type: ignore[no-untyped-def]
+    _, image = _photo("clean", 6)
+    doc = read_licence(image, TODAY, ocr)
+    apply(doc, "某某某", "legal_representative")
+    assert doc.fields["legal_representative"].status is FieldStatus.INVALID
+    assert Reason.LEGAL_REPRESENTATIVE_MISMATCH in {r for r, _, _ in doc.reasons} and doc.verdict != "pass"
