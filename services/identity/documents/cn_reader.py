@@ -51,6 +51,8 @@ def line_image(crop: np.ndarray, glyph: int = 48, vpad: float = 0.3, hpad: float
     were about half the height and Tesseract dropped or misread the first character.
     None when the crop holds no ink."""
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    if gray.size == 0 or float(np.percentile(gray, 99) - np.percentile(gray, 1)) < 20:
+        return None  # no print: Otsu would make ink out of noise
     flat = _flatten(gray)
     _, binary = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = binary < 128
@@ -113,6 +115,28 @@ def _read_name(card: np.ndarray, first: Reading, ocr: Tesseract | TesserocrEngin
     if not candidates:
         return name, first.confidence
     return max(candidates, key=lambda nc: nc[1])
+
+
+def _sex_region(card: np.ndarray) -> Region:
+    image = line_image(_crop(card, FRONT["sex"]), 48, 0.3, 0.3)
+    if image is None:
+        return Region("sex", _crop(card, FRONT["sex"]), single_char=True)
+    return Region("sex", image, raw_line=True)
+
+
+def _sex_from(text: str) -> str:
+    found = _cjk(text)
+    return "男" if "男" in found else "女" if "女" in found else ""
+
+
+def _read_sex(card: np.ndarray, first: Reading, ocr: Tesseract | TesserocrEngine) -> tuple[str, float]:
+    """男 or 女 ("" when unread) and the confidence; a failed raw-line read of the lone
+    glyph gets a second pass in single-character mode on the plain field box."""
+    sex = _sex_from(first.text)
+    if sex:
+        return sex, first.confidence
+    again = ocr.read([Region("sex", _crop(card, FRONT["sex"]), single_char=True)], "chi_sim", 10, None)["sex"]
+    return _sex_from(again.text), again.confidence
 
 
 def _digits(text: str) -> str:
@@ -261,7 +285,7 @@ def read_cn_id(
         "chi": (
             [
                 Region("name", name_line if name_line is not None else _crop(card, FRONT["name"]), raw_line=True),
-                Region("sex", _crop(card, FRONT["sex"]), single_char=True),
+                _sex_region(card),
                 Region("ethnicity", _crop(card, FRONT["ethnicity"])),
                 Region("address", _crop(card, FRONT["address"]), lines=3),
             ],
@@ -330,12 +354,11 @@ def read_cn_id(
         "name",
         reasons=None if len(name) >= 2 else unreadable("name", "name"),
     )
-    sex_text = _cjk(chi["sex"].text)
-    sex = "男" if "男" in sex_text else "女" if "女" in sex_text else ""
+    sex, sex_conf = _read_sex(card, chi["sex"], ocr)
     add(
         "sex",
         sex,
-        chi["sex"].confidence,
+        sex_conf,
         FieldStatus.UNCHECKED if sex else FieldStatus.UNREADABLE,
         "sex",
         reasons=None if sex else unreadable("sex", "sex"),
@@ -390,7 +413,7 @@ def read_cn_id(
     if failed:
         check_glare(card, {k: FRONT[k] for k in failed}, "front")
     if sex and check.sex and {"男": "M", "女": "F"}[sex] != check.sex:
-        if chi["sex"].confidence >= CONFIDENT:
+        if sex_conf >= CONFIDENT:
             result.fields["sex"].status = FieldStatus.INVALID
             result.reasons.append(
                 (Reason.SEX_MISMATCH, "the printed sex differs from the citizen number's sex digit", "sex")
