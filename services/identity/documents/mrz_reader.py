@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -89,7 +90,7 @@ def _band(bgr: np.ndarray, quad: np.ndarray, fmt: str, flip: bool, scale: float 
     w, h = (round(v * scale) for v in SIZES[fmt])
     _, y, _, bh = MRZ_BAND[fmt]
     y0 = round((y - bh // 5) * scale)
-    dst = np.float32([[0, -y0], [w, -y0], [w, h - y0], [0, h - y0]])
+    dst = np.array([[0, -y0], [w, -y0], [w, h - y0], [0, h - y0]], np.float32)
     m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
     return cv2.warpPerspective(bgr, m, (w, h - y0), flags=cv2.INTER_CUBIC), y0
 
@@ -415,7 +416,7 @@ def _mrz_fields(result: DocumentResult, zone: ZoneRead, parsed: mrz.MrzResult, s
             status = FieldStatus.UNREADABLE
         _add(result, DocField(name, value, round(max(score, 0.0), 3), status, box, side, reasons))
     for name, reasons in by_field.items():  # the composite
-        box, score = _span_box(zone, name) if name in _SPANS[zone.fmt] else (None, 1.0)
+        score = _span_box(zone, name)[1] if name in _SPANS[zone.fmt] else 1.0
         reasons = [_doubt(c, m, score, name) for c, m in reasons]
         for code, message in reasons:
             result.reasons.append((code, message, f"mrz.{name}"))
@@ -475,7 +476,7 @@ def parse_viz_date(text: str) -> date | None:
 def _compare_visual(
     result: DocumentResult,
     parsed: mrz.MrzResult,
-    viz: dict[str, object],
+    viz: Mapping[str, object],
     layout: dict[str, tuple[int, int, int, int]],
     inverse: np.ndarray,
     side: str,

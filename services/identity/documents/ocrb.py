@@ -263,7 +263,7 @@ def _centre_line(b: np.ndarray, cap: float) -> np.ndarray:
 
 def _blob_centres(b: np.ndarray, pitch: float) -> np.ndarray:
     """Glyph centres from blobs; a blob several cells wide (`<<` merged by blur) is split evenly."""
-    out = []
+    out: list[float] = []
     for x, w in b[:, [0, 2]]:
         m = max(1, round(w / pitch - 0.6) + 1)
         glyph = w - (m - 1) * pitch
