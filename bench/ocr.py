@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench import ocr_mrz
+from bench import ocr_licence, ocr_mrz
 from services.core.errors import DomainError
 from services.identity.documents.model import DocumentKind
 from services.identity.documents.reader import DocumentReader
@@ -117,5 +117,6 @@ if __name__ == "__main__":
     started = time.time()
     out = run(args.n, args.invalid)
     out["mrz_documents"] = ocr_mrz.run(max(1, args.n // 2))  # passports (TD3) and TD1 cards, beside PassportEye
+    out["business_licences"] = ocr_licence.run(max(1, args.n // 2))  # 营业执照, same tiers; invalid = n // 4
     out["seconds"] = round(time.time() - started, 1)
     print(json.dumps(out, indent=1, ensure_ascii=False))
