@@ -85,6 +85,13 @@ def _timing(values: list[float]) -> dict[str, float]:
     return {"p50": round(float(np.percentile(values, 50)), 2), "p90": round(float(np.percentile(values, 90)), 2)}
 
 
+def _kinds() -> dict[str, str]:
+    """images.csv `kind` per image: photo, or chip (a small tight grey crop)."""
+    import csv
+
+    return {r["path"]: r["kind"] for r in csv.DictReader(open(FACES / "images.csv"))}
+
+
 def _labelled(scores: np.ndarray, pairs: list[tuple[str, str]], identity: dict[str, str]) -> list:
     return [(float(v), identity[a], identity[b]) for v, (a, b) in zip(scores, pairs, strict=True)]
 
@@ -147,6 +154,20 @@ def sface_block(images: dict[str, np.ndarray], identity: dict[str, str], same: l
                 "genuine": round(float(np.mean(np.isfinite(cg))), 4),
                 "impostor": round(float(np.mean(np.isfinite(ci))), 4),
             }
+            # Where the misses come from: genuine pairs by the kind of image the first side
+            # (the ID portrait's source, for portrait pairs) was made from, judged at the
+            # threshold set on all impostors.
+            kinds = _kinds()
+            t = threshold_at(ci, 0.001)
+            by_kind = {}
+            for kind in sorted(set(kinds.values())):
+                mine = [v for v, (x, _) in zip(cg, g_pairs, strict=True) if kinds.get(x) == kind]
+                if mine:
+                    by_kind[kind] = {
+                        "genuine_pairs": len(mine),
+                        "tar_at_fmr_0.001": round(float(np.mean(np.array(mine) >= t)), 4),
+                    }
+            cascade["tar_by_source_kind_in_sample"] = by_kind
             entry["with_second_opinion"] = cascade
         block[name] = entry
     block["ms_per_image_as_uploaded"] = _timing(times)
