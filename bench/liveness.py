@@ -174,7 +174,12 @@ def main() -> None:
                 "stale_date",
                 c3,
                 subject,
-                attackgen.compose(live, engine, attackgen.newspaper(stale), POSES[c3.pose]),
+                attackgen.camera(
+                    attackgen.compose(
+                        live, engine, attackgen.newspaper(stale, rng=rng), POSES[c3.pose], rng, rng.uniform(2.2, 2.8)
+                    ),
+                    rng,
+                ),
                 ref,
             )
             c4 = fresh()

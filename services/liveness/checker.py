@@ -26,6 +26,7 @@ from services.vision.face_quality import head_pose
 REPLAY_MAX_DISTANCE = 6  # bits of a 64-bit perceptual hash
 PAPER_WORK_SIDE = 800  # paper search runs on a picture this size
 PAPER_WIDTH = 640  # flattened sheets are this wide
+CARD_SEARCH_SIDE = 480  # an ID card held up as the selfie is searched for on a picture this size
 TURN_MIN_YAW = 15.0
 TILT_MIN_ROLL = 10.0
 _DATE = re.compile(r"(20\d\d)\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
@@ -474,10 +475,14 @@ def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, f
 def _shows_id_card(image: np.ndarray, face_box: tuple[float, float, float, float], ocr: Ocr) -> bool:
     """An ID card held up to the camera: a card-shaped quadrilateral (85.6 x 54 mm, aspect
     ~1.58) around the face that, flattened, carries a citizen-number line."""
-    card = find_document(image)
+    # The card's outline is found on a small copy (it is large in the picture when it is
+    # held up as the selfie); its portrait and number are read from the full picture.
+    scale = min(1.0, CARD_SEARCH_SIDE / max(image.shape[:2]))
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    card = find_document(small)
     if card is None or not 0.04 < card.area_fraction < 0.9:
         return False
-    q = card.quad
+    q = (card.quad / scale).astype(np.float32)
     long_side = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1]))
     short_side = min(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1]))
     if not 1.4 < long_side / max(short_side, 1.0) < 1.8:

@@ -188,7 +188,7 @@ def test_screen_replay_of_a_genuine_response_is_not_accepted(sqlite_server, veri
     assert response.verdict != common_pb2.VERDICT_PASS
     assert _codes(response) & {"SCREEN_REPLAY_SUSPECTED", "PRINTED_PHOTO_SUSPECTED"}, _codes(response)
     pad = next(x for x in response.checks if x.name == "presentation_attack")
-    assert "frame" in pad.detail and "chroma_peak" in pad.detail
+    assert "frame" in pad.detail and "luma_axis_peak" in pad.detail
 
 
 def test_printed_photo_of_a_genuine_response_is_not_accepted(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]

@@ -32,14 +32,15 @@ def genuine() -> tuple[np.ndarray, tuple[float, float, float, float]]:
 
 def test_a_grid_stands_out_of_the_spectrum(genuine) -> None:  # type: ignore[no-untyped-def]
     img, _ = genuine
-    gray = cv2.cvtColor(img[:384, :384], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    plain, _ = pad.spectral_peak(gray)
+    gray = cv2.cvtColor(img[:256, :256], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    plain_axis, plain_slant = pad.spectral_peaks(gray)
     yy, xx = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]].astype(np.float32)
     a = np.radians(5)  # a display grid every 3.3 px, turned a little against the camera
     grid = gray + 12 * np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / 3.3)
-    peaked, angle = pad.spectral_peak(grid)
-    assert plain < pad.LUMA_FLOOR < peaked
-    assert min(angle, 90 - angle) < 10  # aligned with the picture's axes, as a screen is
+    axis, slant = pad.spectral_peaks(grid)
+    assert plain_axis < pad.LUMA_AXIS_FLOOR < axis  # aligned with the picture's axes, as a screen is
+    halftone = gray + 12 * np.cos(2 * np.pi * (xx + yy) / (2.5 * np.sqrt(2)))  # a 45° screen
+    assert plain_slant < pad.LUMA_SLANT_FLOOR < pad.spectral_peaks(halftone)[1]
 
 
 def test_a_live_response_scores_nothing(genuine) -> None:  # type: ignore[no-untyped-def]
