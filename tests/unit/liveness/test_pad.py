@@ -37,7 +37,7 @@ def test_a_grid_stands_out_of_the_spectrum(genuine) -> None:  # type: ignore[no-
     yy, xx = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]].astype(np.float32)
     a = np.radians(5)  # a display grid every 3.3 px, turned a little against the camera
     grid = gray + 12 * np.cos(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / 3.3)
-    axis, slant = pad.spectral_peaks(grid)
+    axis, _ = pad.spectral_peaks(grid)
     assert plain_axis < pad.LUMA_AXIS_FLOOR < axis  # aligned with the picture's axes, as a screen is
     halftone = gray + 12 * np.cos(2 * np.pi * (xx + yy) / (2.5 * np.sqrt(2)))  # a 45° screen
     assert plain_slant < pad.LUMA_SLANT_FLOOR < pad.spectral_peaks(halftone)[1]
