@@ -80,7 +80,7 @@ class Paper:
 def _order_by_image(pts: np.ndarray) -> np.ndarray:
     """Corners as they appear in the picture (a held sheet is turned well under 45°)."""
     s, d = pts.sum(axis=1), pts[:, 1] - pts[:, 0]
-    return np.float32([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
+    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
 
 
 def _quad_of(hull: np.ndarray) -> np.ndarray:
@@ -94,10 +94,10 @@ def _quad_of(hull: np.ndarray) -> np.ndarray:
 
 def _flatten(bgr: np.ndarray, quad: np.ndarray, width: int = PAPER_WIDTH) -> np.ndarray:
     tl, tr, br, bl = quad
-    w = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
-    h = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    w = float(np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    h = float(np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
     out_h = max(8, round(width * h / max(w, 1.0)))
-    dst = np.float32([[0, 0], [width - 1, 0], [width - 1, out_h - 1], [0, out_h - 1]])
+    dst = np.array([[0, 0], [width - 1, 0], [width - 1, out_h - 1], [0, out_h - 1]], np.float32)
     return cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(quad, dst), (width, out_h), flags=cv2.INTER_AREA)
 
 
@@ -167,10 +167,11 @@ def find_papers(bgr: np.ndarray, face_box: tuple[float, float, float, float] | N
     papers: list[Paper] = []
     for score, quad in found:
         full = quad / scale
-        box = cv2.boundingRect(full.astype(np.int32))
+        x, y, bw, bh = cv2.boundingRect(full.astype(np.int32))
+        box = (int(x), int(y), int(bw), int(bh))
         if any(_iou(box, p.box) > 0.6 for p in papers):
             continue
-        papers.append(Paper(full, tuple(int(v) for v in box), _flatten(bgr, full), float(score)))  # type: ignore[arg-type]
+        papers.append(Paper(full, box, _flatten(bgr, full), float(score)))
         if len(papers) >= limit:
             break
     return papers
@@ -221,7 +222,7 @@ def find_text_lines(
     diff = background.astype(np.int16) - gray.astype(np.int16)
     ink = (diff > np.maximum(35, 0.3 * background)) & (background > max(100.0, 0.6 * hi)) & (bg_sat < 70)
     ink = ink.astype(np.uint8) * 255
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, 8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     sh = gray.shape[0]
     glyphs = [
         (float(x), float(y), float(bw), float(bh))
@@ -251,7 +252,7 @@ def find_text_lines(
     rows.sort(key=lambda r: -(min(len(r), 8) * float(np.median([g[3] for g in r]))))
     out: list[TextLine] = []
     for row in rows[:limit]:
-        centres = np.float32([[g[0] + g[2] / 2, g[1] + g[3] / 2] for g in row])
+        centres = np.array([[g[0] + g[2] / 2, g[1] + g[3] / 2] for g in row], np.float32)
         lh = float(np.median([g[3] for g in row]))
         slope = float(np.polyfit(centres[:, 0], centres[:, 1], 1)[0]) if len(row) >= 2 else 0.0
         angle = float(np.degrees(np.arctan(slope)))
@@ -293,7 +294,7 @@ def _text_lines(gray: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int,
     _, ink = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     if float(flat.min()) > 200:  # nothing dark: a blank sheet
         ink[:] = 0
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, 8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     ih, iw = ink.shape
     glyphs = [
         (x, y, bw, bh)
@@ -483,8 +484,8 @@ def _shows_id_card(image: np.ndarray, face_box: tuple[float, float, float, float
     if card is None or not 0.04 < card.area_fraction < 0.9:
         return False
     q = (card.quad / scale).astype(np.float32)
-    long_side = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1]))
-    short_side = min(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1]))
+    long_side = float(max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1])))
+    short_side = float(min(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1])))
     if not 1.4 < long_side / max(short_side, 1.0) < 1.8:
         return False
     fx, fy, fw, fh = face_box
@@ -574,7 +575,7 @@ def _glyph_crops(crop: np.ndarray) -> list[np.ndarray]:
     """The line cut into its glyphs (left to right), each with a white margin; empty when
     glyphs touch or the cut is unclear."""
     _, ink = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, 8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     h = crop.shape[0]
     parts = [tuple(int(v) for v in st[:4]) for st in stats[1:] if st[3] >= 0.3 * h and st[4] >= 8]
     parts.sort()
