@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -50,6 +50,7 @@ WEAK_CELL = 0.55  # an MRZ cell matched below this is doubtful
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sv-mrz")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _CANON = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
+_VIZ_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
 SIZES = {"TD3": (TD3_W, TD3_H), "TD1": (TD1_W, TD1_H)}
 KIND_OF = {"TD3": DocumentKind.PASSPORT_TD3, "TD1": DocumentKind.ID_CARD_TD1}
 FMT_OF = {DocumentKind.PASSPORT_TD3: "TD3", DocumentKind.ID_CARD_TD1: "TD1"}
@@ -236,7 +237,7 @@ def read_mrz_document(
     viz_layout = TD3_VIZ if fmt == "TD3" else TD1_VIZ
     viz_names = ("surname", "given_names", "document_number", "birth_date", "expiry_date")
     regions = [Region(n, _crop(face_page, viz_layout[n])) for n in viz_names]
-    viz_future = _POOL.submit(ocr.read, regions, "eng", 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")
+    viz_future = _POOL.submit(ocr.read, regions, "eng", 7, _VIZ_CHARS)
     portrait_box = TD3_PORTRAIT if fmt == "TD3" else TD1_PORTRAIT
     portrait = _crop(face_page, portrait_box)
     faces = engine.detect(portrait)
@@ -247,7 +248,13 @@ def read_mrz_document(
     t2 = time.perf_counter()
 
     _mrz_fields(result, zone, parsed, zone_side)
-    _compare_visual(result, parsed, viz, viz_layout, face_inverse, portrait_side or "front")
+
+    def reread(name: str) -> tuple[str, float]:
+        crop = _sharpened(_crop(face_page, viz_layout[name]))
+        second = ocr.read([Region(name, crop)], "eng", 7, _VIZ_CHARS)[name]
+        return second.text, second.confidence
+
+    _compare_visual(result, parsed, viz, viz_layout, face_inverse, portrait_side or "front", reread)
     if faces:
         result.portrait_bgr = portrait.copy()
         result.portrait_box = box_to_image(portrait_box, face_inverse)
@@ -473,6 +480,40 @@ def parse_viz_date(text: str) -> date | None:
         return None
 
 
+def _judge(name: str, text: str, mrz_value: str, parsed: mrz.MrzResult) -> tuple[str, bool | None]:
+    """What the visual zone shows for `name`, and whether it agrees with the MRZ (None: can't tell)."""
+    if name in ("birth_date", "expiry_date"):
+        printed = parse_viz_date(text)
+        shown = printed.isoformat() if printed else text
+        if printed is None or not re.fullmatch(r"\d{4}-\d\d-\d\d", mrz_value):
+            return shown, None
+        return shown, printed.isoformat() == mrz_value
+    if name == "document_number":
+        shown = re.sub(r"[^A-Z0-9]", "", text.upper())
+        a, b = shown.translate(_CANON), mrz_value.translate(_CANON)
+        return shown, None if not shown else a == b if _distance(a, b) != 1 else None
+    shown = " ".join(text.upper().split())
+    a, b = _norm_name(shown), _norm_name(mrz_value)
+    names_line = parsed.lines[2] if parsed.kind == "TD1" else parsed.lines[0]
+    if not names_line.endswith("<") and a.startswith(b):  # the MRZ name field was truncated
+        a = b
+    elif b and a != b and _has_words(shown, b):
+        # The name is there as whole words, beside something Tesseract made of other
+        # print in the box (the Chinese name beside the Latin one): not a mismatch.
+        a = b
+    d = _distance(a, b)
+    return shown, None if not a else True if d == 0 else False if d >= 2 else None
+
+
+def _sharpened(crop: np.ndarray) -> np.ndarray:
+    """A second look at a visual-zone field: upscaled, unsharp-masked, binarised."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    big = cv2.resize(gray, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    sharp = cv2.addWeighted(big, 1.8, cv2.GaussianBlur(big, (0, 0), 2.0), -0.8, 0)
+    _, ink = cv2.threshold(sharp, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return ink
+
+
 def _compare_visual(
     result: DocumentResult,
     parsed: mrz.MrzResult,
@@ -480,40 +521,27 @@ def _compare_visual(
     layout: dict[str, tuple[int, int, int, int]],
     inverse: np.ndarray,
     side: str,
+    reread: Callable[[str], tuple[str, float]] | None = None,
 ) -> None:
-    """The visual zone's surname, given names, number and dates against the MRZ."""
+    """The visual zone's surname, given names, number and dates against the MRZ.
+
+    A confident disagreement fails the document only when a second reading of the field
+    (`reread`: another preprocessing of the same crop) disagrees confidently too; a single
+    OCR slip on a small, blurred photo is doubt (review), not a forgery.
+    """
     for name in ("surname", "given_names", "document_number", "birth_date", "expiry_date"):
         reading = viz[name]
         text, conf = reading.text, reading.confidence  # type: ignore[attr-defined]
         mrz_value = result.value(name)
         box = box_to_image(layout[name], inverse)
         label = name.replace("_", " ")
-        if name in ("birth_date", "expiry_date"):
-            printed = parse_viz_date(text)
-            shown = printed.isoformat() if printed else text
-            if printed is None or not re.fullmatch(r"\d{4}-\d\d-\d\d", mrz_value):
-                agree: bool | None = None
-            else:
-                agree = printed.isoformat() == mrz_value
-            strong = conf >= CONFIDENT
-        elif name == "document_number":
-            shown = re.sub(r"[^A-Z0-9]", "", text.upper())
-            a, b = shown.translate(_CANON), mrz_value.translate(_CANON)
-            agree = None if not shown else a == b if _distance(a, b) != 1 else None
-            strong = conf >= CONFIDENT
-        else:
-            shown = " ".join(text.upper().split())
-            a, b = _norm_name(shown), _norm_name(mrz_value)
-            names_line = parsed.lines[2] if parsed.kind == "TD1" else parsed.lines[0]
-            if not names_line.endswith("<") and a.startswith(b):  # the MRZ name field was truncated
-                a = b
-            elif b and a != b and _has_words(shown, b):
-                # The name is there as whole words, beside something Tesseract made of other
-                # print in the box (the Chinese name beside the Latin one): not a mismatch.
-                a = b
-            d = _distance(a, b)
-            agree = None if not a else True if d == 0 else False if d >= 2 else None
-            strong = conf >= CONFIDENT
+        shown, agree = _judge(name, text, mrz_value, parsed)
+        strong = conf >= CONFIDENT
+        if agree is False and strong and reread is not None:
+            text2, conf2 = reread(name)
+            _, agree2 = _judge(name, text2, mrz_value, parsed)
+            if agree2 is not False or conf2 < CONFIDENT:
+                agree = None
         reasons: list[tuple[Reason, str]] = []
         if agree is True:
             status = FieldStatus.VALID
