@@ -209,6 +209,11 @@ def read_mrz_document(
     fmts = _fmts(kind)
     candidates = [("back", back_bgr), ("front", front_bgr)] if back_bgr is not None else [("front", front_bgr)]
     zone, zone_side, portrait_side = None, "front", None
+    # A card's front (portrait, visual zone) is found and turned upright while the back's MRZ
+    # is read: both are mostly OpenCV and numpy, which run outside the GIL.
+    front_future = (
+        _POOL.submit(_upright_by_face, front_bgr, "front", engine) if back_bgr is not None and "TD1" in fmts else None
+    )
     for side, image in candidates:
         found = gate(image, side)
         zone = locate_zone(image, found.quad, fmts)
@@ -231,7 +236,10 @@ def read_mrz_document(
         ]
         if other:
             portrait_side, other_img = other[0]
-            face_page, face_inverse = _upright_by_face(other_img, portrait_side, engine)
+            if portrait_side == "front" and front_future is not None:
+                face_page, face_inverse = front_future.result()
+            else:
+                face_page, face_inverse = _upright_by_face(other_img, portrait_side, engine)
         else:
             face_page, face_inverse, portrait_side = zone.page, zone.inverse, zone_side
     viz_layout = TD3_VIZ if fmt == "TD3" else TD1_VIZ
