@@ -4,7 +4,8 @@
 
 For 营业执照 rendered by tests/docgen/business_licence.py at three capture tiers (clean,
 photo, hard): document-found rate (read without a quality-gate refusal), exact-match
-rates of the credit code, company name and legal representative, the verdict mix on
+rates of the credit code (and exact with status VALID/CORRECTED, i.e. not sent to review
+as unreadable), company name and legal representative, the verdict mix on
 valid licences, the number of invalid licences accepted as valid (must be 0), and p50/p90
 ms per licence through DocumentReader with no kind hint (classification included), as the
 service runs it.
@@ -42,7 +43,14 @@ def run(n: int = 30, seed: int = 0, n_invalid: int | None = None) -> dict[str, A
     reader = DocumentReader(default_engine())
     result: dict[str, Any] = {"kind": DocumentKind.CN_BUSINESS_LICENCE.value, "today": TODAY.isoformat(), "tiers": {}}
     for tier in TIERS:
-        stats = {"found": 0, "credit_code": 0, "company_name": 0, "legal_representative": 0, "classified": 0}
+        stats = {
+            "found": 0,
+            "credit_code": 0,
+            "credit_code_accepted": 0,
+            "company_name": 0,
+            "legal_representative": 0,
+            "classified": 0,
+        }
         verdicts = {"pass": 0, "review": 0, "fail": 0}
         refusals: dict[str, int] = {}
         times: list[float] = []
@@ -68,6 +76,9 @@ def run(n: int = 30, seed: int = 0, n_invalid: int | None = None) -> dict[str, A
                 stats[key] += hit
                 if not hit and len(misses) < 12 and key == "credit_code":
                     misses.append({"i": str(i), "field": key, "truth": lic.truth[key], "read": doc.value(key)})
+            stats["credit_code_accepted"] += doc.value("credit_code") == lic.credit_code and doc.fields[
+                "credit_code"
+            ].status.value in ("valid", "corrected")
             verdicts[doc.verdict] += 1
         accepted: dict[str, int] = {}
         invalid_verdicts = {"pass": 0, "review": 0, "fail": 0, "refused": 0}
@@ -89,6 +100,7 @@ def run(n: int = 30, seed: int = 0, n_invalid: int | None = None) -> dict[str, A
             "document_found_rate": round(stats["found"] / n, 4),
             "classified_as_licence_rate": round(stats["classified"] / n, 4),
             "credit_code_exact": round(stats["credit_code"] / n, 4),
+            "credit_code_exact_and_accepted": round(stats["credit_code_accepted"] / n, 4),
             "company_name_exact": round(stats["company_name"] / n, 4),
             "legal_representative_exact": round(stats["legal_representative"] / n, 4),
             "verdicts_on_valid": verdicts,

@@ -53,20 +53,15 @@ _CONFUSIONS = {
     "2": "7",
     "3": "8",
 }
-# What the alphabet-restricted readings make of a printed I, O, S, V or Z.
-_PRINTED_AS = {"O": "0QD", "I": "1JTL", "S": "5", "Z": "27", "V": "UYW"}
 _AS_DIGIT = {"G": "6", "B": "8", "D": "0", "Q": "0", "T": "7", "J": "1", "L": "1", "A": "4"}
 _POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sv-ocr-licence")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _DATE = re.compile(r"(\d{4})\D(\d{2})\D(\d{2})(?!\d)")
 DATE_WHITELIST = "0123456789年月日"
-# Where print is always present (the first characters of each key value): a reflection
-# that washes these out is worth a retake; blank parts of a field box would say nothing.
-_GLARE_BOXES = {
-    "credit code": (*FIELDS["credit_code"][:2], 380, FIELDS["credit_code"][3]),
-    "company name": (*FIELDS["company_name"][:2], 120, FIELDS["company_name"][3]),
-    "legal representative": (*FIELDS["legal_representative"][:2], 62, FIELDS["legal_representative"][3]),
-}
+# Glare is refused only where it costs the one field a licence is useless without: the
+# credit code (its first 380 px always carry print). A washed-out name is read as
+# unreadable and goes to review instead.
+_GLARE_BOXES = {"credit code": (*FIELDS["credit_code"][:2], 380, FIELDS["credit_code"][3])}
 _ROTATE_180 = np.array([[-1, 0, LIC_W], [0, -1, LIC_H], [0, 0, 1]], np.float64)
 
 
@@ -122,6 +117,35 @@ def looks_like_licence(bgr: np.ndarray) -> bool:
     return max(emblem_redness(card)) > 0.25
 
 
+def _seven_or_tee(gray: np.ndarray, box: tuple[int, int, int, int]) -> str | None:
+    """7 or T by shape: T's stem runs straight down the middle of its bar, 7's stroke leans
+    left as it descends. Compares where the ink sits at 30-50% and at 75-100% of the glyph's
+    height, as a share of its width (measured: 7 about 0.15-0.18, T about 0 after blur)."""
+    x0, y0, x1, y1 = box
+    glyph = gray[max(0, y0 - 2) : y1 + 3, max(0, x0 - 2) : x1 + 3]
+    if glyph.size == 0 or min(glyph.shape) < 8:
+        return None
+    _, ink = cv2.threshold(glyph, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink)
+    if n < 2:
+        return None
+    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = (int(v) for v in stats[main, :4])
+    mask = labels[y : y + h, x : x + w] == main
+    if h < 8 or w < 4:
+        return None
+
+    def centre(r0: float, r1: float) -> float | None:
+        cols = np.nonzero(mask[int(h * r0) : max(int(h * r0) + 1, int(h * r1))])[1]
+        return float(cols.mean()) if cols.size else None
+
+    mid, low = centre(0.3, 0.5), centre(0.75, 1.0)
+    if mid is None or low is None:
+        return None
+    lean = (mid - low) / w
+    return "7" if lean > 0.09 else "T" if lean < 0.04 else None
+
+
 def read_code(
     ocr: Tesseract | TesserocrEngine,
     crop: np.ndarray,
@@ -160,6 +184,9 @@ def read_code(
         except RuntimeError:  # nothing recognised
             break
         if ch:
+            box = it.BoundingBox(level)
+            if ch in "7T" and box:  # Tesseract's eng model takes this font's 7 for T: look at the glyph
+                ch = _seven_or_tee(padded, box) or ch
             symbols.append((ch, conf, alts.replace(ch, "")))
         if not it.Next(level):
             break
@@ -189,6 +216,17 @@ _MORE_VIEWS = (
 )
 
 
+def _agreed_illegal(first: CodeReading, second: CodeReading) -> CodeReading:
+    """The first all-letters reading, keeping a character GB 32100 never uses only where
+    the second reading (same length) saw one too; elsewhere the second's character."""
+    if len(second.text) != len(first.text):
+        return first
+    text = "".join(
+        a if a in uscc.ALPHABET or b not in uscc.ALPHABET else b for a, b in zip(first.text, second.text, strict=True)
+    )
+    return CodeReading(text, first.confidence, first.symbols)
+
+
 def read_credit_code(ocr: Tesseract | TesserocrEngine, crop: np.ndarray) -> tuple[CodeCheck, float]:
     """Read and validate the credit code, with more readings only when the first two do not
     agree on a code that checks out; returns the check and the first reading's confidence."""
@@ -200,6 +238,11 @@ def read_credit_code(ocr: Tesseract | TesserocrEngine, crop: np.ndarray) -> tupl
     for view in _MORE_VIEWS:
         image, height, flatten = view(crop)
         legal.append(read_code(ocr, image, LEGAL_WHITELIST, height, flatten))
+    if any(c not in uscc.ALPHABET for c in full.text):
+        # A second all-letters reading: a printed I/O/S/V/Z reads as itself both times; a
+        # blurred 8 or D that the first took for S or O usually does not.
+        second = read_code(ocr, _sharpen(crop, 1.0, 1.5), FULL_WHITELIST, 64, False)
+        full = _agreed_illegal(full, second)
     checked = check_code(legal, full, final=True)
     assert checked is not None
     return checked, min(legal[0].confidence, full.confidence)
@@ -221,9 +264,21 @@ def _checksum_ok(code: str) -> bool:
     return len(code) == 18 and all(c in uscc.ALPHABET for c in code) and uscc.check_char(code[:17]) == code[17]
 
 
-def _corroborated(code: str) -> bool:
-    """Independent structure a misread rarely keeps: a known GB/T 2260 region in characters
-    3-8 and a valid organisation-code check character."""
+def _value(c: str) -> int:
+    return int(c) if c.isdigit() else ord(c) - 55
+
+
+def _corroborated(code: str, reference: str) -> bool:
+    """A code that differs from what the readings agreed on (`reference`) is trusted only
+    when the organisation code's own check character (GB 11714, characters 9-17) confirms
+    every difference: each must lie in characters 9-16 and change the character's value by
+    other than a multiple of 11 (7 and T, worth 7 and 29, look the same to that check).
+    A region code that still exists is no evidence: most single-digit changes keep one."""
+    diffs = [i for i, (a, b) in enumerate(zip(code, reference, strict=True)) if a != b]
+    if not diffs or len(diffs) > 2:
+        return not diffs
+    if any(not 8 <= i <= 15 or (_value(code[i]) - _value(reference[i])) % 11 == 0 for i in diffs):
+        return False
     return code[2:8] in cn_id.regions() and organisation_code_ok(code)
 
 
@@ -248,30 +303,33 @@ def _majority(codes: list[str]) -> str:
 
 def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) -> CodeCheck | None:
     """Validate the credit code (GB 32100) from readings restricted to its alphabet (`legal`)
-    and one over all of A-Z (`full`, the evidence for characters a code never has).
+    and one over all of A-Z (`full`: the evidence for characters a code never has).
 
-    A code is accepted only when its check character matches, and, when it differs from
-    what the all-letters reading saw by more than classic look-alikes (O/0, I/1, Z/2, S/5,
-    V/U), when it also keeps a known GB/T 2260 region and the organisation code's own check
-    character. Candidates, in order: a reading as is; the majority over the readings; the
-    combinations of characters the readings disagree on; one classic confusion (7/T, 0/Q/D,
-    6/G, 8/B, 1/J ...) that Tesseract itself offered at that character. Exactly one
-    candidate must survive. With `final` False only the first is tried, and None means
-    "read more".
-
-    Otherwise: I, O, S, V or Z in the all-letters reading make the code MALFORMED (fail);
-    a full-length code is CHECKSUM_FAILED (review: some early codes fail it legitimately);
-    anything else is unreadable (review).
+    - The first restricted reading checks out and the all-letters reading saw the same, or
+      the same but for classic look-alikes (O/0, I/1, Z/2, S/5, V/U): VALID / CORRECTED.
+      With `final` False that is all that is tried; None means "read more".
+    - The all-letters reading saw I, O, S, V or Z: the majority of the restricted readings
+      is accepted only if it replaces exactly those by their classic look-alikes and checks
+      out (CORRECTED). If something else checks out, the print is ambiguous (a V or a W?):
+      unreadable, review. If nothing does: MALFORMED (fail) when the restricted readings
+      saw what a printed illegal letter turns into, else unreadable.
+    - Otherwise the candidates are the readings, their majority, the combinations of the
+      characters they disagree on and one classic confusion (7/T, 0/Q/D, 6/G, 8/B, 1/J ...)
+      that Tesseract itself offered, inside the organisation code. A candidate must check
+      out and, where it differs from the majority, be confirmed by the organisation code's
+      own check character (`_corroborated`). Exactly one must survive: CORRECTED (VALID if
+      it is what was seen); none: CHECKSUM_FAILED (review: some early codes fail it
+      legitimately); several, or no full-length reading: unreadable (review).
     """
     seen = full.text
-
-    def trusted(code: str) -> bool:
-        return _checksum_ok(code) and (code == seen or _only_lookalikes(seen, code) or _corroborated(code))
 
     def accepted(code: str) -> CodeCheck:
         if code == seen:
             return CodeCheck(code, FieldStatus.VALID)
         return CodeCheck(code, FieldStatus.CORRECTED, corrected_from=seen)
+
+    def unreadable(value: str, why: str) -> CodeCheck:
+        return CodeCheck(value, FieldStatus.UNREADABLE, [(Reason.FIELD_UNREADABLE, why)])
 
     first = legal[0].text
     if _checksum_ok(first) and (first == seen or _only_lookalikes(seen, first)):
@@ -279,66 +337,55 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
     if not final:
         return None
     codes = [_digits_where_required(r.text) for r in legal if len(r.text) == 18]
-    if len(seen) == 18 and all(_LOOKALIKE.get(c, c) in uscc.ALPHABET for c in seen):
-        codes.append(_digits_where_required("".join(_LOOKALIKE.get(c, c) for c in seen)))
-    direct = {c for c in codes if trusted(c)}
-    if len(direct) == 1:
-        return accepted(direct.pop())
-    majority = _majority(codes) if codes else ""
-    if not direct and majority and trusted(majority):
-        return accepted(majority)
-    candidates = set(direct)
-    if codes and not direct:
-        columns = [sorted(set(col)) for col in zip(*codes, strict=True)]
-        if int(np.prod([len(c) for c in columns])) <= 256:
-            candidates = {"".join(combo) for combo in itertools.product(*columns)}
-            candidates = {c for c in candidates if _checksum_ok(c) and _corroborated(c)}
-        if not candidates:
-            offered = [{alt for r in legal if len(r.symbols) == 18 for alt in r.symbols[i][2]} for i in range(18)]
-            # Only in the organisation code (characters 9-17), where its own check character
-            # doubles the evidence; a changed region digit often still names a real county.
-            for i in range(8, 17):
-                for alt in _CONFUSIONS.get(majority[i], ""):
-                    if alt in offered[i]:
-                        cand = majority[:i] + alt + majority[i + 1 :]
-                        if _checksum_ok(cand) and _corroborated(cand):
-                            candidates.add(cand)
+    if not codes:
+        best = first or seen
+        return unreadable(best, f"the credit code could not be read ({len(best)} of 18 characters); retake the photo")
+    majority = _majority(codes)
+    columns = [sorted(set(col)) for col in zip(*codes, strict=True)]
+    pool = set(codes) | {majority}
+    if int(np.prod([len(c) for c in columns])) <= 256:
+        pool |= {"".join(combo) for combo in itertools.product(*columns)}
+    illegal = [i for i, c in enumerate(seen) if c not in uscc.ALPHABET] if len(seen) == 18 else []
+    if illegal:
+        mapped = "".join(_LOOKALIKE.get(c, c) for c in seen)
+        forced = {c for c in ("".join(mapped[i] if i in illegal else ch for i, ch in enumerate(p)) for p in pool)}
+        confirmed = {c for c in forced if _checksum_ok(c)}
+        if len(confirmed) == 1:  # classic look-alikes where I, O, S, V, Z were seen, confirmed
+            return accepted(confirmed.pop())
+        if confirmed or any(_checksum_ok(c) for c in pool):
+            return unreadable(majority, "the credit code reads more than one way; retake the photo in even light")
+        if all(majority[i] == mapped[i] for i in illegal):
+            # Read as I/O/S/V/Z by one reading and as their look-alike digit by the others,
+            # and the look-alike does not check out: what is printed is the letter itself.
+            bad = sorted({seen[i] for i in illegal})
+            return CodeCheck(
+                seen,
+                FieldStatus.INVALID,
+                [
+                    (
+                        Reason.CREDIT_CODE_MALFORMED,
+                        f"the credit code contains {', '.join(bad)}: GB 32100 codes use 0-9 and A-Z "
+                        "without I, O, S, V, Z",
+                    )
+                ],
+            )
+        # The restricted readings saw something else there (a 9 the all-letters reading
+        # took for S): a blurred character, not evidence of a forged code.
+        return unreadable(majority, "the credit code could not be read with confidence; retake the photo")
+    candidates = {c for c in pool if _checksum_ok(c)}
+    offered = [{alt for r in legal if len(r.symbols) == 18 for alt in r.symbols[i][2]} for i in range(18)]
+    for i in range(8, 16):
+        for alt in _CONFUSIONS.get(majority[i], ""):
+            cand = majority[:i] + alt + majority[i + 1 :]
+            if alt in offered[i] and _checksum_ok(cand):
+                candidates.add(cand)
+    # Two independent readings that agree (one restricted, the all-letters one) and check
+    # out need nothing more; anything else the organisation code's check must confirm.
+    candidates = {c for c in candidates if c in (majority, seen) or _corroborated(c, majority)}
     if len(candidates) == 1:
         return accepted(candidates.pop())
-    if len(candidates) > 1:
-        return CodeCheck(
-            majority or first,
-            FieldStatus.UNREADABLE,
-            [(Reason.FIELD_UNREADABLE, "the credit code reads more than one way; retake the photo in even light")],
-        )
-    illegal = [i for i, c in enumerate(seen) if c not in uscc.ALPHABET] if len(seen) == 18 else []
-    if illegal and not all(majority and majority[i] in _PRINTED_AS.get(seen[i], "") for i in illegal):
-        # The restricted readings saw something else there (a 9 that the all-letters reading
-        # took for S): a blurred character, not evidence of a forged code.
-        return CodeCheck(
-            majority or seen,
-            FieldStatus.UNREADABLE,
-            [(Reason.FIELD_UNREADABLE, "the credit code could not be read with confidence; retake the photo")],
-        )
-    if illegal:
-        bad = sorted({seen[i] for i in illegal})
-        return CodeCheck(
-            seen,
-            FieldStatus.INVALID,
-            [
-                (
-                    Reason.CREDIT_CODE_MALFORMED,
-                    f"the credit code contains {', '.join(bad)}: GB 32100 codes use 0-9 and A-Z without I, O, S, V, Z",
-                )
-            ],
-        )
-    if not majority:
-        best = first if first else seen
-        return CodeCheck(
-            best,
-            FieldStatus.UNREADABLE,
-            [(Reason.FIELD_UNREADABLE, f"the credit code could not be read ({len(best)} of 18 characters)")],
-        )
+    if candidates:
+        return unreadable(majority, "the credit code reads more than one way; retake the photo in even light")
     return CodeCheck(
         majority,
         FieldStatus.INVALID,

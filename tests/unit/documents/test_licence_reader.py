@@ -84,14 +84,30 @@ def test_a_wrong_check_character_goes_to_review_and_is_never_repaired_elsewhere(
 
 
 def test_a_confusion_inside_the_organisation_code_is_repaired_when_tesseract_offered_it() -> None:
-    code = _code(body="MA07TK3P")
-    i = code.index("7", 8)
-    misread = code[:i] + "T" + code[i + 1 :]
-    checked = check_code([_reading(misread, "7")] * 4, _reading(misread))
+    code = _code(body="MA06KP3R")
+    i = code.index("6", 8)
+    misread = code[:i] + "G" + code[i + 1 :]
+    checked = check_code([_reading(misread, "6")] * 4, _reading(misread))
     assert checked is not None and checked.status is FieldStatus.CORRECTED and checked.code == code
     # Without Tesseract's own alternative there is no evidence: review, not a guess.
     checked = check_code([_reading(misread)] * 4, _reading(misread))
     assert checked is not None and checked.status is FieldStatus.INVALID
+
+
+def test_7_and_t_are_never_swapped_on_the_organisation_code_check_alone() -> None:
+    # 7 and T are worth 7 and 29: GB 11714's mod-11 check cannot tell them apart.
+    code = _code(body="MA07KP3R")
+    i = code.index("7", 8)
+    misread = code[:i] + "T" + code[i + 1 :]
+    checked = check_code([_reading(misread, "7")] * 4, _reading(misread))
+    assert checked is not None and checked.status is not FieldStatus.CORRECTED
+
+
+def test_a_letter_that_could_be_printed_or_misread_is_reviewed() -> None:
+    code = _code(body="MA0WKP3R")
+    seen = code.replace("W", "V")  # a printed V (malformed) or a W read as V?
+    checked = check_code([_reading(code)] * 4, _reading(seen))
+    assert checked is not None and checked.status is FieldStatus.UNREADABLE
 
 
 def test_a_short_reading_is_unreadable() -> None:
