@@ -153,8 +153,30 @@ def locate_zone(bgr: np.ndarray, quad: np.ndarray, fmts: tuple[str, ...]) -> Zon
                         x, y, cw, ch = cell.box
                         cell.box = (x, y + y0, cw, ch)
                 page, inverse = _warped(bgr, q, fmt, flip)
+                _filler_tail(lines[0 if fmt == "TD3" else 2], 5 if fmt == "TD3" else 0)
                 return ZoneRead(fmt, page, inverse, lines, MRZ_BAND[fmt][1])
     return None
+
+
+def _filler_tail(line: ocrb.LineRead, start: int) -> None:
+    """Past the names, the name field is filler to the end of the line.
+
+    Name parts are separated by one `<` and the two identifiers by two, so the first run
+    of three `<` after a letter starts the trailing filler. The name field has no check
+    digit: a cell there read as a letter whose runner-up is `<` (a filler caught as C, X
+    or K) is the filler. A confident letter with another runner-up is left as read, and
+    the visual-zone comparison of the names judges it.
+    """
+    text = line.text
+    seen_letter = False
+    for i in range(start, len(text) - 2):
+        seen_letter |= text[i] != "<"
+        if seen_letter and text[i : i + 3] == "<<<":
+            for cell in line.cells[i + 3 :]:
+                if cell.char != "<" and cell.second == "<":
+                    cell.char, cell.second = cell.second, cell.char
+                    cell.score, cell.second_score = cell.second_score, cell.score
+            return
 
 
 def looks_like_mrz_document(bgr: np.ndarray) -> DocumentKind | None:

@@ -119,3 +119,15 @@ def test_a_page_without_an_mrz_is_refused_with_mrz_not_found(reader, portrait) -
     with pytest.raises(DomainError) as err:
         reader.read(front, None, DocumentKind.PASSPORT_TD3, TODAY)
     assert err.value.reason is Reason.MRZ_NOT_FOUND and "machine-readable zone" in err.value.message
+
+
+def test_a_filler_read_as_a_letter_after_the_names_becomes_filler_but_a_confident_letter_stays() -> None:
+    """The name field has no check digit: past `<<<` only cells whose runner-up is `<` turn into `<`."""
+    from services.identity.documents.mrz_reader import _filler_tail
+    from services.identity.documents.ocrb import CellRead, LineRead
+
+    text = "P<UTOSMITH<<ANNA<MAX<<<<<<C<<<<X<<<<<<<<<<<<"
+    runner_up = {26: "<", 31: "K", 18: "<"}  # C caught off a filler; X read with confidence; the A of MAX
+    line = LineRead([CellRead(c, 0.8, runner_up.get(i, "A"), 0.7, (0, 0, 1, 1)) for i, c in enumerate(text)])
+    _filler_tail(line, 5)
+    assert line.text == "P<UTOSMITH<<ANNA<MAX<<<<<<<<<<<X<<<<<<<<<<<<"
