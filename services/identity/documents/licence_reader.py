@@ -41,11 +41,15 @@ _CONFUSIONS = {
     "T": "7",
     "0": "QD",
     "Q": "0",
-    "D": "0",
-    "6": "G",
+    "D": "0C",
+    "6": "GE",
     "G": "6",
     "8": "B3",
     "B": "8",
+    "E": "6",
+    "C": "D",
+    "K": "X",
+    "X": "K",
     "1": "J7",
     "J": "1",
     "4": "A",
@@ -117,10 +121,8 @@ def looks_like_licence(bgr: np.ndarray) -> bool:
     return max(emblem_redness(card)) > 0.25
 
 
-def _seven_or_tee(gray: np.ndarray, box: tuple[int, int, int, int]) -> str | None:
-    """7 or T by shape: T's stem runs straight down the middle of its bar, 7's stroke leans
-    left as it descends. Compares where the ink sits at 30-50% and at 75-100% of the glyph's
-    height, as a share of its width (measured: 7 about 0.15-0.18, T about 0 after blur)."""
+def _glyph_mask(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """The largest blob of ink in a symbol's box (Otsu), or None when there is none."""
     x0, y0, x1, y1 = box
     glyph = gray[max(0, y0 - 2) : y1 + 3, max(0, x0 - 2) : x1 + 3]
     if glyph.size == 0 or min(glyph.shape) < 8:
@@ -131,9 +133,27 @@ def _seven_or_tee(gray: np.ndarray, box: tuple[int, int, int, int]) -> str | Non
         return None
     main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, w, h = (int(v) for v in stats[main, :4])
-    mask = labels[y : y + h, x : x + w] == main
-    if h < 8 or w < 4:
+    return labels[y : y + h, x : x + w] == main
+
+
+def _holes(gray: np.ndarray, box: tuple[int, int, int, int]) -> int:
+    """Enclosed counters of a glyph bigger than a speck (8 has two, 9 one, S none)."""
+    mask = _glyph_mask(gray, box)
+    if mask is None:
+        return 0
+    background = np.pad((~mask).astype(np.uint8), 1, constant_values=1)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
+    return sum(1 for i in range(2, n) if stats[i, cv2.CC_STAT_AREA] >= max(4, mask.size // 60))
+
+
+def _seven_or_tee(gray: np.ndarray, box: tuple[int, int, int, int]) -> str | None:
+    """7 or T by shape: T's stem runs straight down the middle of its bar, 7's stroke leans
+    left as it descends. Compares where the ink sits at 30-50% and at 75-100% of the glyph's
+    height, as a share of its width (measured: 7 about 0.15-0.18, T about 0 after blur)."""
+    mask = _glyph_mask(gray, box)
+    if mask is None or mask.shape[0] < 8 or mask.shape[1] < 4:
         return None
+    h, w = mask.shape
 
     def centre(r0: float, r1: float) -> float | None:
         cols = np.nonzero(mask[int(h * r0) : max(int(h * r0) + 1, int(h * r1))])[1]
@@ -187,6 +207,8 @@ def read_code(
             box = it.BoundingBox(level)
             if ch in "7T" and box:  # Tesseract's eng model takes this font's 7 for T: look at the glyph
                 ch = _seven_or_tee(padded, box) or ch
+            elif ch == "S" and box and _holes(padded, box) > 0:  # an S encloses nothing; 8, 9, 6 do
+                ch = next((a for a in alts if a in "8965"), "8")
             symbols.append((ch, conf, alts.replace(ch, "")))
         if not it.Next(level):
             break
@@ -287,8 +309,12 @@ def _only_lookalikes(seen: str, code: str) -> bool:
 
 
 def _digits_where_required(code: str) -> str:
-    """Characters 3-8 are a region code: a letter there is a misread digit."""
-    return code[:2] + "".join(_AS_DIGIT.get(c, c) for c in code[2:8]) + code[8:]
+    """Characters 3-8 are a region code and character 17 the organisation code's check
+    (0-9 or X): a letter there is a misread digit."""
+    if len(code) != 18:
+        return code
+    region = "".join(_AS_DIGIT.get(c, c) for c in code[2:8])
+    return code[:2] + region + code[8:16] + _AS_DIGIT.get(code[16], code[16]) + code[17]
 
 
 def _majority(codes: list[str]) -> str:
@@ -301,6 +327,19 @@ def _majority(codes: list[str]) -> str:
     return "".join(out)
 
 
+def _substitutions(code: str, legal: list[CodeReading]) -> set[str]:
+    """Codes one classic confusion away from `code` inside the organisation code, where
+    Tesseract itself offered the other character, that pass the GB 32100 check."""
+    offered = [{alt for r in legal if len(r.symbols) == 18 for alt in r.symbols[i][2]} for i in range(18)]
+    out = set()
+    for i in range(8, 16):
+        for alt in _CONFUSIONS.get(code[i], ""):
+            cand = code[:i] + alt + code[i + 1 :]
+            if alt in offered[i] and _checksum_ok(cand):
+                out.add(cand)
+    return out
+
+
 def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) -> CodeCheck | None:
     """Validate the credit code (GB 32100) from readings restricted to its alphabet (`legal`)
     and one over all of A-Z (`full`: the evidence for characters a code never has).
@@ -308,18 +347,18 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
     - The first restricted reading checks out and the all-letters reading saw the same, or
       the same but for classic look-alikes (O/0, I/1, Z/2, S/5, V/U): VALID / CORRECTED.
       With `final` False that is all that is tried; None means "read more".
-    - The all-letters reading saw I, O, S, V or Z: the majority of the restricted readings
-      is accepted only if it replaces exactly those by their classic look-alikes and checks
-      out (CORRECTED). If something else checks out, the print is ambiguous (a V or a W?):
-      unreadable, review. If nothing does: MALFORMED (fail) when the restricted readings
-      saw what a printed illegal letter turns into, else unreadable.
+    - The all-letters reading saw I, O, S, V or Z (twice, see read_credit_code): accepted
+      only with exactly those replaced by their classic look-alikes (plus at most one
+      confusion the organisation code confirms) and checking out: CORRECTED. If something
+      else checks out, the print is ambiguous (a V, or a W read as V?): unreadable, review.
+      If nothing does and the restricted readings saw the look-alike: MALFORMED (fail).
     - Otherwise the candidates are the readings, their majority, the combinations of the
-      characters they disagree on and one classic confusion (7/T, 0/Q/D, 6/G, 8/B, 1/J ...)
-      that Tesseract itself offered, inside the organisation code. A candidate must check
-      out and, where it differs from the majority, be confirmed by the organisation code's
-      own check character (`_corroborated`). Exactly one must survive: CORRECTED (VALID if
-      it is what was seen); none: CHECKSUM_FAILED (review: some early codes fail it
-      legitimately); several, or no full-length reading: unreadable (review).
+      characters they disagree on and one classic confusion (6/G, 0/Q/D, 8/B, E/6 ...)
+      that Tesseract itself offered inside the organisation code. A candidate must check
+      out and be read by two readings, or be the majority, or have every difference from
+      the majority confirmed by the organisation code's own check (`_corroborated`).
+      Exactly one must survive: VALID / CORRECTED. None: CHECKSUM_FAILED (review: some
+      early codes fail it legitimately). Several, or no full-length reading: unreadable.
     """
     seen = full.text
 
@@ -350,6 +389,9 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
         mapped = "".join(_LOOKALIKE.get(c, c) for c in seen)
         forced = {c for c in ("".join(mapped[i] if i in illegal else ch for i, ch in enumerate(p)) for p in pool)}
         confirmed = {c for c in forced if _checksum_ok(c)}
+        if not confirmed:  # plus one confusion elsewhere, that the organisation code confirms
+            base = "".join(mapped[i] if i in illegal else ch for i, ch in enumerate(majority))
+            confirmed = {c for c in _substitutions(base, legal) if _corroborated(c, base)}
         if len(confirmed) == 1:  # classic look-alikes where I, O, S, V, Z were seen, confirmed
             return accepted(confirmed.pop())
         if confirmed or any(_checksum_ok(c) for c in pool):
@@ -372,16 +414,11 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
         # The restricted readings saw something else there (a 9 the all-letters reading
         # took for S): a blurred character, not evidence of a forged code.
         return unreadable(majority, "the credit code could not be read with confidence; retake the photo")
-    candidates = {c for c in pool if _checksum_ok(c)}
-    offered = [{alt for r in legal if len(r.symbols) == 18 for alt in r.symbols[i][2]} for i in range(18)]
-    for i in range(8, 16):
-        for alt in _CONFUSIONS.get(majority[i], ""):
-            cand = majority[:i] + alt + majority[i + 1 :]
-            if alt in offered[i] and _checksum_ok(cand):
-                candidates.add(cand)
-    # Two independent readings that agree (one restricted, the all-letters one) and check
-    # out need nothing more; anything else the organisation code's check must confirm.
-    candidates = {c for c in candidates if c in (majority, seen) or _corroborated(c, majority)}
+    candidates = {c for c in pool if _checksum_ok(c)} | _substitutions(majority, legal)
+    # Two independent readings that agree (two restricted ones, or one and the all-letters
+    # one) and check out need nothing more; anything else the organisation code must confirm.
+    agreed = {c for c in codes if codes.count(c) >= 2}
+    candidates = {c for c in candidates if c in agreed or c in (majority, seen) or _corroborated(c, majority)}
     if len(candidates) == 1:
         return accepted(candidates.pop())
     if candidates:
