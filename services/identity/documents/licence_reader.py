@@ -104,21 +104,27 @@ def _redness(card: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(((r - np.maximum(g, b)) > 60).mean())
 
 
+_EMBLEM_BOXES = (EMBLEM, (LIC_W - EMBLEM[0] - EMBLEM[2], LIC_H - EMBLEM[1] - EMBLEM[3], EMBLEM[2], EMBLEM[3]))
+
+
 def emblem_redness(card: np.ndarray) -> tuple[float, float]:
     """Share of strongly red pixels where the emblem is when upright, and when upside down."""
-    x, y, w, h = EMBLEM
-    return _redness(card, EMBLEM), _redness(card, (LIC_W - x - w, LIC_H - y - h, w, h))
+    return _redness(card, _EMBLEM_BOXES[0]), _redness(card, _EMBLEM_BOXES[1])
 
 
 def looks_like_licence(bgr: np.ndarray) -> bool:
     """Cheap classification without OCR: a red emblem in the middle of a long edge of the
     document. ID cards carry no red (their front has a portrait instead); the aspect ratio
     alone would not do, since a passport data page has the licence's 1.42:1 proportions."""
-    found = find_document(bgr)
+    h, w = bgr.shape[:2]
+    scale = min(1.0, 480 / max(h, w))  # a glance is enough: a quarter of the pixels the reader uses
+    small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else bgr
+    found = find_document(small)
     if found is None:
         return False
-    card, _ = warp(bgr, found.quad, (LIC_W, LIC_H))
-    return max(emblem_redness(card)) > 0.25
+    card, _ = warp(small, found.quad, (LIC_W // 4, LIC_H // 4))
+    top, bottom = (_redness(card, tuple(v // 4 for v in box)) for box in _EMBLEM_BOXES)
+    return max(top, bottom) > 0.25
 
 
 def _glyph_mask(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:

@@ -35,6 +35,8 @@ from services.vision.faces import default_engine
 from tests.docgen.business_licence import Licence, org_check_char, random_licence, render
 from tests.docgen.capture import capture
 from tests.docgen.cn_id_card import random_card, render_front
+from tests.docgen.passport import random_document
+from tests.docgen.passport import render as render_passport
 
 TODAY = date(2026, 11, 22)
 VALID = "91350100M000100Y43"  # the code printed on the published GB 32100 sample
@@ -220,7 +222,9 @@ def test_without_a_hint_licences_and_id_cards_are_told_apart(ocr) -> None:  # ty
     _, licence = _photo("photo", 4)
     rng = random.Random(5)
     card = capture(render_front(random_card(rng, TODAY), rng), "photo", 5).image
-    assert looks_like_licence(licence) and not looks_like_licence(card)
+    passport_page, _ = render_passport(random_document(rng, TODAY, "passport_td3"), rng)
+    passport = capture(passport_page, "photo", 6).image  # the licence's 1.42:1 proportions, but no emblem
+    assert looks_like_licence(licence) and not looks_like_licence(card) and not looks_like_licence(passport)
     doc = DocumentReader(default_engine(), ocr).read(licence, None, None, TODAY)
     assert doc.kind is DocumentKind.CN_BUSINESS_LICENCE
 
