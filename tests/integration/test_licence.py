@@ -162,3 +162,21 @@ def test_licence_link_needs_the_representative_id_card_first(sqlite_server) -> N
                 )
             )
     assert err.value.reason == "FAILED_PRECONDITION" and "ID card" in err.value.message
+
+
+def test_cli_verify_licence_prints_fields_and_verdict(sqlite_server, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from sellerverify.cli import main
+
+    from tests.conftest import TOKENS
+
+    lic, image = _licence(7)
+    path = tmp_path / "licence.jpg"
+    path.write_bytes(image)
+    code = main(["--address", sqlite_server.address, "--token", TOKENS["onboarding"], "verify-licence", str(path)])
+    printed = json.loads(capsys.readouterr().out)
+    fields = {f["name"]: f for f in printed["fields"]}
+    assert printed["kind"] == "DOCUMENT_KIND_CN_BUSINESS_LICENCE"
+    assert fields["credit_code"]["value"] == lic.credit_code
+    assert code == (0 if printed["verdict"] == "VERDICT_PASS" else 2)
