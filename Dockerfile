@@ -19,16 +19,19 @@ COPY protos ./protos
 COPY scripts ./scripts
 COPY services ./services
 COPY clients ./clients
-# insightface without its dependencies: it would pull the GUI build of OpenCV over the
-# headless one (both own cv2/). The generated gRPC code is build output: make it, then
+# insightface and rapidocr-onnxruntime (only its PP-OCRv4 recogniser model is used) without
+# their dependencies: they would pull the GUI build of OpenCV over the headless one (both
+# own cv2/). The generated gRPC code is build output: make it, then
 # install again so the wheel carries it.
 RUN python -m venv /opt/sellerverify \
  && /opt/sellerverify/bin/pip install . \
  && /opt/sellerverify/bin/pip install --no-deps "insightface>=0.7" \
+ && /opt/sellerverify/bin/pip install --no-deps "rapidocr-onnxruntime>=1.4,<1.5" \
  && /opt/sellerverify/bin/pip install --no-binary tesserocr "tesserocr>=2.6" \
  && /opt/sellerverify/bin/python scripts/build_protos.py \
  && /opt/sellerverify/bin/pip install --no-deps --force-reinstall . \
- && /opt/sellerverify/bin/python -c "import sellerverify.v1.identity_pb2, tesserocr, services.server"
+ && /opt/sellerverify/bin/python -c "import sellerverify.v1.identity_pb2, tesserocr, services.server" \
+ && /opt/sellerverify/bin/python -c "from services.vision.ppocr import model_path; assert model_path()"
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -66,6 +66,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   # insightface pulls the GUI build of OpenCV, which would clobber opencv-python-headless's
   # cv2; we only need its alignment code, so install it without dependencies.
   "$VPY" -m pip install -q --no-deps "insightface>=0.7"
+  # rapidocr-onnxruntime ships the PP-OCRv4 Chinese text-line recogniser (ONNX, Apache-2.0)
+  # that reads names on ID cards; only the model file is used. Its metadata pulls the GUI
+  # build of OpenCV too, so it goes in the same way; without it names fall back to Tesseract.
+  "$VPY" -m pip install -q --no-deps "rapidocr-onnxruntime>=1.4,<1.5"
   # PassportEye (bench/ocr_mrz.py's comparison only) declares a stale `pdfminer` pin; what it
   # really imports (pdfminer.six, scikit-learn, matplotlib) comes with the dev extra.
   "$VPY" -m pip install -q --no-deps "passporteye>=2.2"

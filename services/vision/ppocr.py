@@ -1,0 +1,157 @@
+"""PP-OCRv4 Chinese text-line recogniser, run by onnxruntime.
+
+The model is the one the `rapidocr-onnxruntime` wheel (Apache-2.0) ships as
+`rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx` (PaddleOCR's PP-OCRv4 mobile
+recogniser, Apache-2.0). Only that file is used: the wheel is installed with --no-deps
+(its metadata pulls the GUI build of OpenCV) and its Python package is never imported (its
+`__init__` needs pyclipper, shapely ...), so the file is found through the distribution's
+file list, not `importlib.resources`, which would import the package.
+
+Facts this code relies on, checked on the shipped file:
+- input `x`: N x 3 x H x W float32, H = 48 in PP-OCRv4 (the ONNX leaves it dynamic), pixels
+  scaled to [-1, 1] as (v / 255 - 0.5) / 0.5, channels in the order OpenCV decodes them
+  (PaddleOCR's recogniser trains and predicts on cv2 BGR images; measured here, BGR and
+  RGB give the same readings on black print);
+- output: N x T x 6625 softmax over [CTC blank] + 6623 dictionary characters + [space];
+- the dictionary is in the model's metadata_props under `character`, one per line.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DISTRIBUTION = "rapidocr-onnxruntime"
+MODEL_FILE = "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx"
+HEIGHT = 48
+MIN_WIDTH = 320  # PaddleOCR pads every line to at least this width (its 3x48x320 shape)
+MAX_WIDTH = 48 * 40  # a longer crop is squeezed, not cut: no field on a card is this long
+
+
+@dataclass(frozen=True)
+class LineText:
+    """A recognised text line: the characters and each one's probability (0..1)."""
+
+    text: str
+    confidences: tuple[float, ...]
+
+    @property
+    def confidence(self) -> float:
+        """The weakest character's probability (0 for an empty line): one doubtful glyph
+        makes the whole name doubtful."""
+        return min(self.confidences) if self.confidences else 0.0
+
+
+def model_path() -> Path | None:
+    """The recogniser's ONNX file inside the installed wheel, or None when it is absent."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(MODEL_FILE)))
+    return path if path.is_file() else None
+
+
+class TextLineRecogniser:
+    """PP-OCRv4 text-line recognition: one crop holding one line of text in, text out.
+
+    Loads once (see `shared()`); `recognise` is safe to call from several threads
+    (onnxruntime sessions allow concurrent `run`)."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning worker threads slow whatever runs next on a 2-core machine (Tesseract here).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        if "character" not in meta:
+            raise ValueError(f"{path} carries no `character` dictionary in its metadata")
+        # CTC blank first, the dictionary, then the space PP-OCR appends.
+        self._chars = ["", *meta["character"].split("\n"), " "]
+        classes = self._session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self._chars):
+            raise ValueError(f"{path}: {classes} output classes but {len(self._chars)} dictionary entries")
+
+    @staticmethod
+    def prepare(line_bgr: np.ndarray) -> np.ndarray:
+        """1 x 3 x 48 x W float32 in [-1, 1]: height 48, aspect kept, padded on the right
+        to at least MIN_WIDTH with 0 (mid-grey after normalisation, as PaddleOCR pads)."""
+        image = line_bgr if line_bgr.ndim == 3 else cv2.cvtColor(line_bgr, cv2.COLOR_GRAY2BGR)
+        h, w = image.shape[:2]
+        width = min(MAX_WIDTH, max(1, math.ceil(HEIGHT * w / max(h, 1))))
+        resized = cv2.resize(image, (width, HEIGHT), interpolation=cv2.INTER_AREA if h > HEIGHT else cv2.INTER_LINEAR)
+        norm = (resized.astype(np.float32) / 255.0 - 0.5) / 0.5
+        out = np.zeros((1, 3, HEIGHT, max(MIN_WIDTH, width)), np.float32)
+        out[0, :, :, :width] = norm.transpose(2, 0, 1)
+        return out
+
+    def decode(self, probs: np.ndarray) -> LineText:
+        """CTC greedy decoding of one T x classes probability matrix: the best class per
+        step, repeats merged, blanks dropped, spaces at either end trimmed; a character's
+        confidence is the highest probability over its run of steps."""
+        best = probs.argmax(axis=1)
+        score = probs.max(axis=1)
+        text: list[str] = []
+        confs: list[float] = []
+        previous = 0
+        for index, p in zip(best.tolist(), score.tolist(), strict=True):
+            if index != 0 and index == previous:
+                confs[-1] = max(confs[-1], p)
+            elif index != 0:
+                text.append(self._chars[index])
+                confs.append(p)
+            previous = index
+        # Spaces at the ends are noise beside the line (measured: speckle after a name).
+        while text and text[-1] == " ":
+            text.pop(), confs.pop()
+        while text and text[0] == " ":
+            text.pop(0), confs.pop(0)
+        return LineText("".join(text), tuple(confs))
+
+    def recognise(self, line_bgr: np.ndarray) -> LineText:
+        """The text of one line crop (BGR or grey) and per-character confidences."""
+        if line_bgr.size == 0:
+            return LineText("", ())
+        probs = self._session.run(None, {self._input: self.prepare(line_bgr)})[0]
+        return self.decode(probs[0])
+
+
+def load() -> TextLineRecogniser | None:
+    """A recogniser on the installed model; None, with a warning in the log, when the
+    rapidocr-onnxruntime wheel (and so the model file) is not installed."""
+    path = model_path()
+    if path is None:
+        log.warning(
+            "PP-OCRv4 text recogniser not installed (pip install --no-deps rapidocr-onnxruntime); "
+            "Chinese names are read by Tesseract alone"
+        )
+        return None
+    return TextLineRecogniser(path)
+
+
+_LOCK = threading.Lock()
+_SHARED: list[TextLineRecogniser | None] = []
+
+
+def shared() -> TextLineRecogniser | None:
+    """The process's recogniser, loaded on first use (None when not installed)."""
+    with _LOCK:
+        if not _SHARED:
+            _SHARED.append(load())
+        return _SHARED[0]
