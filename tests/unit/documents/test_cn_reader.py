@@ -14,9 +14,10 @@ import pytest
 
 from services.identity.documents import cn_id
 from services.identity.documents.cn_layout import FRONT
-from services.identity.documents.cn_reader import NameReading, decide_name, line_image, read_cn_id
-from services.identity.documents.ocr import default_ocr
+from services.identity.documents.cn_reader import NameReading, _read_sex, decide_name, line_image, read_cn_id
+from services.identity.documents.ocr import Reading, default_ocr
 from services.vision.faces import FaceEngine, default_engine
+from services.vision.ppocr import LineText
 from tests.conftest import FACES
 from tests.docgen.capture import capture
 from tests.docgen.cn_id_card import IdCard, random_card, render_back, render_front
@@ -149,3 +150,22 @@ def test_one_crop_that_dropped_a_character_leaves_the_other_only_when_it_is_sure
     assert decide_name([("红", 0.99), ("彭红", 0.93)], ("走红", 0.37)) == NameReading("彭红", 0.93, False)
     assert decide_name([("红", 0.99), ("彭红", 0.70)], ("走红", 0.37)).doubtful
     assert decide_name([], ("王芳", 0.95)).doubtful  # PP-OCR saw no name at all
+
+
+def test_pp_ocr_reads_the_sex_glyph_tesseract_returned_empty() -> None:
+    card = np.zeros((540, 856, 3), np.uint8)  # not looked at: Tesseract's re-read is not needed
+    assert _read_sex(card, Reading("", 0.0), _ocr(), LineText("女", (0.99,))) == ("女", 0.99)
+    assert _read_sex(card, Reading("男", 0.9), _ocr(), LineText("男", (0.97,))) == ("男", 0.97)
+
+
+def test_engines_reading_different_sexes_give_no_confidence() -> None:
+    # So a mismatch with the number goes to a person instead of failing the card.
+    card = np.zeros((540, 856, 3), np.uint8)
+    assert _read_sex(card, Reading("男", 0.9), _ocr(), LineText("女", (0.99,))) == ("女", 0.0)
+
+
+@pytest.mark.parametrize("seed", [41, 42])
+def test_a_printed_sex_that_differs_from_the_number_still_fails(seed: int) -> None:
+    doc = _read(_card(seed, invalid="sex_mismatch"), "photo", seed)
+    assert doc.verdict == "fail"
+    assert "SEX_MISMATCH" in {r.name for r, _, _ in doc.reasons}
