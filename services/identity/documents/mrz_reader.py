@@ -65,6 +65,9 @@ class ZoneRead:
     inverse: np.ndarray  # homography page -> submitted image
     lines: list[ocrb.LineRead]
     band_y: int  # where the band starts on the page
+    # The outline had to be extended to reach the zone (a light page on white): the page
+    # geometry above the MRZ is a guess, so its visual-zone boxes may cut the print.
+    outline_extended: bool = False
 
     @property
     def texts(self) -> list[str]:
@@ -131,7 +134,7 @@ def _quads(quad: np.ndarray, fmt: str) -> list[np.ndarray]:
 def locate_zone(bgr: np.ndarray, quad: np.ndarray, fmts: tuple[str, ...]) -> ZoneRead | None:
     """The MRZ of the document outlined by `quad`, trying both ways up; None when there is none."""
     for fmt in fmts:
-        for q in _quads(quad, fmt):
+        for qi, q in enumerate(_quads(quad, fmt)):
             for flip in (False, True):
                 band, y0 = _band(bgr, q, fmt, flip)
                 gray = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY)
@@ -154,7 +157,7 @@ def locate_zone(bgr: np.ndarray, quad: np.ndarray, fmts: tuple[str, ...]) -> Zon
                         cell.box = (x, y + y0, cw, ch)
                 page, inverse = _warped(bgr, q, fmt, flip)
                 _filler_tail(lines[0 if fmt == "TD3" else 2], 5 if fmt == "TD3" else 0)
-                return ZoneRead(fmt, page, inverse, lines, MRZ_BAND[fmt][1])
+                return ZoneRead(fmt, page, inverse, lines, MRZ_BAND[fmt][1], qi > 0)
     return None
 
 
@@ -284,7 +287,12 @@ def read_mrz_document(
         second = ocr.read([Region(name, crop)], "eng", 7, _VIZ_CHARS)[name]
         return second.text, second.confidence
 
-    _compare_visual(result, parsed, viz, viz_layout, face_inverse, portrait_side or "front", reread)
+    # Visual-zone boxes on a page whose outline was guessed may cut the print: what is read
+    # there can raise doubt (review) but never prove a mismatch.
+    guessed = zone.outline_extended and face_page is zone.page
+    _compare_visual(
+        result, parsed, viz, viz_layout, face_inverse, portrait_side or "front", reread, trusted=not guessed
+    )
     if faces:
         result.portrait_bgr = portrait.copy()
         result.portrait_box = box_to_image(portrait_box, face_inverse)
@@ -552,12 +560,14 @@ def _compare_visual(
     inverse: np.ndarray,
     side: str,
     reread: Callable[[str], tuple[str, float]] | None = None,
+    trusted: bool = True,
 ) -> None:
     """The visual zone's surname, given names, number and dates against the MRZ.
 
     A confident disagreement fails the document only when a second reading of the field
     (`reread`: another preprocessing of the same crop) disagrees confidently too; a single
-    OCR slip on a small, blurred photo is doubt (review), not a forgery.
+    OCR slip on a small, blurred photo is doubt (review), not a forgery. On an untrusted
+    page geometry (`trusted` False) every disagreement is doubt.
     """
     for name in ("surname", "given_names", "document_number", "birth_date", "expiry_date"):
         reading = viz[name]
@@ -567,6 +577,8 @@ def _compare_visual(
         label = name.replace("_", " ")
         shown, agree = _judge(name, text, mrz_value, parsed)
         strong = conf >= CONFIDENT
+        if agree is False and not trusted:
+            agree = None
         if agree is False and strong and reread is not None:
             text2, conf2 = reread(name)
             _, agree2 = _judge(name, text2, mrz_value, parsed)
