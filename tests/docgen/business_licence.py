@@ -327,7 +327,7 @@ def render(lic: Licence, rng: random.Random) -> np.ndarray:
         fill=(70, 70, 70),
     )
     d.text((70, LIC_H - 52), "国家市场监督管理总局监制", font=_font(CJK_FONT, 16), fill=(70, 70, 70))
-    arr = np.array(img).astype(np.float32)
+    arr: np.ndarray = np.array(img).astype(np.float32)
     # The registration seal: a translucent red ring with a star, over the authority and date.
     seal = Image.new("L", (LIC_W, LIC_H), 0)
     sd = ImageDraw.Draw(seal)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import cv2
 import numpy as np
@@ -123,7 +124,7 @@ def looks_like_licence(bgr: np.ndarray) -> bool:
     if found is None:
         return False
     card, _ = warp(small, found.quad, (LIC_W // 4, LIC_H // 4))
-    top, bottom = (_redness(card, tuple(v // 4 for v in box)) for box in _EMBLEM_BOXES)
+    top, bottom = (_redness(card, (x // 4, y // 4, w // 4, h // 4)) for x, y, w, h in _EMBLEM_BOXES)
     return max(top, bottom) > 0.25
 
 
@@ -231,7 +232,8 @@ def _sharpen(gray: np.ndarray, amount: float, sigma: float) -> np.ndarray:
 def _flatten(crop: np.ndarray) -> np.ndarray:
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
-    flat = cv2.normalize(cv2.divide(gray, background, scale=255), None, 0, 255, cv2.NORM_MINMAX)
+    divided = cv2.divide(gray, background, scale=255)
+    flat = cv2.normalize(divided, np.empty_like(divided), 0, 255, cv2.NORM_MINMAX)
     return cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR)
 
 
@@ -514,10 +516,10 @@ def _register(bgr: np.ndarray, card: np.ndarray, inverse: np.ndarray) -> tuple[n
     left, top, right, bottom = lines
     if max(abs(a - b) for a, b in zip(lines, FRAME, strict=True)) < 2.5:
         return card, inverse
-    seen = np.float32([[left, top], [right, top], [right, bottom], [left, bottom]]).reshape(-1, 1, 2)
+    seen = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], np.float32).reshape(-1, 1, 2)
     in_image = cv2.perspectiveTransform(seen, inverse).reshape(-1, 2)
     fl, ft, fr, fb = FRAME
-    want = np.float32([[fl, ft], [fr, ft], [fr, fb], [fl, fb]])
+    want = np.array([[fl, ft], [fr, ft], [fr, fb], [fl, fb]], np.float32)
     m = cv2.getPerspectiveTransform(in_image.astype(np.float32), want)
     flat = cv2.warpPerspective(bgr, m, (LIC_W, LIC_H), flags=cv2.INTER_CUBIC)
     return flat, np.linalg.inv(m)
@@ -542,7 +544,7 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
     t1 = time.perf_counter()
     date_crop = _crop(card, "establishment_date")
     chi_lines = ("company_name", "legal_representative", "company_type", "registered_capital")
-    jobs = {
+    jobs: dict[str, Future[Any]] = {
         "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code")),
         "chi": _POOL.submit(ocr.read, [Region(k, _crop(card, k)) for k in chi_lines], "chi_sim", 7, None),
         "more": _POOL.submit(

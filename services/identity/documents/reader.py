@@ -27,7 +27,7 @@ class DocumentReader:
         self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
     ) -> DocumentResult:
         if kind_hint is None and looks_like_licence(front_bgr):
-            kind_hint = DocumentKind.CN_BUSINESS_LICENCE  # red emblem / licence proportions, no hint given
+            kind_hint = DocumentKind.CN_BUSINESS_LICENCE  # red emblem top centre, no hint given
         if kind_hint is None:  # an MRZ along the bottom of either side: passport page or TD1 card
             kind_hint = looks_like_mrz_document(front_bgr) or (
                 looks_like_mrz_document(back_bgr) if back_bgr is not None else None
