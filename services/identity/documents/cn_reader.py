@@ -47,15 +47,24 @@ def _flatten(gray: np.ndarray) -> np.ndarray:
     return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)
 
 
-def _ink_rows_cols(crop: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """The flattened grey crop and the bounds (y0, y1, x0, x1) of its ink; None when the
-    crop holds no print (Otsu would make ink out of noise) or only a sliver."""
+def _ink_mask(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The flattened grey crop and its ink mask (Otsu); None when the crop holds no print
+    (Otsu would make ink out of noise)."""
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     if gray.size == 0 or float(np.percentile(gray, 99) - np.percentile(gray, 1)) < 20:
         return None
     flat = _flatten(gray)
     _, binary = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ink = binary < 128
+    return flat, binary < 128
+
+
+def _ink_rows_cols(crop: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The flattened grey crop and the bounds (y0, y1, x0, x1) of its ink; None when the
+    crop holds no print or only a sliver."""
+    found = _ink_mask(crop)
+    if found is None:
+        return None
+    flat, ink = found
     rows = np.flatnonzero(ink.mean(axis=1) > 0.01)
     cols = np.flatnonzero(ink.mean(axis=0) > 0.005)
     if rows.size == 0 or cols.size == 0:
@@ -157,6 +166,9 @@ NAME_CROPS = ((0.2, 0.5), (0.3, 1.0))
 PP_AGREED_CONF = 0.60
 # One plausible crop reading alone (the other dropped a character) must reach this.
 PP_SURE = 0.90
+# How far past the name box to look when the name's print runs off it (card found off).
+NAME_SEARCH = 24
+NAME_MIN_GLYPH = 12  # px; the name is printed about 30 px tall on the 856 px wide card
 # The sex glyph's crop for PP-OCR (89 of 90 read on rendered fronts at any margin tried).
 SEX_CROP = (0.3, 1.0)
 
@@ -171,16 +183,74 @@ class NameReading:
     doubtful: bool
 
 
-def _pp_name_readings(card: np.ndarray, lines: TextLineRecogniser) -> list[tuple[str, float]]:
-    """PP-OCR's reading of each name crop: (name, weakest character's probability)."""
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def _name_region(card: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The part of the card holding the name, and whether the print still runs off it.
+
+    Normally the name field box. When the ink touches the box's top, bottom or left edge
+    (the card was found a few pixels off, as on blurred hard-tier photos, where a cut-off
+    于 made both PP-OCR crops read 于宇华 as 宇华 with confidence 0.97) the name is looked
+    for in a window NAME_SEARCH px larger: the text row with the most ink, and in it the
+    widest group of glyphs (the 姓名 label is a separate group, a gap to the left)."""
     crop = _crop(card, FRONT["name"])
+    found = _ink_rows_cols(crop)
+    if found is None:
+        return crop, False
+    _, (y0, y1, x0, _) = found
+    if y0 > 0 and y1 < crop.shape[0] and x0 > 0:
+        return crop, False
+    x, y, w, h = FRONT["name"]
+    wy0, wx0 = max(0, y - NAME_SEARCH), max(0, x - NAME_SEARCH)
+    window = card[wy0 : min(card.shape[0], y + h + NAME_SEARCH), wx0 : x + w]
+    masked = _ink_mask(window)
+    if masked is None:
+        return crop, True
+    ink = masked[1]
+    share = ink.mean(axis=1)
+    # Rows of print; a solid band (the background past the card's edge) is not text.
+    rows = _runs((share > 0.01) & (share < 0.6))
+    lines = [i for i, (r0, r1) in enumerate(rows) if r1 - r0 >= NAME_MIN_GLYPH]
+    whole = [i for i in lines if rows[i][0] > 0 and rows[i][1] < window.shape[0]]
+    if not lines:
+        return crop, True
+    # The whole row nearest where the name belongs (the sex / ethnicity row below has more ink).
+    centre = y + h / 2 - wy0
+    k = min(whole or lines, key=lambda i: abs((rows[i][0] + rows[i][1]) / 2 - centre))
+    ry0, ry1 = rows[k]
+    g = ry1 - ry0
+    groups: list[list[int]] = []
+    for c0, c1 in _runs(ink[ry0:ry1].mean(axis=0) > 0.005):
+        if groups and c0 - groups[-1][1] < 0.5 * g:
+            groups[-1][1] = c1  # a gap inside a name
+        else:
+            groups.append([c0, c1])
+    j = max(range(len(groups)), key=lambda i: groups[i][1] - groups[i][0])
+    gx0, gx1 = groups[j]
+    clipped = ry0 == 0 or ry1 == window.shape[0] or gx0 == 0
+    # Margins up to a glyph height, stopping short of the neighbouring rows and groups.
+    top = max(rows[k - 1][1] if k > 0 else 0, ry0 - g)
+    bottom = min(rows[k + 1][0] if k + 1 < len(rows) else window.shape[0], ry1 + g)
+    left = max(groups[j - 1][1] if j > 0 else 0, gx0 - g)
+    right = min(groups[j + 1][0] if j + 1 < len(groups) else window.shape[1], gx1 + g)
+    return window[top:bottom, left:right], clipped
+
+
+def _pp_name_readings(card: np.ndarray, lines: TextLineRecogniser) -> tuple[list[tuple[str, float]], bool]:
+    """PP-OCR's reading of each name crop, (name, weakest character's probability), and
+    whether the name's print runs off the region found for it (then it is doubtful)."""
+    region, clipped = _name_region(card)
     out = []
     for vpad, hpad in NAME_CROPS:
-        image = ink_crop(crop, vpad, hpad)
+        image = ink_crop(region, vpad, hpad)
         if image is not None:
             line = lines.recognise(image)
             out.append((_name_from(line.text), line.confidence))
-    return out
+    return out, clipped
 
 
 def decide_name(pp: list[tuple[str, float]], tesseract: tuple[str, float]) -> NameReading:
@@ -432,7 +502,7 @@ def read_cn_id(
         jobs["back_digits"] = ([Region("validity", _crop(back_card, BACK["validity"]))], "eng", "0123456789.-")
     futures = {k: _POOL.submit(ocr.read, regions, lang, 6, wl) for k, (regions, lang, wl) in jobs.items()}
     # PP-OCR reads while Tesseract works.
-    pp_names = _pp_name_readings(card, lines) if lines is not None else []
+    pp_names, name_clipped = _pp_name_readings(card, lines) if lines is not None else ([], False)
     sex_crop = ink_crop(_crop(card, FRONT["sex"]), *SEX_CROP)
     pp_sex = lines.recognise(sex_crop) if lines is not None and sex_crop is not None else None
     chi, digits = futures["chi"].result(), futures["digits"].result()
@@ -465,7 +535,8 @@ def read_cn_id(
         name_doubtful = False
     else:
         decided = decide_name(pp_names, (_name_from(chi["name"].text), chi["name"].confidence))
-        name, name_conf, name_doubtful = decided.value, decided.confidence, decided.doubtful
+        # A name whose print runs off the region read may have lost a character.
+        name, name_conf, name_doubtful = decided.value, decided.confidence, decided.doubtful or name_clipped
     name_reasons: list[tuple[Reason, str]] | None = None
     if len(name) < 2:
         name_reasons = unreadable("name", "name")

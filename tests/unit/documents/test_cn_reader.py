@@ -14,8 +14,16 @@ import pytest
 
 from services.identity.documents import cn_id
 from services.identity.documents.cn_layout import FRONT
-from services.identity.documents.cn_reader import NameReading, _read_sex, decide_name, line_image, read_cn_id
+from services.identity.documents.cn_reader import (
+    NameReading,
+    _pp_name_readings,
+    _read_sex,
+    decide_name,
+    line_image,
+    read_cn_id,
+)
 from services.identity.documents.ocr import Reading, default_ocr
+from services.vision import ppocr
 from services.vision.faces import FaceEngine, default_engine
 from services.vision.ppocr import LineText
 from tests.conftest import FACES
@@ -169,3 +177,21 @@ def test_a_printed_sex_that_differs_from_the_number_still_fails(seed: int) -> No
     doc = _read(_card(seed, invalid="sex_mismatch"), "photo", seed)
     assert doc.verdict == "fail"
     assert "SEX_MISMATCH" in {r.name for r, _, _ in doc.reasons}
+
+
+@pytest.mark.parametrize("shift", [(-22, 22), (-20, -20), (0, 26)])
+def test_a_name_pushed_past_its_box_by_a_misplaced_card_is_found_whole(shift: tuple[int, int]) -> None:
+    # On a blurred photo the card was found ~25 px off: the name box cut 于 of 于宇华 and both
+    # PP-OCR crops read 宇华 at 0.97. The name is now looked for around the box.
+    lines = ppocr.shared()
+    assert lines is not None
+    card = render_front(_card(5, name="于宇华"), random.Random(5))
+    moved = cv2.warpAffine(
+        card,
+        np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
+        (card.shape[1], card.shape[0]),
+        borderValue=(40, 40, 40),
+    )
+    readings, clipped = _pp_name_readings(moved, lines)
+    assert [n for n, _ in readings] == ["于宇华", "于宇华"]
+    assert not clipped
