@@ -243,6 +243,7 @@ _MORE_VIEWS = (
     lambda crop: (crop, 40, True),
     lambda crop: (_sharpen(_flatten(crop), 1.0, 1.5), 48, False),
     lambda crop: (_sharpen(crop, 1.0, 1.5), 64, False),
+    lambda crop: (_sharpen(crop, 2.0, 2.0), 56, False),  # strong unsharp mask: the blurred hard tier
 )
 
 
