@@ -51,6 +51,7 @@ from services.identity.face_match import CalibrationTable, FaceMatcher
 from services.liveness import challenge as ch
 from services.liveness.checker import check_response
 from services.vision.faces import default_engine
+from services.vision.second_opinion import default_describer
 from tests import attackgen
 from tests.attackgen import presentation
 from tests.docgen.capture import capture
@@ -81,7 +82,8 @@ def main() -> None:
     dump = open(args.dump, "w") if args.dump else None
     started = time.time()
     engine = default_engine()
-    matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine))
+    # As the service runs it: borderline face matches get the dlib second opinion.
+    matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine), second_opinion=default_describer())
     ocr = default_ocr()
     by_person: dict[str, list[str]] = defaultdict(list)
     for row in csv.DictReader(open(FACES / "images.csv")):

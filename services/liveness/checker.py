@@ -402,16 +402,15 @@ def check_response(
         )
     )
     image = images[0]
-    quality, aligned = matcher.inspect(image, what="challenge photo")
-    template = None
-    if quality.face is None or aligned is None or not quality.usable:
+    # The template keeps its source image, so a borderline match gets the second opinion.
+    quality, template = matcher.inspect_template(image, what="challenge photo")
+    if template is None:
         reason = quality.reasons[0] if quality.reasons else (Reason.NO_FACE, "no face found")
         checks.append(Check("single_face", "fail", detail=reason[1], reasons=[reason]))
     else:
         checks.append(
             Check("single_face", "pass", detail=f"one face, {quality.eye_distance_px:.0f} px between the eyes")
         )
-        template = FaceTemplate(matcher.embed_aligned(aligned), quality)
         outcome = matcher.decide(reference, template, PairType.ID_PORTRAIT_VS_PHOTO)
         verdict = {Decision.MATCH: "pass", Decision.NO_MATCH: "fail", Decision.UNCERTAIN: "review"}[outcome.decision]
         checks.append(

@@ -90,6 +90,20 @@ class FaceQuality:
         return self.face is not None and not any(r in (Reason.NO_FACE, Reason.MULTIPLE_FACES) for r, _ in self.reasons)
 
 
+def _same_face(main: DetectedFace, other: DetectedFace) -> bool:
+    """A second box over the main face (the detector's NMS let a looser box of the same face
+    through): its centre lies inside the main box, or the boxes overlap by IoU > 0.3."""
+    mx, my, mw, mh = main.box
+    ox, oy, ow, oh = other.box
+    cx, cy = ox + ow / 2, oy + oh / 2
+    if mx <= cx <= mx + mw and my <= cy <= my + mh:
+        return True
+    iw = max(0.0, min(mx + mw, ox + ow) - max(mx, ox))
+    ih = max(0.0, min(my + mh, oy + oh) - max(my, oy))
+    inter = iw * ih
+    return inter / (mw * mh + ow * oh - inter) > 0.3
+
+
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees, approximated from 5 landmarks.
 
@@ -131,7 +145,9 @@ def assess(
     clear_others = [
         f
         for f in faces[1:]
-        if f.score >= policy.second_face_min_score and f.area >= policy.second_face_min_area_ratio * main.area
+        if f.score >= policy.second_face_min_score
+        and f.area >= policy.second_face_min_area_ratio * main.area
+        and not _same_face(main, f)
     ]
     if clear_others:
         q.faces_found = 1 + len(clear_others)

@@ -92,3 +92,22 @@ def test_head_pose_from_landmarks() -> None:
     c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
     tilted = (frontal - 56) @ np.array([[c, s], [-s, c]]).T + 56
     assert abs(abs(head_pose(tilted.astype(np.float32))[2]) - 30) < 2
+
+
+def test_a_second_box_over_the_same_face_is_not_a_second_person(matcher: FaceMatcher) -> None:
+    """YuNet sometimes keeps a looser box around the face it already found (seen on
+    joe_biden/facerec_biden2.jpg); that is one person, while a face elsewhere is two."""
+    from dataclasses import replace
+
+    from services.vision.face_quality import SELFIE_POLICY
+
+    image = _img("joe_biden/facerec_biden2.jpg")
+    main = matcher.engine.detect(image)[0]
+    x, y, w, h = main.box
+    looser = replace(main, box=(x - 0.1 * w, y - 0.05 * h, 1.15 * w, 1.1 * h), score=0.9)
+    elsewhere = replace(main, box=(x + 1.5 * w, y, w, h), score=0.9)
+    aligned = matcher.engine.align(image, main)
+    one = assess(image, [main, looser], aligned, SELFIE_POLICY, "selfie")
+    two = assess(image, [main, elsewhere], aligned, SELFIE_POLICY, "selfie")
+    assert Reason.MULTIPLE_FACES not in {r for r, _ in one.reasons}
+    assert Reason.MULTIPLE_FACES in {r for r, _ in two.reasons}
