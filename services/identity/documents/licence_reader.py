@@ -1,12 +1,13 @@
 """Reading a Chinese business licence (营业执照).
 
 Find and flatten the licence onto the canonical canvas (licence_layout), turn it upright
-(the red national emblem sits top centre, the red seal bottom right), OCR each field in
-its own small region, then validate: the unified social credit code (GB 32100 format and
-check character; an OCR confusion is corrected only when Tesseract itself offered the
-other character and the check character confirms exactly one candidate), the
-establishment date (a real date, not in the future), and that the company name and the
-legal representative were read. Licences carry no portrait.
+(the red national emblem sits top centre, the red seal bottom right), align it on its
+printed frame, OCR each field in its own small region, then validate: the unified social
+credit code (GB 32100 alphabet and check character, read several ways; a correction is
+made only when the check characters confirm it, see `check_code`), the establishment date
+(two agreeing readings of a real date, not in the future), and that the company name and
+the legal representative were read. Licences carry no portrait. docs/business-licence.md
+has the design and the measurements.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from services.identity.documents.model import DocField, DocumentKind, DocumentRe
 from services.identity.documents.ocr import Region, Tesseract, TesserocrEngine, _prepare
 from services.identity.documents.rectify import box_to_image, find_document, warp
 
-# Below this OCR confidence a suspicious value goes to review (unreadable), not to FAIL.
-CONFIDENT = 0.80
 FULL_WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LEGAL_WHITELIST = uscc.ALPHABET
 # Characters GB 32100 never uses, and the ones OCR mistakes them for.
