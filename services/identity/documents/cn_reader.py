@@ -44,7 +44,7 @@ def _flatten(gray: np.ndarray) -> np.ndarray:
     """Divide out the background (guilloche, light gradient, glare) and stretch contrast."""
     background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
     flat = cv2.divide(gray, background, scale=255)
-    return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)
+    return cv2.normalize(flat, np.empty_like(flat), 0, 255, cv2.NORM_MINMAX)
 
 
 def _ink_mask(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -46,7 +46,9 @@ def _ocr():  # type: ignore[no-untyped-def]
 
 @cache
 def _portrait() -> np.ndarray:
-    p = id_portrait(cv2.imread(str(FACES / "barack_obama" / "facerec_obama.jpg")), _engine())
+    photo = cv2.imread(str(FACES / "barack_obama" / "facerec_obama.jpg"))
+    assert photo is not None
+    p = id_portrait(photo, _engine())
     assert p is not None
     return p
 
@@ -188,7 +190,7 @@ def test_a_name_pushed_past_its_box_by_a_misplaced_card_is_found_whole(shift: tu
     card = render_front(_card(5, name="于宇华"), random.Random(5))
     moved = cv2.warpAffine(
         card,
-        np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
+        np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32),
         (card.shape[1], card.shape[0]),
         borderValue=(40, 40, 40),
     )

@@ -35,7 +35,7 @@ def recogniser() -> TextLineRecogniser:
 def _line(text: str, size: int = 32) -> np.ndarray:
     """The text in the card generator's font and ink, on the card's pale background."""
     font = ImageFont.truetype(CJK_FONT, size)
-    x0, y0, x1, y1 = font.getbbox(text)
+    x0, y0, x1, y1 = (int(v) for v in font.getbbox(text))
     pad = size // 3
     img = Image.new("RGB", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), (236, 242, 246))
     ImageDraw.Draw(img).text((pad - x0, pad - y0), text, font=font, fill=INK)
@@ -113,4 +113,3 @@ def test_a_missing_model_is_logged_and_means_tesseract_alone(
     with caplog.at_level(logging.WARNING, logger=ppocr.__name__):
         assert ppocr.load() is None
     assert "Tesseract alone" in caplog.text
-
