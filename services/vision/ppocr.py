@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 DISTRIBUTION = "rapidocr-onnxruntime"
 MODEL_FILE = "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx"
 HEIGHT = 48
-MIN_WIDTH = 320  # PaddleOCR pads every line to at least this width (its 3x48x320 shape)
+# PaddleOCR pads every line to at least 320 px (its 3x48x320 shape); a name crop is about
+# 130 px wide and the model's cost grows with the width. Measured on 480 field crops from
+# rendered cards: padding to 160 px read 474 exactly (320 px: 475) in 15 ms instead of 35.
+MIN_WIDTH = 160
 MAX_WIDTH = 48 * 40  # a longer crop is squeezed, not cut: no field on a card is this long
 
 

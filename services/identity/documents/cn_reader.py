@@ -166,6 +166,8 @@ NAME_CROPS = ((0.2, 0.5), (0.3, 1.0))
 PP_AGREED_CONF = 0.60
 # One plausible crop reading alone (the other dropped a character) must reach this.
 PP_SURE = 0.90
+# The crop of other one-line fields (ethnicity, issuing authority) for PP-OCR.
+FIELD_CROP = (0.3, 1.0)
 # How far past the name box to look when the name's print runs off it (card found off).
 NAME_SEARCH = 24
 NAME_MIN_GLYPH = 12  # px; the name is printed about 30 px tall on the 856 px wide card
@@ -251,6 +253,35 @@ def _pp_name_readings(card: np.ndarray, lines: TextLineRecogniser) -> tuple[list
             line = lines.recognise(image)
             out.append((_name_from(line.text), line.confidence))
     return out, clipped
+
+
+def _pp_field(lines: TextLineRecogniser, crop: np.ndarray) -> Reading:
+    """PP-OCR's reading of a one-line field, as a Reading (weakest character's probability).
+
+    Measured on 30 rendered cards per tier (clean / photo / hard), exact: ethnicity 29/28/27
+    against Tesseract's 26/26/15, issuing authority 30/28/28 against 28/27/9."""
+    image = ink_crop(crop, *FIELD_CROP)
+    if image is None:
+        return Reading("", 0.0)
+    line = lines.recognise(image)
+    return Reading(line.text, line.confidence)
+
+
+# The 56 officially recognised ethnic groups as printed on the card (without 族).
+ETHNIC_GROUPS = frozenset(
+    "汉 蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 拉祜 水 东乡 纳西 "
+    "景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 "
+    "裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺".split()
+)
+
+
+def _pick_ethnicity(pp: Reading, tesseract: Reading) -> Reading:
+    """PP-OCR's reading when it names one of the 56 groups, else Tesseract's when that
+    does (PP-OCR read 壮 as 并 on 3 of 120 rendered fronts), else PP-OCR's as it is."""
+    for reading in (pp, tesseract):
+        if _cjk(reading.text) in ETHNIC_GROUPS:
+            return reading
+    return pp
 
 
 def decide_name(pp: list[tuple[str, float]], tesseract: tuple[str, float]) -> NameReading:
@@ -493,8 +524,8 @@ def read_cn_id(
     if back_card is not None:
         jobs["back"] = (
             [
-                Region("issuing_authority", _crop(back_card, BACK["issuing_authority"])),
                 Region("validity_words", _crop(back_card, BACK["validity"])),
+                *([Region("issuing_authority", _crop(back_card, BACK["issuing_authority"]))] if lines is None else []),
             ],
             "chi_sim",
             None,
@@ -505,8 +536,16 @@ def read_cn_id(
     pp_names, name_clipped = _pp_name_readings(card, lines) if lines is not None else ([], False)
     sex_crop = ink_crop(_crop(card, FRONT["sex"]), *SEX_CROP)
     pp_sex = lines.recognise(sex_crop) if lines is not None and sex_crop is not None else None
+    if lines is not None:  # PP-OCR read these two better than Tesseract on every tier
+        chi_pp = {"ethnicity": _pp_field(lines, _crop(card, FRONT["ethnicity"]))}
+        if back_card is not None:
+            chi_pp["issuing_authority"] = _pp_field(lines, _crop(back_card, BACK["issuing_authority"]))
     chi, digits = futures["chi"].result(), futures["digits"].result()
     back_reading = {**futures["back"].result(), **futures["back_digits"].result()} if "back" in futures else None
+    if lines is not None:
+        chi["ethnicity"] = _pick_ethnicity(chi_pp["ethnicity"], chi["ethnicity"])
+        if back_reading is not None:
+            back_reading["issuing_authority"] = chi_pp["issuing_authority"]
     t2 = time.perf_counter()
 
     def add(

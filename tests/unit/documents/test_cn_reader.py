@@ -16,6 +16,7 @@ from services.identity.documents import cn_id
 from services.identity.documents.cn_layout import FRONT
 from services.identity.documents.cn_reader import (
     NameReading,
+    _pick_ethnicity,
     _pp_name_readings,
     _read_sex,
     decide_name,
@@ -197,3 +198,18 @@ def test_a_name_pushed_past_its_box_by_a_misplaced_card_is_found_whole(shift: tu
     readings, clipped = _pp_name_readings(moved, lines)
     assert [n for n, _ in readings] == ["于宇华", "于宇华"]
     assert not clipped
+
+
+@pytest.mark.parametrize("ethnicity", ["维吾尔", "土家", "朝鲜", "蒙古", "彝"])
+def test_ethnicity_and_issuing_authority_are_read_by_pp_ocr(ethnicity: str) -> None:
+    # Tesseract read these fields exactly on 26 and 27 of 30 photo-tier cards, PP-OCR 28 and 30.
+    card = dataclasses.replace(_card(13), ethnicity=ethnicity)
+    doc = _read(card, "photo", 13)
+    assert doc.value("ethnicity") == ethnicity
+    assert doc.value("issuing_authority") == card.authority
+
+
+def test_an_ethnicity_that_is_not_one_of_the_56_groups_gives_way_to_tesseracts() -> None:
+    assert _pick_ethnicity(Reading("并", 0.95), Reading("壮", 0.7)) == Reading("壮", 0.7)
+    assert _pick_ethnicity(Reading("汉", 0.99), Reading("汊", 0.7)) == Reading("汉", 0.99)
+    assert _pick_ethnicity(Reading("并", 0.95), Reading("", 0.0)) == Reading("并", 0.95)
