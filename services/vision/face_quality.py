@@ -60,7 +60,10 @@ class QualityPolicy:
     max_yaw_deg: float = 30.0
     max_pitch_deg: float = 25.0
     max_roll_deg: float = 25.0
-    second_face_min_score: float = 0.75
+    # A second person counts from this detector score: real second faces scored 0.87-0.95
+    # in the two-faces attack after a camera pass, while patterns in a landscape painting
+    # behind a seller (joe_biden/facerec_biden2.jpg) reached 0.71.
+    second_face_min_score: float = 0.82
     second_face_min_area_ratio: float = 0.12
 
 
