@@ -28,8 +28,10 @@ from services.identity.documents import cn_id, uscc
 from services.identity.documents.doc_quality import check_glare, gate
 from services.identity.documents.licence_layout import EMBLEM, FIELDS, LIC_H, LIC_W
 from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
-from services.identity.documents.ocr import Region, Tesseract, TesserocrEngine, _prepare
+from services.identity.documents.ocr import Reading, Region, Tesseract, TesserocrEngine, _prepare
 from services.identity.documents.rectify import box_to_image, find_document, warp
+from services.vision import ppocr
+from services.vision.ppocr import TextLineRecogniser
 
 FULL_WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LEGAL_WHITELIST = uscc.ALPHABET
@@ -271,12 +273,18 @@ def _agreed_illegal(first: CodeReading, second: CodeReading) -> CodeReading:
     return CodeReading(text, first.confidence, first.symbols)
 
 
-def read_credit_code(ocr: Tesseract | TesserocrEngine, crop: np.ndarray) -> tuple[CodeCheck, float]:
-    """Read and validate the credit code, with more readings only when the first two do not
-    agree on a code that checks out; returns the check and the first reading's confidence."""
+def read_credit_code(
+    ocr: Tesseract | TesserocrEngine, crop: np.ndarray, lines: TextLineRecogniser | None = None
+) -> tuple[CodeCheck, float]:
+    """Read and validate the credit code, with more readings only when the first ones do not
+    agree on a code that checks out; returns the check and the first reading's confidence.
+    With `lines` (the PP-OCR text-line recogniser), its reading is the second opinion."""
     crop = _text_rows(crop, 4)
     full = read_code(ocr, crop, FULL_WHITELIST, 48, False)
     legal = [read_code(ocr, crop, LEGAL_WHITELIST, 64, False)]
+    if lines is not None:
+        pp = lines.recognise(crop)
+        legal.append(CodeReading(re.sub(r"\s+", "", pp.text).upper(), pp.confidence))
     quick = check_code(legal, full, final=False)
     if quick is not None:
         return quick, legal[0].confidence
@@ -394,7 +402,10 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
         return CodeCheck(value, FieldStatus.UNREADABLE, [(Reason.FIELD_UNREADABLE, why)])
 
     first = legal[0].text
-    if _checksum_ok(first) and (first == seen or _only_lookalikes(seen, first)):
+    # Another reading (PP-OCR's, when installed) agreeing on a code that checks out is enough,
+    # unless the all-letters reading saw a letter GB 32100 never uses (handled below).
+    agreeing = all(c in uscc.ALPHABET for c in seen) and first in [r.text for r in legal[1:]]
+    if _checksum_ok(first) and (first == seen or _only_lookalikes(seen, first) or agreeing):
         return accepted(first)
     if not final:
         return None
@@ -550,8 +561,36 @@ def _upright(card: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, np.ndar
     return card, inverse
 
 
-def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine) -> DocumentResult:
-    """Read and validate a business licence photo; quality problems raise INVALID_ARGUMENT."""
+def _ink_columns(crop: np.ndarray, margin: int) -> np.ndarray:
+    """The crop cut to the columns that carry ink, plus `margin` px (the background pattern
+    beside a short value reads as a stray character)."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    cols = np.flatnonzero((gray < np.percentile(gray, 90) - 60).mean(axis=0) > 0.02)
+    if cols.size < 4:
+        return crop
+    return crop[:, max(0, cols[0] - margin) : cols[-1] + margin + 1]
+
+
+def _read_lines(lines: TextLineRecogniser, crops: dict[str, np.ndarray]) -> dict[str, Reading]:
+    """PP-OCR readings of single-line crops, as Readings (confidence: the weakest character)."""
+    out = {}
+    for name, crop in crops.items():
+        text = lines.recognise(_ink_columns(_text_rows(crop, 4), 10))
+        out[name] = Reading(text.text, text.confidence)
+    return out
+
+
+def read_licence(
+    bgr: np.ndarray,
+    today: date,
+    ocr: Tesseract | TesserocrEngine,
+    text_lines: TextLineRecogniser | str | None = "shared",
+) -> DocumentResult:
+    """Read and validate a business licence photo; quality problems raise INVALID_ARGUMENT.
+    `text_lines`: the PP-OCR line recogniser for the code's second opinion and the names
+    ("shared": the process's one, if installed; None: Tesseract alone)."""
+    lines = ppocr.shared() if text_lines == "shared" else text_lines
+    assert lines is None or isinstance(lines, TextLineRecogniser)
     t0 = time.perf_counter()
     found = gate(bgr, "front")
     card, inverse = warp(bgr, found.quad, (LIC_W, LIC_H))
@@ -563,7 +602,7 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
     date_crop = _crop(card, "establishment_date")
     chi_lines = ("company_name", "legal_representative", "company_type", "registered_capital")
     jobs: dict[str, Future[Any]] = {
-        "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code")),
+        "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code"), lines),
         "chi": _POOL.submit(ocr.read, [Region(k, _crop(card, k)) for k in chi_lines], "chi_sim", 7, None),
         "more": _POOL.submit(
             ocr.read,
@@ -586,8 +625,15 @@ def read_licence(bgr: np.ndarray, today: date, ocr: Tesseract | TesserocrEngine)
             DATE_WHITELIST,
         ),
     }
+    if lines is not None:
+        names = {k: _crop(card, k) for k in ("company_name", "legal_representative")}
+        jobs["names"] = _POOL.submit(_read_lines, lines, names)
     checked, code_conf = jobs["code"].result()
     chi = {**jobs["chi"].result(), **jobs["more"].result(), **jobs["date"].result()}
+    if "names" in jobs:  # PP-OCR reads Chinese names far better than Tesseract's chi_sim
+        for key, reading in jobs["names"].result().items():
+            if len(_cjk(reading.text)) >= 2:
+                chi[key] = reading
     t2 = time.perf_counter()
 
     result = DocumentResult(DocumentKind.CN_BUSINESS_LICENCE, {})
