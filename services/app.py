@@ -23,6 +23,10 @@ from services.platform.settings import Settings
 
 log = logging.getLogger("sellerverify.app")
 
+# Lazy-object name of the identity face flow (models + template index), shared by every
+# servicer that matches faces and by the retention purge.
+FACE_FLOW = "face_flow"
+
 
 @dataclass
 class App:

@@ -21,7 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.app import App
+from services.app import FACE_FLOW, App
 from services.platform.interceptor import ServerInterceptor, allowed_roles_table
 from services.platform.settings import ServiceName, Settings
 
@@ -143,7 +143,7 @@ async def _purge_loop(app: App) -> None:
             await asyncio.get_running_loop().run_in_executor(
                 app.executor, purge_expired, app.db, app.blobs, app.retention, purged
             )
-            flow = app.loaded("face_flow")
+            flow = app.loaded(FACE_FLOW)  # only where a face flow was built: never loads one
             if flow is not None and purged:
                 await asyncio.get_running_loop().run_in_executor(app.executor, flow.forget_templates, purged)
         except Exception as exc:  # noqa: BLE001 - a failed purge is retried next round

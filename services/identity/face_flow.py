@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy.orm import Session
 
-from services.app import App
+from services.app import FACE_FLOW, App
 from services.core.errors import DomainError, ErrorKind
 from services.core.images import ImageLimits, decode_image
 from services.core.reasons import Reason
@@ -40,6 +40,14 @@ class MatchRun:
 
 class FaceFlow:
     """Process-wide face components (engine, calibration, template index) and the flow."""
+
+    LAZY_NAME = FACE_FLOW
+
+    @classmethod
+    def shared(cls, app: App) -> FaceFlow:
+        """The process's one flow, built on first use (models and index load once)."""
+        flow: FaceFlow = app.lazy(cls.LAZY_NAME, lambda: cls(app))
+        return flow
 
     def __init__(self, app: App) -> None:
         self.app = app

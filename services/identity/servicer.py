@@ -66,7 +66,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
 
     @property
     def faces(self) -> FaceFlow:
-        return self.app.lazy("face_flow", lambda: FaceFlow(self.app))
+        return FaceFlow.shared(self.app)
 
     async def MatchFace(self, request: pb.MatchFaceRequest, context: grpc.aio.ServicerContext) -> pb.MatchFaceResponse:
         method = f"/{SERVICE}/MatchFace"

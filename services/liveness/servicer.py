@@ -96,7 +96,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
 
     @property
     def faces(self) -> FaceFlow:
-        return self.app.lazy("face_flow", lambda: FaceFlow(self.app))
+        return FaceFlow.shared(self.app)
 
     async def IssueChallenge(
         self, request: pb.IssueChallengeRequest, context: grpc.aio.ServicerContext
@@ -308,9 +308,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                 input_blob_ids=blob_ids,
                 result=response,
             )
-            self.app.audit.record(
-                session, caller, "respond_challenge", subject_id, challenge_id, f"verdict={verdict}"
-            )
+            self.app.audit.record(session, caller, "respond_challenge", subject_id, challenge_id, f"verdict={verdict}")
             return response
 
         return await self.mutate(method, request, pb.RespondChallengeResponse, write)

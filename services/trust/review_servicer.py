@@ -70,7 +70,7 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
 
     @property
     def faces(self) -> FaceFlow:
-        return self.app.lazy("face_flow", lambda: FaceFlow(self.app))
+        return FaceFlow.shared(self.app)
 
     async def OpenCase(self, request: pb.OpenCaseRequest, context: grpc.aio.ServicerContext) -> pb.OpenCaseResponse:
         """Open a case for a subject (for example before a video call); the subject is in review until it is decided."""
