@@ -276,11 +276,11 @@ def read_mrz_document(
     faces = engine.detect(portrait)
 
     parsed = mrz.parse(zone.texts, today)
-    parsed = _second_chance(zone, parsed, today)
+    parsed, explained = _second_chance(zone, parsed, today)
     viz = viz_future.result()
     t2 = time.perf_counter()
 
-    _mrz_fields(result, zone, parsed, zone_side)
+    _mrz_fields(result, zone, parsed, zone_side, explained)
 
     def reread(name: str) -> tuple[str, float]:
         crop = _sharpened(_crop(face_page, viz_layout[name]))
@@ -337,23 +337,38 @@ def _crop(page: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return page[y : y + h, x : x + w]
 
 
-def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> mrz.MrzResult:
-    """When check digits fail, try the runner-up glyph in the weakest cells (at most two swaps).
+def _failed(parsed: mrz.MrzResult) -> set[str]:
+    return {where.removeprefix("mrz.") for c, _, where in parsed.reasons if c is Reason.MRZ_CHECK_DIGIT_FAILED}
 
-    Accepted only when exactly one combination makes every check digit and the composite
-    agree: a forged check digit is read confidently and stays wrong.
+
+def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[mrz.MrzResult, set[str]]:
+    """When check digits fail, try the runner-up glyph in the doubtful cells (at most two swaps).
+
+    The cells tried are the closest calls inside the fields whose check digit failed (the
+    whole zone when only the composite did). A swap set is accepted only when exactly one
+    makes every check digit and the composite agree: a forged check digit is read
+    confidently and stays wrong. Also returns the fields whose failure some swap among
+    those close calls would explain: on a blurred photo that is doubt, not proof.
     """
-    if not any(c is Reason.MRZ_CHECK_DIGIT_FAILED for c, _, _ in parsed.reasons):
-        return parsed
-    cells = [
+    failed = _failed(parsed)
+    if not failed:
+        return parsed, set()
+    spans = _SPANS[zone.fmt]
+    fields = [f for f in failed if f in spans and f != "composite"]
+    where = (
+        {(spans[f][0], i) for f in fields for i in range(spans[f][1], spans[f][2])}
+        if fields
+        else {(li, ci) for li, line in enumerate(zone.lines) for ci in range(len(line.cells))}
+    )
+    cells = sorted(
         (cell.score - cell.second_score, li, ci)
         for li, line in enumerate(zone.lines)
         for ci, cell in enumerate(line.cells)
-        if cell.second and cell.score - cell.second_score < 0.08
-    ]
-    cells.sort()
-    weakest = cells[:4]
+        if (li, ci) in where and cell.second and cell.score - cell.second_score < 0.08
+    )
+    weakest = cells[:6]
     solutions = []
+    explained: set[str] = set()
     for mask in range(1, 1 << len(weakest)):
         if bin(mask).count("1") > 2:
             continue
@@ -362,17 +377,19 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> mrz.Mr
             if mask >> k & 1:
                 texts[li][ci] = zone.lines[li].cells[ci].second
         candidate = mrz.parse(["".join(t) for t in texts], today)
-        if not any(c is Reason.MRZ_CHECK_DIGIT_FAILED for c, _, _ in candidate.reasons):
+        still = _failed(candidate)
+        explained |= failed - still
+        if not still:
             solutions.append((mask, candidate))
     if len(solutions) != 1:
-        return parsed
+        return parsed, explained
     mask, candidate = solutions[0]
     for k, (_, li, ci) in enumerate(weakest):
         if mask >> k & 1:
             cell = zone.lines[li].cells[ci]
             cell.char, cell.second = cell.second, cell.char
             cell.score, cell.second_score = cell.second_score, cell.score
-    return candidate
+    return candidate, set()
 
 
 # Where each MRZ field sits: (line, start, end) per format.
@@ -422,7 +439,13 @@ def _iso(yymmdd: str, parsed_date: date | None) -> str:
     return parsed_date.isoformat() if parsed_date else yymmdd
 
 
-def _mrz_fields(result: DocumentResult, zone: ZoneRead, parsed: mrz.MrzResult, side: str) -> None:
+def _mrz_fields(
+    result: DocumentResult,
+    zone: ZoneRead,
+    parsed: mrz.MrzResult,
+    side: str,
+    explained: frozenset[str] | set[str] = frozenset(),
+) -> None:
     f = parsed.fields
     values = {
         "document_code": f.get("document_code", ""),
@@ -456,20 +479,24 @@ def _mrz_fields(result: DocumentResult, zone: ZoneRead, parsed: mrz.MrzResult, s
             status = FieldStatus.UNCHECKED
         if any(c in (Reason.INVALID_DATE, Reason.DOCUMENT_EXPIRED) for c, _ in reasons):
             status = FieldStatus.INVALID
-        reasons = [_doubt(c, m, score, name) for c, m in reasons]
+        reasons = [_doubt(c, m, score, name, name in explained) for c, m in reasons]
         if any(c is Reason.FIELD_UNREADABLE for c, _ in reasons):
             status = FieldStatus.UNREADABLE
         _add(result, DocField(name, value, round(max(score, 0.0), 3), status, box, side, reasons))
     for name, reasons in by_field.items():  # the composite
         score = _span_box(zone, name)[1] if name in _SPANS[zone.fmt] else 1.0
-        reasons = [_doubt(c, m, score, name) for c, m in reasons]
+        reasons = [_doubt(c, m, score, name, name in explained) for c, m in reasons]
         for code, message in reasons:
             result.reasons.append((code, message, f"mrz.{name}"))
 
 
-def _doubt(code: Reason, message: str, score: float, name: str) -> tuple[Reason, str]:
-    """A failed check digit over a weakly-read cell is doubt (review), not proof of forgery."""
-    if code is Reason.MRZ_CHECK_DIGIT_FAILED and score < WEAK_CELL:
+def _doubt(code: Reason, message: str, score: float, name: str, explained: bool = False) -> tuple[Reason, str]:
+    """A failed check digit over a weakly-read cell is doubt (review), not proof of forgery.
+
+    So is one that a runner-up glyph in a close call would explain (`explained`), when no
+    single reading makes every check agree.
+    """
+    if code is Reason.MRZ_CHECK_DIGIT_FAILED and (score < WEAK_CELL or explained):
         return (
             Reason.FIELD_UNREADABLE,
             f"the MRZ {name.replace('_', ' ')} could not be read with confidence; retake the photo in even light",
