@@ -183,6 +183,10 @@ def test_an_upside_down_licence_is_turned_by_its_emblem(ocr) -> None:  # type: i
     lic, image = _photo("clean", 2)
     doc = read_licence(cv2.rotate(image, cv2.ROTATE_180), TODAY, ocr)
     assert doc.value("credit_code") == lic.credit_code
+    assert doc.value("legal_representative") == lic.legal_representative
+    # Without the PP-OCR recogniser (wheel not installed) Tesseract alone still reads the code.
+    alone = read_licence(image, TODAY, ocr, text_lines=None)
+    assert alone.value("credit_code") == lic.credit_code
 
 
 @pytest.mark.parametrize(
