@@ -231,9 +231,12 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
             ).one()
             # Copies: a retried transaction must not see the previous attempt's additions.
             reasons, checks, verdict = list(all_reasons), list(all_checks), outcome.verdict
-            if locked.used_at is not None and verdict != "fail":
+            if locked.used_at is not None and not any(
+                r["code"] == Reason.CHALLENGE_ALREADY_USED.value for r in reasons
+            ):
                 # Answered concurrently by another request that was recorded first: this
-                # one can neither pass nor open a second review on the same challenge.
+                # one can neither pass nor open a second review on the same challenge, and
+                # says why even when another check failed too.
                 verdict = "fail"
                 race = reason_dict(
                     Reason.CHALLENGE_ALREADY_USED.value,

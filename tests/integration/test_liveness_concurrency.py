@@ -25,7 +25,7 @@ def test_concurrent_answers_consume_the_challenge_once(sqlite_server, verified_d
     subject_id = verified_documents()
     c = _issue(sqlite_server, subject_id)
     paper = attackgen.paper_with_code(c.code)
-    images = [_with_paper(LIVE_PHOTO, paper), _with_paper(LIVE_PHOTO_2, paper, "left")]
+    images = [_with_paper(LIVE_PHOTO, paper), _with_paper(LIVE_PHOTO_2, paper)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         answers = list(pool.map(lambda img: _respond(sqlite_server, c, subject_id, img), images))
     with sqlite_server.app.db.read() as session:
