@@ -11,8 +11,15 @@ Signals, each a number with evidence:
   with the device, near 0°/90°) from a print (halftone screens at 15°, 45°, 75°).
 - frame: a large quadrilateral around the face with a uniform band outside it: a dark
   band is a phone or monitor bezel, a light band a print's paper margin.
-- gamut: the face's black level, contrast and saturation are reported as evidence and a
-  raised black helps name a print, but they overlap between live photos and attacks too
+- ink gamut: a print reflects no more light than its paper's white and absorbs no more
+  than its ink's black, so the whole frame's tones sit between a grey black and a dim
+  white. A live scene almost always holds both a deep shadow (pupils, nostrils, hair) and
+  a clipped or near-clipped white (the code's paper, a lamp, a specular highlight): the
+  live photos we have reach a grey black of 38 only with a white of 255. This is what
+  survives of a mild print (fine 150 lpi screen, defocused, filling the frame) whose
+  halftone is blurred below the noise. Alone it sends a response to review, never fails it.
+- face gamut: the face's black level, contrast and saturation are reported as evidence and
+  a raised black helps name a print, but they overlap between live photos and attacks too
   much to decide anything.
 The spectrum is measured on the face only: skin and eyes have no periodic texture of
 their own, while the paper's text rows and striped clothes do. Each deciding signal is
@@ -42,6 +49,11 @@ CHROMA_FLOOR = 3.4  # the strongest R - B peak at any angle (genuine <= 3.2)
 PEAK_SPAN = 1.5  # excess over the floor that counts as fully periodic
 AXIS_DEGREES = 12.0  # "near the axes"
 PAPER_BAND = 170.0  # a band around the picture this bright is paper, not a bezel
+INK_BLACK = 12.0  # the frame's 0.1th-percentile luminance above this: ink grey (live, white < 250: <= 8)
+INK_BLACK_SPAN = 10.0  # this much greyer counts fully
+PAPER_WHITE = 250.0  # the frame's 99.9th-percentile luminance under this: no clipped white
+PAPER_WHITE_SPAN = 8.0
+GAMUT_MAX = 0.7  # the squeezed gamut alone reaches review, never fail (below FAIL_AT)
 GREY_BLACK = 60.0  # a face's darkest pixels above this: ink on paper (genuine faces reach 64: a hint only)
 
 
@@ -168,6 +180,24 @@ def frame_around(img: np.ndarray, face_box: tuple[float, float, float, float] | 
     return best
 
 
+def tonal_range(img: np.ndarray) -> tuple[float, float]:
+    """(0.1th, 99.9th) percentile of the whole frame's luminance: its black and its white,
+    ignoring a few hot or dead pixels."""
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    cum = np.cumsum(cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel())
+    n = cum[-1]
+    return float(np.searchsorted(cum, 0.001 * n)), float(np.searchsorted(cum, 0.999 * n))
+
+
+def ink_gamut(black: float, white: float) -> float:
+    """0..GAMUT_MAX: how far the frame's tones are squeezed between an ink's grey black and
+    a paper's dim white. Both ends are needed: a grey black alone is a low-key live photo,
+    a dim white alone a dim room."""
+    grey = np.clip((black - INK_BLACK) / INK_BLACK_SPAN, 0.0, 1.0)
+    dim = np.clip((PAPER_WHITE - white) / PAPER_WHITE_SPAN, 0.0, 1.0)
+    return float(GAMUT_MAX * grey * dim)
+
+
 def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) -> PadResult:
     """Screen-replay and printed-photo scores for one challenge photo."""
     patch = _patch(img, face_box)
@@ -176,6 +206,8 @@ def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) 
     luma_axis, luma_slant = spectral_peaks(gray)
     chroma_axis, chroma_slant = spectral_peaks(chroma)
     frame, band = frame_around(img, face_box)
+    frame_black, frame_white = tonal_range(img)
+    gamut = ink_gamut(frame_black, frame_white)
     black = float(np.percentile(gray, 0.5))
     dynamic_range = float(np.percentile(gray, 99.5)) - black
     saturation = float(np.percentile(cv2.cvtColor(patch, cv2.COLOR_BGR2HSV)[:, :, 1], 90))
@@ -189,9 +221,9 @@ def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) 
     # Brightness, contrast and saturation overlap between live photos and attacks here, so
     # they only help name the attack (grey blacks: print), never decide it.
     grey_black = 1.0 if black > GREY_BLACK else 0.0
-    print_votes = slanted + (frame if band >= PAPER_BAND else 0.0) + 0.5 * grey_black
+    print_votes = slanted + (frame if band >= PAPER_BAND else 0.0) + 0.5 * grey_black + gamut
     screen_votes = grid + coloured + (frame if band < PAPER_BAND else 0.0)
-    score = max(grid, slanted, coloured) + frame
+    score = max(grid, slanted, coloured) + frame + gamut
     is_print = print_votes > screen_votes
     screen, printed = (0.0, score) if is_print else (score, 0.0)
     verdict = "fail" if score >= FAIL_AT else "review" if score >= REVIEW_AT else "pass"
@@ -207,6 +239,9 @@ def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) 
             "chroma_slant_peak": chroma_slant,
             "frame": frame,
             "frame_band": band,
+            "ink_gamut": gamut,
+            "frame_black": frame_black,
+            "frame_white": frame_white,
             "black_level": black,
             "dynamic_range": dynamic_range,
             "saturation": saturation,

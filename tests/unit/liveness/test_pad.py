@@ -65,3 +65,28 @@ def test_a_print_is_named_as_print(genuine) -> None:  # type: ignore[no-untyped-
     faces = default_engine().detect(attack)
     result = pad.assess(attack, faces[0].box if faces else None)
     assert result.verdict != "pass" and result.kind == "print", result.detail
+
+
+def test_a_print_s_squeezed_gamut_is_sent_to_review(genuine) -> None:  # type: ignore[no-untyped-def]
+    """A print too fine and soft to show its halftone still cannot be darker than its ink
+    nor brighter than its paper: the live photo's tones squeezed into a print's range
+    (grey black, dim warm white) are no longer passed; the live photo itself is."""
+    img, box = genuine
+    live = pad.assess(img, box)
+    assert live.signals["ink_gamut"] == 0.0 and live.verdict == "pass", live.detail
+    paper = np.float32([222, 232, 240])  # B, G, R: a warm, dim white
+    ink = 0.14  # the share of the paper's light a black ink still reflects
+    squeezed = (img.astype(np.float32) / 255 * (1 - ink) + ink) * paper
+    attack = np.clip(squeezed, 0, 255).astype(np.uint8)
+    result = pad.assess(attack, box)
+    assert result.signals["ink_gamut"] > pad.REVIEW_AT, result.detail
+    assert result.verdict == "review" and result.kind == "print", result.detail
+
+
+def test_a_grey_black_alone_or_a_dim_white_alone_is_live() -> None:
+    """A low-key live photo (grey shadows, clipped highlights) or a dim room (deep
+    shadows, no white) keeps one end of the range: no gamut evidence."""
+    assert pad.ink_gamut(38.0, 255.0) == 0.0
+    assert pad.ink_gamut(4.0, 212.0) == 0.0
+    assert pad.ink_gamut(30.0, 225.0) == pytest.approx(pad.GAMUT_MAX)
+
