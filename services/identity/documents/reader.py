@@ -28,10 +28,20 @@ class DocumentReader:
     ) -> DocumentResult:
         if kind_hint is None and looks_like_licence(front_bgr):
             kind_hint = DocumentKind.CN_BUSINESS_LICENCE  # red emblem top centre, no hint given
+        guessed = None
         if kind_hint is None:  # an MRZ along the bottom of either side: passport page or TD1 card
-            kind_hint = looks_like_mrz_document(front_bgr) or (
+            guessed = looks_like_mrz_document(front_bgr) or (
                 looks_like_mrz_document(back_bgr) if back_bgr is not None else None
             )
+        if guessed is not None:
+            try:
+                return read_mrz_document(front_bgr, back_bgr, guessed, today, self.engine, self.ocr)
+            except DomainError as err:
+                # Only a guess: a Chinese ID card's number line (OCR-B-like digits along the
+                # bottom) can pass for an MRZ row on a blurred photo. No zone found means it
+                # was not an MRZ document after all.
+                if err.reason is not Reason.MRZ_NOT_FOUND:
+                    raise
         if kind_hint in (DocumentKind.PASSPORT_TD3, DocumentKind.ID_CARD_TD1):
             return read_mrz_document(front_bgr, back_bgr, kind_hint, today, self.engine, self.ocr)
         kind = kind_hint or DocumentKind.CN_RESIDENT_ID
