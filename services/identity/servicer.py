@@ -358,7 +358,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 verdict=verdict,
                 reasons=reasons,
                 checks=[check],
-                models=[{"engine": "tesseract", "model": "chi_sim+eng", "version": "5"}],
+                models=self.documents.models(),
                 input_blob_ids=[b for b in (front_blob, back_blob) if b],
                 result=response,
             )

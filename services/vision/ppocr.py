@@ -28,6 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.vision.faces import ModelInfo, _file_version
+
 log = logging.getLogger(__name__)
 
 DISTRIBUTION = "rapidocr-onnxruntime"
@@ -83,6 +85,7 @@ class TextLineRecogniser:
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+        self.info = ModelInfo(engine="ppocr", model=path.stem, version=_file_version(path))
         meta = self._session.get_modelmeta().custom_metadata_map
         if "character" not in meta:
             raise ValueError(f"{path} carries no `character` dictionary in its metadata")

@@ -56,6 +56,11 @@ def test_id_card_is_read_validated_and_its_portrait_matches_the_selfie(server) -
         fields = {f.name: f for f in response.fields}
         assert fields["citizen_number"].value == card.number
         assert fields["citizen_number"].status == identity_pb2.FIELD_STATUS_VALID
+        # The record names every recogniser that may have read it (Tesseract and PP-OCR).
+        record = client.identity.GetVerification(
+            identity_pb2.GetVerificationRequest(verification_id=response.verification_id)
+        ).verification
+        assert {m.engine for m in record.models} == {"tesseract", "ppocr"}
         assert response.portrait_found
         assert response.verdict in (common_pb2.VERDICT_PASS, common_pb2.VERDICT_REVIEW)
         if response.verdict == common_pb2.VERDICT_REVIEW:

@@ -23,6 +23,16 @@ class DocumentReader:
         self.engine = engine
         self.ocr = ocr or default_ocr()
 
+    def models(self) -> list[dict[str, str]]:
+        """The recognisers a reading may use, as recorded with each verification."""
+        from services.vision import ppocr
+
+        out = [{"engine": "tesseract", "model": "chi_sim+eng", "version": "5"}]
+        lines = ppocr.shared()
+        if lines is not None:
+            out.append({"engine": lines.info.engine, "model": lines.info.model, "version": lines.info.version})
+        return out
+
     def read(
         self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
     ) -> DocumentResult:
