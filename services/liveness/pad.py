@@ -9,6 +9,11 @@ Signals, each a number with evidence:
   chroma (R - B: a screen's sub-pixel stripes are coloured); JPEG's 8-pixel block grid
   and the axes are left out. The angle of the strongest peak tells a screen (grid aligned
   with the device, near 0°/90°) from a print (halftone screens at 15°, 45°, 75°).
+- chroma detail: a live face's colour varies smoothly (skin; and a phone keeps colour at a
+  lower resolution than brightness), so its fine detail is in luminance. A screen's R, G, B
+  sub-pixel stripes, aliased by the camera, leave fine colour fringes even when the grid
+  itself is too fine or too soft to give a spectral peak: the ratio of band-passed chroma
+  to band-passed luminance on the face.
 - frame: a large quadrilateral around the face with a uniform band outside it: a dark
   band is a phone or monitor bezel, a light band a print's paper margin.
 - ink gamut: a print reflects no more light than its paper's white and absorbs no more
@@ -46,6 +51,8 @@ FAIL_AT = 0.8
 LUMA_AXIS_FLOOR = 2.6  # log-power excess of the strongest near-axis luminance peak (genuine <= 2.9)
 LUMA_SLANT_FLOOR = 2.5  # the same for slanted peaks (genuine <= 2.7)
 CHROMA_FLOOR = 3.4  # the strongest R - B peak at any angle (genuine <= 3.2)
+CHROMA_DETAIL_FLOOR = 0.9  # fine chroma / fine luminance on the face (genuine <= 0.65 on seed 1)
+CHROMA_DETAIL_SPAN = 1.0  # excess over the floor that counts fully
 PEAK_SPAN = 1.5  # excess over the floor that counts as fully periodic
 AXIS_DEGREES = 12.0  # "near the axes"
 PAPER_BAND = 170.0  # a band around the picture this bright is paper, not a bezel
@@ -143,6 +150,23 @@ def spectral_peaks(channel: np.ndarray) -> tuple[float, float]:
     return float(axis.max()) if axis.size else 0.0, float(slant.max()) if slant.size else 0.0
 
 
+def chroma_detail(patch: np.ndarray) -> float:
+    """Fine colour detail over fine brightness detail: the standard deviation of the two
+    opponent chroma channels (R - B, G - (R + B) / 2) band-passed between 0.7 and 1.5 px,
+    over that of luminance. Live faces ~0.1-0.6; a screen's aliased sub-pixel stripes 1-4."""
+    if patch.shape[0] < 8 or patch.shape[1] < 8:
+        return 0.0
+    f = patch.astype(np.float32)
+    luma = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+    def band(ch: np.ndarray) -> float:
+        return float(np.std(cv2.GaussianBlur(ch, (0, 0), 0.7) - cv2.GaussianBlur(ch, (0, 0), 1.5)))
+
+    rb = f[:, :, 2] - f[:, :, 0]
+    gm = f[:, :, 1] - (f[:, :, 2] + f[:, :, 0]) / 2
+    return float(np.hypot(band(rb), band(gm)) / (band(luma) + 1e-3))
+
+
 def frame_around(img: np.ndarray, face_box: tuple[float, float, float, float] | None) -> tuple[float, float]:
     """(strength 0..1, mean brightness of the band) of a uniform band outside a large
     quadrilateral that holds the face; (0, 0) when there is none."""
@@ -205,6 +229,7 @@ def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) 
     chroma = patch[:, :, 2].astype(np.float32) - patch[:, :, 0].astype(np.float32)
     luma_axis, luma_slant = spectral_peaks(gray)
     chroma_axis, chroma_slant = spectral_peaks(chroma)
+    fringes = chroma_detail(patch)
     frame, band = frame_around(img, face_box)
     frame_black, frame_white = tonal_range(img)
     gamut = ink_gamut(frame_black, frame_white)
@@ -217,7 +242,10 @@ def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) 
 
     grid = norm(luma_axis, LUMA_AXIS_FLOOR)
     slanted = norm(luma_slant, LUMA_SLANT_FLOOR)
-    coloured = norm(max(chroma_axis, chroma_slant), CHROMA_FLOOR)
+    coloured = max(
+        norm(max(chroma_axis, chroma_slant), CHROMA_FLOOR),
+        float(np.clip((fringes - CHROMA_DETAIL_FLOOR) / CHROMA_DETAIL_SPAN, 0.0, 2.0)),
+    )
     # Brightness, contrast and saturation overlap between live photos and attacks here, so
     # they only help name the attack (grey blacks: print), never decide it.
     grey_black = 1.0 if black > GREY_BLACK else 0.0
@@ -237,6 +265,7 @@ def assess(img: np.ndarray, face_box: tuple[float, float, float, float] | None) 
             "luma_slant_peak": luma_slant,
             "chroma_axis_peak": chroma_axis,
             "chroma_slant_peak": chroma_slant,
+            "chroma_detail": fringes,
             "frame": frame,
             "frame_band": band,
             "ink_gamut": gamut,

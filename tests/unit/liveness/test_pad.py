@@ -90,3 +90,22 @@ def test_a_grey_black_alone_or_a_dim_white_alone_is_live() -> None:
     assert pad.ink_gamut(4.0, 212.0) == 0.0
     assert pad.ink_gamut(30.0, 225.0) == pytest.approx(pad.GAMUT_MAX)
 
+
+def test_a_screen_s_colour_fringes_stand_out(genuine) -> None:  # type: ignore[no-untyped-def]
+    """Sub-pixel R, G, B stripes aliased by the camera leave fine colour fringes that a live
+    face's smooth skin colour does not have, even through the phone's JPEG."""
+    img, box = genuine
+    assert pad.chroma_detail(pad._patch(img, box)) < pad.CHROMA_DETAIL_FLOOR
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xx * np.cos(0.05) + yy * np.sin(0.05)) / 6.0  # the aliased stripes' period in camera pixels
+    stripes = [1 + 0.12 * np.cos(2 * np.pi * (u - k / 3)) for k in (2, 1, 0)]  # B, G, R: R leftmost
+    shown = np.clip(img.astype(np.float32) * np.dstack(stripes), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", shown, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    attack = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    result = pad.assess(attack, box)
+    # Too faint for a spectral peak of its own: the fringes alone send it to review.
+    assert result.signals["chroma_slant_peak"] < pad.CHROMA_FLOOR, result.detail
+    assert result.signals["chroma_detail"] > pad.CHROMA_DETAIL_FLOOR + 0.5 * pad.CHROMA_DETAIL_SPAN, result.detail
+    assert result.verdict != "pass" and result.kind == "screen", result.detail
