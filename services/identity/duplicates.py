@@ -30,10 +30,15 @@ DIM = 128
 def _respect_omp_thread_limit() -> None:
     """faiss splits a scan into omp_get_max_threads() slices; under OMP_THREAD_LIMIT=1
     (set for Tesseract) only one thread runs and the other slices are silently skipped,
-    so half the templates would never be searched. Pin faiss to the limit."""
+    so half the templates would never be searched. Pin faiss to the limit.
+
+    OpenMP keeps this setting per thread, and a thread it has not seen starts from the
+    default (the core count): the pin must be made in every thread that calls faiss (the
+    server's worker threads), not once at import; and other libraries in the process may
+    set it again later. So it is set before every faiss call (it only writes a setting)."""
     limit = os.environ.get("OMP_THREAD_LIMIT", "").strip()
     if limit.isdigit() and int(limit) > 0:
-        faiss.omp_set_num_threads(min(int(limit), faiss.omp_get_max_threads()))
+        faiss.omp_set_num_threads(int(limit))
 
 
 _respect_omp_thread_limit()
@@ -109,6 +114,7 @@ class TemplateIndex:
             return
         matrix = np.stack(vecs)
         with self._lock:
+            _respect_omp_thread_limit()
             labels = np.arange(self._next, self._next + len(ids), dtype=np.int64)
             self._next += len(ids)
             if self.kind == "exact" and len(self) + len(ids) > self._exact_limit and len(ids) > 1:
@@ -136,6 +142,7 @@ class TemplateIndex:
 
     def remove(self, template_id: str) -> None:
         with self._lock:
+            _respect_omp_thread_limit()
             label = self._label_of.pop(template_id, None)
             if label is not None:
                 self._index.remove_ids(np.array([label], dtype=np.int64))  # type: ignore[arg-type]
@@ -143,6 +150,7 @@ class TemplateIndex:
 
     def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]:
         with self._lock:
+            _respect_omp_thread_limit()
             if not self._by_label:
                 return []
             sims, labels = self._index.search(np.asarray(vector, np.float32).reshape(1, self._dim), min(k, len(self)))

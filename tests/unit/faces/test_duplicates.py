@@ -109,3 +109,27 @@ def test_search_covers_every_template_under_omp_thread_limit() -> None:
     env = {"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
     assert out.stdout.strip() == "100"
+
+
+def test_search_from_a_worker_thread_covers_every_template_under_omp_thread_limit() -> None:
+    """Regression: OpenMP keeps the thread count per thread, so pinning faiss once at import
+    left the server's worker threads (where every search runs) scanning half the index."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from services.identity.duplicates import TemplateIndex\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((20000, 128)).astype(np.float32)\n"
+        "x /= np.linalg.norm(x, axis=1, keepdims=True)\n"
+        "idx = TemplateIndex(); idx.load((f't{i}', f's{i}', x[i]) for i in range(len(x)))\n"
+        "def hits():\n"
+        "    return sum(idx.search(x[i], 1)[0].template_id == f't{i}' for i in range(0, 20000, 200))\n"
+        "with ThreadPoolExecutor(2) as pool:\n"
+        "    print(sum(pool.map(lambda _: hits(), range(2))))\n"
+    )
+    env = {"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert out.stdout.strip() == "200"
