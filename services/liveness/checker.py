@@ -422,7 +422,7 @@ def check_response(
                 [r for r in outcome.reasons if r[0] in (Reason.FACE_NO_MATCH, Reason.FACE_MATCH_UNCERTAIN)],
             )
         )
-        if _shows_id_card(image, quality.face.box, ocr):
+        if quality.face is not None and _shows_id_card(image, quality.face.box, ocr):
             checks.append(
                 Check(
                     "id_card",

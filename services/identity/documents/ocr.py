@@ -55,7 +55,7 @@ def _prepare(img: np.ndarray, lines: int) -> np.ndarray:
     # Even out light and stretch contrast so faint print reads like a scan.
     background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
     flat = cv2.divide(gray, background, scale=255)
-    return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)
+    return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)  # type: ignore[call-overload,no-any-return]
 
 
 class Tesseract:
@@ -96,22 +96,22 @@ class Tesseract:
         args += ["-c", "preserve_interword_spaces=1", "tsv"]
         out = subprocess.run(args, input=png.tobytes(), capture_output=True, env=self._env, timeout=30, check=False)
         words: dict[str, list[tuple[int, int, str, float]]] = {name: [] for name, _, _ in spans}
-        for row in csv.DictReader(
+        for rec in csv.DictReader(
             io.StringIO(out.stdout.decode("utf-8", "replace")), delimiter="\t", quoting=csv.QUOTE_NONE
         ):
-            text = (row.get("text") or "").strip()
-            if not text or row.get("conf") in (None, "-1"):
+            text = (rec.get("text") or "").strip()
+            if not text or rec.get("conf") in (None, "-1"):
                 continue
-            top, height, left = int(row["top"]), int(row["height"]), int(row["left"])
+            top, height, left = int(rec["top"]), int(rec["height"]), int(rec["left"])
             centre = top + height / 2
             for name, y0, y1 in spans:
                 if y0 <= centre <= y1:
                     words[name].append(
                         (
-                            int(row["line_num"]) + 1000 * int(row["par_num"]) + 100000 * int(row["block_num"]),
+                            int(rec["line_num"]) + 1000 * int(rec["par_num"]) + 100000 * int(rec["block_num"]),
                             left,
                             text,
-                            float(row["conf"]),
+                            float(rec["conf"]),
                         )
                     )
                     break

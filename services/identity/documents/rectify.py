@@ -101,7 +101,7 @@ def _by_background(small: np.ndarray, min_fraction: float) -> tuple[np.ndarray, 
 def warp(bgr: np.ndarray, quad: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The document flattened to `size` (w, h), and the homography canvas -> original image."""
     w, h = size
-    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     m = cv2.getPerspectiveTransform(quad, dst)
     flat = cv2.warpPerspective(bgr, m, (w, h), flags=cv2.INTER_CUBIC)
     return flat, np.linalg.inv(m)
@@ -110,7 +110,7 @@ def warp(bgr: np.ndarray, quad: np.ndarray, size: tuple[int, int]) -> tuple[np.n
 def box_to_image(box: tuple[int, int, int, int], inverse: np.ndarray) -> tuple[float, float, float, float]:
     """A canvas box mapped back to the original image (axis-aligned bounds)."""
     x, y, w, h = box
-    pts = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]).reshape(-1, 1, 2)
+    pts = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float32).reshape(-1, 1, 2)
     mapped = cv2.perspectiveTransform(pts, inverse).reshape(-1, 2)
     x0, y0 = mapped.min(axis=0)
     x1, y1 = mapped.max(axis=0)

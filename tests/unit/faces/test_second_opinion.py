@@ -59,7 +59,7 @@ def test_borderline_genuine_pair_is_rescued_by_the_second_opinion(matchers: tupl
 def test_borderline_impostor_pairs_stay_rejected(matchers: tuple[FaceMatcher, FaceMatcher]) -> None:
     """The hardest impostors of the set (different people SFace finds most alike) are never
     turned into matches by the fusion."""
-    alone, cascade = matchers
+    _, cascade = matchers
     people = [
         "bbt_penny/faceapijs_penny1.png",
         "bbt_bernadette/faceapijs_bernadette2.png",
