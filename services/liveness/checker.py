@@ -14,6 +14,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from services.core.edit_distance import edit_distance
 from services.core.reasons import Reason
 from services.identity.documents.cn_layout import CARD_H, CARD_W, FRONT
 from services.identity.documents.ocr import Region, find_words_in
@@ -499,20 +500,9 @@ def _shows_id_card(image: np.ndarray, face_box: tuple[float, float, float, float
     return False
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: a dropped, extra or misread character each count one."""
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
-
-
 def _close(a: str, b: str) -> bool:
     """At most one character dropped, added or misread: an OCR slip, not another code."""
-    return abs(len(a) - len(b)) <= 1 and _edit_distance(a, b) <= 1
+    return abs(len(a) - len(b)) <= 1 and edit_distance(a, b) <= 1
 
 
 def _rank(check: Check) -> int:
@@ -638,7 +628,7 @@ def judge_code(readings: list[str], expected: str) -> Check:
             reasons=[(Reason.CODE_UNREADABLE, "the code on the paper could not be read with certainty")],
         )
     shaped = [r for r in readings if abs(len(r) - len(expected)) <= 1]
-    repeated = [r for r in shaped if sum(_edit_distance(r, o) <= 1 for o in shaped) >= 2]
+    repeated = [r for r in shaped if sum(edit_distance(r, o) <= 1 for o in shaped) >= 2]
     if repeated:
         return Check(
             "code",

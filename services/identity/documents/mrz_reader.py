@@ -25,6 +25,7 @@ from datetime import date
 import cv2
 import numpy as np
 
+from services.core.edit_distance import edit_distance
 from services.core.errors import invalid
 from services.core.reasons import Reason
 from services.identity.documents import mrz, ocrb
@@ -520,24 +521,14 @@ def _has_words(text: str, name: str) -> bool:
     return any("".join(words[i:j]) == name for i in range(len(words)) for j in range(i + 1, len(words) + 1))
 
 
-def _distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def parse_viz_date(text: str) -> date | None:
     """`12 AUG 1974` as printed in a visual zone (tolerating OCR noise in the month)."""
     m = re.search(r"(\d{1,2})\s*([A-Z0-9]{3})\s*(\d{4})", text.upper().replace("O", "0").replace(" ", " "))
     if not m:
         return None
     month_text = m.group(2).replace("0", "O")
-    month = min(range(12), key=lambda i: _distance(_MONTHS[i], month_text))
-    if _distance(_MONTHS[month], month_text) > 1:
+    month = min(range(12), key=lambda i: edit_distance(_MONTHS[i], month_text))
+    if edit_distance(_MONTHS[month], month_text) > 1:
         return None
     try:
         return date(int(m.group(3)), month + 1, int(m.group(1)))
@@ -556,7 +547,7 @@ def _judge(name: str, text: str, mrz_value: str, parsed: mrz.MrzResult) -> tuple
     if name == "document_number":
         shown = re.sub(r"[^A-Z0-9]", "", text.upper())
         a, b = shown.translate(_CANON), mrz_value.translate(_CANON)
-        return shown, None if not shown else a == b if _distance(a, b) != 1 else None
+        return shown, None if not shown else a == b if edit_distance(a, b) != 1 else None
     shown = " ".join(text.upper().split())
     a, b = _norm_name(shown), _norm_name(mrz_value)
     names_line = parsed.lines[2] if parsed.kind == "TD1" else parsed.lines[0]
@@ -566,7 +557,7 @@ def _judge(name: str, text: str, mrz_value: str, parsed: mrz.MrzResult) -> tuple
         # The name is there as whole words, beside something Tesseract made of other
         # print in the box (the Chinese name beside the Latin one): not a mismatch.
         a = b
-    d = _distance(a, b)
+    d = edit_distance(a, b)
     return shown, None if not a else True if d == 0 else False if d >= 2 else None
 
 
