@@ -39,7 +39,7 @@ from services.platform.frame_pump import PumpStats, Step, pump
 from services.platform.models import DocumentRow, FaceTemplateRow
 from services.platform.records import new_id, utcnow
 from services.platform.records_pb import VERDICT_TO_PB, reason_dict, reason_to_pb, verification_to_pb
-from services.platform.servicer_base import ServicerBase, require, ts
+from services.platform.servicer_base import ServicerBase, first_config, require, ts
 from services.trust.cases import open_case
 from services.vision.face_quality import GUIDANCE_TEXT, Guidance
 
@@ -171,10 +171,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         self, request_iterator: AsyncIterator[pb.StreamMatchFaceRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamMatchFaceResponse]:
         method = f"/{SERVICE}/StreamMatchFace"
-        first = await anext(aiter(request_iterator), None)
-        if first is None or not first.HasField("config"):
-            raise invalid(Reason.MISSING_FIELD, "the first message must carry config", "config")
-        config = first.config
+        config = await first_config(request_iterator)
         subject_id = require(config.subject_id, "config.subject_id")
         stored = await self.replayed(method, config, pb.MatchFaceResponse)
         if stored is not None:

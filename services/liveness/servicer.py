@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.app import App
-from services.core.errors import DomainError, invalid, not_found, precondition
+from services.core.errors import DomainError, not_found, precondition
 from services.core.images import decode_image
 from services.core.reasons import Reason
 from services.identity import subjects
@@ -29,7 +29,7 @@ from services.platform.frame_pump import PumpStats, Step, pump
 from services.platform.models import ChallengeRow, ImageHashRow
 from services.platform.records import new_id, utcnow
 from services.platform.records_pb import VERDICT_TO_PB, check_to_pb, reason_dict, reason_to_pb
-from services.platform.servicer_base import ServicerBase, require, ts
+from services.platform.servicer_base import ServicerBase, check_image_count, first_config, require, ts
 from services.trust.cases import open_case
 
 SERVICE = "sellerverify.v1.LivenessService"
@@ -159,14 +159,11 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
         method = f"/{SERVICE}/RespondChallenge"
         challenge_id = require(request.challenge_id, "challenge_id")
         subject_id = require(request.subject_id, "subject_id")
-        if not request.images:
-            raise invalid(Reason.MISSING_FIELD, "images: send the challenge photo", "images")
-        if len(request.images) > MAX_IMAGES:
-            raise invalid(Reason.INVALID_FIELD, f"at most {MAX_IMAGES} images per response", "images")
+        check_image_count(request.images, MAX_IMAGES, "send the challenge photo", "response")
         stored = await self.replayed(method, request, pb.RespondChallengeResponse)
         if stored is not None:
             return stored
-        decoded = [self.decode(img.content, f"images[{i}].content") for i, img in enumerate(request.images)]
+        decoded = self.decode_all(request.images)
         challenge, replays = await self.offload(self._open_challenge, challenge_id)
         reference, _ = await self.offload(
             self.faces.reference, challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO
@@ -323,10 +320,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
         is recorded exactly like RespondChallenge and sent last) or the challenge expires
         (a CHALLENGE_EXPIRED feedback, then FAILED_PRECONDITION). Stale frames are dropped."""
         method = f"/{SERVICE}/StreamChallenge"
-        first = await anext(aiter(request_iterator), None)
-        if first is None or not first.HasField("config"):
-            raise invalid(Reason.MISSING_FIELD, "the first message must carry config", "config")
-        config = first.config
+        config = await first_config(request_iterator)
         challenge_id = require(config.challenge_id, "config.challenge_id")
         subject_id = require(config.subject_id, "config.subject_id")
         stored = await self.replayed(method, config, pb.RespondChallengeResponse)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -18,8 +18,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
 from services.app import App
-from services.core.errors import missing
+from services.core.errors import invalid, missing
 from services.core.images import DecodedImage, decode_image
+from services.core.reasons import Reason
 from services.platform.auth import current_caller
 
 T = TypeVar("T")
@@ -82,6 +83,27 @@ class ServicerBase:
         if not content:
             raise missing(field)
         return decode_image(content, self.app.image_limits, field)
+
+    def decode_all(self, images: Sequence[Any]) -> list[DecodedImage]:
+        """Every `images[i].content` decoded, or the first bad one's error (nothing is
+        written before this returns)."""
+        return [self.decode(img.content, f"images[{i}].content") for i, img in enumerate(images)]
+
+
+def check_image_count(images: Sequence[Any], limit: int, when_none: str, per: str) -> None:
+    """A repeated `images` field holds 1 to `limit` items."""
+    if not images:
+        raise invalid(Reason.MISSING_FIELD, f"images: {when_none}", "images")
+    if len(images) > limit:
+        raise invalid(Reason.INVALID_FIELD, f"at most {limit} images per {per}", "images")
+
+
+async def first_config(request_iterator: AsyncIterator[Any]) -> Any:
+    """The `config` of a stream's first message (every streaming RPC opens with one)."""
+    first = await anext(aiter(request_iterator), None)
+    if first is None or not first.HasField("config"):
+        raise invalid(Reason.MISSING_FIELD, "the first message must carry config", "config")
+    return first.config
 
 
 def ts(value: datetime | None) -> Timestamp | None:

@@ -19,7 +19,7 @@ from services.platform.auth import current_caller
 from services.platform.models import CaseEvidenceRow, ReviewCaseRow
 from services.platform.records import new_id
 from services.platform.records_pb import check_to_pb, reason_dict, reason_to_pb
-from services.platform.servicer_base import ServicerBase, require, ts
+from services.platform.servicer_base import ServicerBase, check_image_count, require, ts
 from services.trust import review
 from services.trust.cases import CASE_KINDS
 
@@ -161,15 +161,12 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
         label = request.label or "video_frame"
         if len(label) > review.MAX_LABEL_CHARS:
             raise invalid(Reason.INVALID_FIELD, f"label is longer than {review.MAX_LABEL_CHARS} characters", "label")
-        if not request.images:
-            raise invalid(Reason.MISSING_FIELD, "images: attach at least one image", "images")
-        if len(request.images) > MAX_EVIDENCE_IMAGES:
-            raise invalid(Reason.INVALID_FIELD, f"at most {MAX_EVIDENCE_IMAGES} images per call", "images")
+        check_image_count(request.images, MAX_EVIDENCE_IMAGES, "attach at least one image", "call")
         stored = await self.replayed(method, request, pb.AttachEvidenceResponse)
         if stored is not None:
             return stored
         # Refuse any bad image before anything is written.
-        decoded = [self.decode(img.content, f"images[{i}].content") for i, img in enumerate(request.images)]
+        decoded = self.decode_all(request.images)
 
         def read_case() -> ReviewCaseRow:
             with self.app.db.read() as session:
