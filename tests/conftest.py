@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,3 +132,39 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     thread = ServerThread(make_settings(tmp, f"sqlite:///{tmp / 'sv.db'}"))
     with thread:
         yield LiveServer(thread, "sqlite")
+
+
+def id_card_subjects(server: LiveServer, seed: int, ref_prefix: str) -> Callable[[], str]:
+    """A maker of subjects whose Chinese ID card (rendered with the seller's portrait,
+    barack_obama/facerec_obama.jpg) was submitted and read: what a liveness challenge needs."""
+    import random
+    from datetime import date
+
+    import cv2
+    from sellerverify.v1 import common_pb2, identity_pb2
+
+    from services.vision.faces import default_engine
+    from tests import attackgen
+    from tests.docgen.capture import capture
+    from tests.docgen.cn_id_card import random_card, render_back, render_front
+    from tests.portraits import id_portrait
+
+    rng = random.Random(seed)
+    photo = cv2.imread(str(FACES / "barack_obama" / "facerec_obama.jpg"))
+    card = random_card(rng, date.today(), id_portrait(photo, default_engine()))
+    front = attackgen.jpeg(capture(render_front(card, rng), "clean", 1).image)
+    back = attackgen.jpeg(capture(render_back(card, rng), "clean", 2).image)
+
+    def make() -> str:
+        with server.client() as client:
+            sid: str = client.identity.CreateSubject(
+                identity_pb2.CreateSubjectRequest(external_ref=f"{ref_prefix}-{uuid.uuid4().hex[:8]}")
+            ).subject.subject_id
+            client.identity.SubmitDocument(
+                identity_pb2.SubmitDocumentRequest(
+                    subject_id=sid, front=common_pb2.Image(content=front), back=common_pb2.Image(content=back)
+                )
+            )
+        return sid
+
+    return make

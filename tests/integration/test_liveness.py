@@ -5,22 +5,21 @@ refused or sent to a person as a presentation attack."""
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import date, timedelta
 
 import cv2
 import pytest
 from sellerverify import SellerVerifyError
-from sellerverify.v1 import common_pb2, identity_pb2, liveness_pb2
+from sellerverify.v1 import common_pb2, liveness_pb2
 
 from services.platform.models import ChallengeRow
 from services.platform.records import utcnow
 from services.vision.faces import default_engine
 from tests import attackgen
 from tests.attackgen import presentation
-from tests.conftest import FACES
+from tests.conftest import FACES, id_card_subjects
 from tests.docgen.capture import capture
-from tests.docgen.cn_id_card import random_card, render_back, render_front
+from tests.docgen.cn_id_card import random_card, render_front
 from tests.portraits import id_portrait
 
 ID_PHOTO = FACES / "barack_obama" / "facerec_obama.jpg"
@@ -32,24 +31,7 @@ STRANGER = FACES / "joe_biden" / "facerec_biden.jpg"
 @pytest.fixture(scope="module")
 def verified_documents(sqlite_server):  # type: ignore[no-untyped-def]
     """A subject whose ID card (with the seller's portrait) is on file."""
-    rng = random.Random(21)
-    card = random_card(rng, date.today(), id_portrait(cv2.imread(str(ID_PHOTO)), default_engine()))
-    front = attackgen.jpeg(capture(render_front(card, rng), "clean", 1).image)
-    back = attackgen.jpeg(capture(render_back(card, rng), "clean", 2).image)
-
-    def new_subject() -> str:
-        with sqlite_server.client() as client:
-            sid = client.identity.CreateSubject(
-                identity_pb2.CreateSubjectRequest(external_ref=f"live-{uuid.uuid4().hex[:8]}")
-            ).subject.subject_id
-            client.identity.SubmitDocument(
-                identity_pb2.SubmitDocumentRequest(
-                    subject_id=sid, front=common_pb2.Image(content=front), back=common_pb2.Image(content=back)
-                )
-            )
-        return sid
-
-    return new_subject
+    return id_card_subjects(sqlite_server, seed=21, ref_prefix="live")
 
 
 def _issue(server, subject_id: str, mode=liveness_pb2.CHALLENGE_MODE_CODE_ON_PAPER, pose: str = "paper_under_chin"):  # type: ignore[no-untyped-def]

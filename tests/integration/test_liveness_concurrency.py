@@ -10,19 +10,12 @@ from sellerverify.v1 import common_pb2
 
 from services.platform.models import ChallengeRow, ReviewCaseRow
 from tests import attackgen
-from tests.integration.test_liveness import (  # noqa: F401 - the fixture is used by name
-    LIVE_PHOTO,
-    LIVE_PHOTO_2,
-    _codes,
-    _issue,
-    _respond,
-    _with_paper,
-    verified_documents,
-)
+from tests.conftest import id_card_subjects
+from tests.integration.test_liveness import LIVE_PHOTO, LIVE_PHOTO_2, _codes, _issue, _respond, _with_paper
 
 
-def test_concurrent_answers_consume_the_challenge_once(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    subject_id = verified_documents()
+def test_concurrent_answers_consume_the_challenge_once(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    subject_id = id_card_subjects(sqlite_server, seed=21, ref_prefix="live")()
     c = _issue(sqlite_server, subject_id)
     paper = attackgen.paper_with_code(c.code)
     images = [_with_paper(LIVE_PHOTO, paper), _with_paper(LIVE_PHOTO_2, paper)]

@@ -4,11 +4,10 @@ used up), and the stream ending when the challenge expires."""
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import cv2
 import numpy as np
@@ -20,36 +19,15 @@ from services.platform.models import ChallengeRow, SubjectRow, VerificationRow
 from services.platform.records import utcnow
 from services.vision.faces import default_engine
 from tests import attackgen
-from tests.conftest import FACES
-from tests.docgen.capture import capture
-from tests.docgen.cn_id_card import random_card, render_back, render_front
-from tests.portraits import id_portrait
+from tests.conftest import FACES, id_card_subjects
 
-ID_PHOTO = FACES / "barack_obama" / "facerec_obama.jpg"
 LIVE_PHOTO = FACES / "barack_obama" / "facerec_obama2.jpg"
 
 
 @pytest.fixture(scope="module")
 def new_subject(sqlite_server):  # type: ignore[no-untyped-def]
     """Makes subjects whose ID card (with the seller's portrait) is on file."""
-    rng = random.Random(33)
-    card = random_card(rng, date.today(), id_portrait(cv2.imread(str(ID_PHOTO)), default_engine()))
-    front = attackgen.jpeg(capture(render_front(card, rng), "clean", 1).image)
-    back = attackgen.jpeg(capture(render_back(card, rng), "clean", 2).image)
-
-    def make() -> str:
-        with sqlite_server.client() as client:
-            sid = client.identity.CreateSubject(
-                identity_pb2.CreateSubjectRequest(external_ref=f"stream-ch-{uuid.uuid4().hex[:8]}")
-            ).subject.subject_id
-            client.identity.SubmitDocument(
-                identity_pb2.SubmitDocumentRequest(
-                    subject_id=sid, front=common_pb2.Image(content=front), back=common_pb2.Image(content=back)
-                )
-            )
-        return sid
-
-    return make
+    return id_card_subjects(sqlite_server, seed=33, ref_prefix="stream-ch")
 
 
 def _issue(server, subject_id: str, ttl_s: float | None = None):  # type: ignore[no-untyped-def]
