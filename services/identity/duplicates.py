@@ -27,6 +27,11 @@ from services.core.reasons import Reason
 DIM = 128
 
 
+_LIMIT = os.environ.get("OMP_THREAD_LIMIT", "").strip()
+# OpenMP reads OMP_THREAD_LIMIT once, when it loads: parsing it once here matches that.
+_OMP_THREADS = int(_LIMIT) if _LIMIT.isdigit() and int(_LIMIT) > 0 else 0
+
+
 def _respect_omp_thread_limit() -> None:
     """faiss splits a scan into omp_get_max_threads() slices; under OMP_THREAD_LIMIT=1
     (set for Tesseract) only one thread runs and the other slices are silently skipped,
@@ -36,9 +41,8 @@ def _respect_omp_thread_limit() -> None:
     default (the core count): the pin must be made in every thread that calls faiss (the
     server's worker threads), not once at import; and other libraries in the process may
     set it again later. So it is set before every faiss call (it only writes a setting)."""
-    limit = os.environ.get("OMP_THREAD_LIMIT", "").strip()
-    if limit.isdigit() and int(limit) > 0:
-        faiss.omp_set_num_threads(int(limit))
+    if _OMP_THREADS:
+        faiss.omp_set_num_threads(_OMP_THREADS)
 
 
 _respect_omp_thread_limit()
