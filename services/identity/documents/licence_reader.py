@@ -12,6 +12,7 @@ has the design and the measurements.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import time
@@ -62,7 +63,7 @@ _CONFUSIONS = {
 # What the alphabet-restricted readings make of a printed I, O, S, V or Z (measured); a
 # letter seen twice by the all-letters readings and read like this is taken as printed.
 _PRINTED_AS = {"O": "0", "I": "1", "Z": "27", "S": "5", "V": "UY"}
-_AS_DIGIT = {"G": "6", "B": "8", "D": "0", "Q": "0", "T": "7", "J": "1", "L": "1", "A": "4"}
+_AS_DIGIT = {"G": "6", "E": "6", "B": "8", "D": "0", "Q": "0", "T": "7", "J": "1", "L": "1", "A": "4"}
 _POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sv-ocr-licence")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _DATE = re.compile(r"(\d{4})\D(\d{2})\D(\d{2})(?!\d)")
@@ -81,6 +82,7 @@ class CodeReading:
     text: str
     confidence: float
     symbols: list[tuple[str, float, str]] = field(default_factory=list)  # (char, conf 0..1, alternatives)
+    source: str = "tesseract"  # or "ppocr": an independent model that reads every letter
 
 
 @dataclass
@@ -91,6 +93,13 @@ class CodeCheck:
     status: FieldStatus
     reasons: list[tuple[Reason, str]] = field(default_factory=list)
     corrected_from: str | None = None
+
+
+def _code_band(card: np.ndarray) -> np.ndarray:
+    """The credit code's box with 40 px above and below: where to look for the line when a
+    flattening slightly off in perspective put it beside its box."""
+    x, y, w, h = FIELDS["credit_code"]
+    return card[y - 40 : y + h + 40, x : x + w]
 
 
 def _crop(card: np.ndarray, name: str, pad: int = 0) -> np.ndarray:
@@ -273,21 +282,42 @@ def _agreed_illegal(first: CodeReading, second: CodeReading) -> CodeReading:
     return CodeReading(text, first.confidence, first.symbols)
 
 
+def _text_lines(band: np.ndarray, margin: int = 4) -> list[np.ndarray]:
+    """The lines of text in `band` (runs of inked rows at least 12 px high), top to bottom."""
+    gray = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    inked = np.concatenate([[False], (gray < np.percentile(gray, 90) - 40).mean(axis=1) > 0.03, [False]])
+    edges = np.flatnonzero(np.diff(inked.astype(np.int8)))
+    return [band[max(0, a - margin) : b + margin] for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 12]
+
+
 def read_credit_code(
-    ocr: Tesseract | TesserocrEngine, crop: np.ndarray, lines: TextLineRecogniser | None = None
+    ocr: Tesseract | TesserocrEngine,
+    crop: np.ndarray,
+    lines: TextLineRecogniser | None = None,
+    band: np.ndarray | None = None,
 ) -> tuple[CodeCheck, float]:
     """Read and validate the credit code, with more readings only when the first ones do not
     agree on a code that checks out; returns the check and the first reading's confidence.
-    With `lines` (the PP-OCR text-line recogniser), its reading is the second opinion."""
+    With `lines` (the PP-OCR text-line recogniser), its reading is the second opinion.
+    `band`: the code's box with room above and below; when nothing in `crop` reads as most
+    of a code (the flattening put the line off its box), each text line of the band is
+    tried and the one read longest is read in full."""
     crop = _text_rows(crop, 4)
     full = read_code(ocr, crop, FULL_WHITELIST, 48, False)
     legal = [read_code(ocr, crop, LEGAL_WHITELIST, 64, False)]
     if lines is not None:
         pp = lines.recognise(crop)
-        legal.append(CodeReading(re.sub(r"\s+", "", pp.text).upper(), pp.confidence))
+        legal.append(CodeReading(re.sub(r"\s+", "", pp.text).upper(), pp.confidence, source="ppocr"))
     quick = check_code(legal, full, final=False)
     if quick is not None:
         return quick, legal[0].confidence
+    if band is not None and max(len(re.sub("[^0-9A-Z]", "", r.text)) for r in [full, *legal]) < 16:
+        tries = [
+            (len(read_code(ocr, line, LEGAL_WHITELIST, 64, False).text), i) for i, line in enumerate(_text_lines(band))
+        ]
+        longest = max(tries, default=(0, 0))
+        if longest[0] >= 16:
+            return read_credit_code(ocr, _text_lines(band)[longest[1]], lines)
     for view in _MORE_VIEWS:
         image, height, flatten = view(crop)
         legal.append(read_code(ocr, image, LEGAL_WHITELIST, height, flatten))
@@ -321,6 +351,18 @@ def _value(c: str) -> int:
     return int(c) if c.isdigit() else ord(c) - 55
 
 
+@functools.cache
+def _regions() -> frozenset[str]:
+    return frozenset(cn_id.regions())  # read once: the table takes ~50 ms to load
+
+
+def _plausible(code: str) -> bool:
+    """Structure a correction must have beyond the GB 32100 check (which a mod-31 check
+    passes by chance for 1 in 31 wrong codes): a GB/T 2260 region code and an organisation
+    code whose own GB 11714 check character matches (1 in 11 by chance)."""
+    return len(code) == 18 and code[2:8] in _regions() and organisation_code_ok(code)
+
+
 def _corroborated(code: str, reference: str) -> bool:
     """A code that differs from what the readings agreed on (`reference`) is trusted only
     when the organisation code's own check character (GB 11714, characters 9-17) confirms
@@ -332,7 +374,7 @@ def _corroborated(code: str, reference: str) -> bool:
         return not diffs
     if any(not 8 <= i <= 15 or (_value(code[i]) - _value(reference[i])) % 11 == 0 for i in diffs):
         return False
-    return code[2:8] in cn_id.regions() and organisation_code_ok(code)
+    return _plausible(code)
 
 
 def _only_lookalikes(seen: str, code: str) -> bool:
@@ -346,6 +388,12 @@ def _digits_where_required(code: str) -> str:
         return code
     region = "".join(_AS_DIGIT.get(c, c) for c in code[2:8])
     return code[:2] + region + code[8:16] + _AS_DIGIT.get(code[16], code[16]) + code[17]
+
+
+def _digits_in_place(code: str) -> bool:
+    """A region code of digits (characters 3-8) and an organisation-code check of 0-9 or X
+    (character 17), as every GB 32100 code has."""
+    return code[2:8].isdigit() and (code[16].isdigit() or code[16] == "X")
 
 
 def _majority(codes: list[str]) -> str:
@@ -369,6 +417,23 @@ def _substitutions(code: str, legal: list[CodeReading]) -> set[str]:
             if alt in offered[i] and _checksum_ok(cand):
                 out.add(cand)
     return out
+
+
+def _letters_vouched_against(seen: str, legal: list[CodeReading], majority: str) -> dict[int, str]:
+    """Positions where the all-letters reading saw a letter GB 32100 never uses, but PP-OCR
+    (a second model that reads every letter, I, O, S, V and Z included) and the restricted
+    readings' majority both read the same legal character, one that is not what that letter
+    becomes when read without it (_PRINTED_AS): a Q or a 9 taken for O, a blurred 8 for S, a
+    T for I. Two models agree on a character that looks unlike the letter, so the letter is
+    Tesseract's misreading, not a print; maps each such position to the agreed character."""
+    pp = next((r.text for r in legal if r.source == "ppocr"), "")
+    if len(seen) != 18 or len(pp) != 18 or len(majority) != 18:
+        return {}
+    return {
+        i: pp[i]
+        for i, c in enumerate(seen)
+        if c not in uscc.ALPHABET and pp[i] == majority[i] and pp[i] in uscc.ALPHABET and pp[i] not in _PRINTED_AS[c]
+    }
 
 
 def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) -> CodeCheck | None:
@@ -402,10 +467,13 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
         return CodeCheck(value, FieldStatus.UNREADABLE, [(Reason.FIELD_UNREADABLE, why)])
 
     first = legal[0].text
-    # Another reading (PP-OCR's, when installed) agreeing on a code that checks out is enough,
-    # unless the all-letters reading saw a letter GB 32100 never uses (handled below).
-    agreeing = all(c in uscc.ALPHABET for c in seen) and first in [r.text for r in legal[1:]]
-    if _checksum_ok(first) and (first == seen or _only_lookalikes(seen, first) or agreeing):
+    # Another reading agreeing on a code that checks out is enough, unless the all-letters
+    # reading saw a letter GB 32100 never uses (handled below): PP-OCR's (an independent
+    # model), or another Tesseract view when the code has a real code's structure too (views
+    # share their errors: 8 and 6 read as B and E in two of them passed the check by chance).
+    others = [r for r in legal[1:] if r.text == first] if all(c in uscc.ALPHABET for c in seen) else []
+    agreeing = any(r.source == "ppocr" for r in others) or (bool(others) and _plausible(first))
+    if _checksum_ok(first) and _digits_in_place(first) and (first == seen or _only_lookalikes(seen, first) or agreeing):
         return accepted(first)
     if not final:
         return None
@@ -418,14 +486,17 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
     pool = set(codes) | {majority}
     if int(np.prod([len(c) for c in columns])) <= 256:
         pool |= {"".join(combo) for combo in itertools.product(*columns)}
-    illegal = [i for i, c in enumerate(seen) if c not in uscc.ALPHABET] if len(seen) == 18 else []
+    letters = _letters_vouched_against(seen, legal, majority)
+    read = "".join(letters.get(i, c) for i, c in enumerate(seen))  # the all-letters reading, so vouched
+    illegal = [i for i, c in enumerate(read) if c not in uscc.ALPHABET] if len(read) == 18 else []
     if illegal:
-        mapped = "".join(_LOOKALIKE.get(c, c) for c in seen)
+        mapped = "".join(_LOOKALIKE.get(c, c) for c in read)
         # Only what the readings agree on, with the look-alikes put in: combinations of
-        # stray characters would give a malformed code too many chances to check out.
-        agreed_codes = [majority, *(c for c in set(codes) if codes.count(c) >= 2)]
+        # stray characters would give a malformed code too many chances to check out. The
+        # all-letters reading with its look-alikes mapped is one reading among the others.
+        agreed_codes = [majority, *(c for c in set(codes) if codes.count(c) >= 2 or c == mapped)]
         forced = {"".join(mapped[i] if i in illegal else ch for i, ch in enumerate(p)) for p in agreed_codes}
-        confirmed = {c for c in forced if _checksum_ok(c)}
+        confirmed = {c for c in forced if _checksum_ok(c) and _plausible(c)}
         if not confirmed and len(codes) >= 3:  # plus one confusion the organisation code confirms
             base = "".join(mapped[i] if i in illegal else ch for i, ch in enumerate(majority))
             confirmed = {c for c in _substitutions(base, legal) if _corroborated(c, base)}
@@ -433,10 +504,10 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
             return accepted(confirmed.pop())
         if confirmed or any(_checksum_ok(c) for c in pool):
             return unreadable(majority, "the credit code reads more than one way; retake the photo in even light")
-        if all(majority[i] in _PRINTED_AS[seen[i]] for i in illegal):
+        if all(majority[i] in _PRINTED_AS[read[i]] for i in illegal):
             # Read as I/O/S/V/Z by the all-letters readings and as what such a letter becomes
             # by the others, and the look-alike does not check out: the letter is printed.
-            bad = sorted({seen[i] for i in illegal})
+            bad = sorted({read[i] for i in illegal})
             return CodeCheck(
                 seen,
                 FieldStatus.INVALID,
@@ -452,10 +523,16 @@ def check_code(legal: list[CodeReading], full: CodeReading, final: bool = True) 
         # took for S): a blurred character, not evidence of a forged code.
         return unreadable(majority, "the credit code could not be read with confidence; retake the photo")
     candidates = {c for c in pool if _checksum_ok(c)} | _substitutions(majority, legal)
-    # Two independent readings that agree (two restricted ones, or one and the all-letters
-    # one) and check out need nothing more; anything else the organisation code must confirm.
-    agreed = {c for c in codes if codes.count(c) >= 2}
-    candidates = {c for c in candidates if c in agreed or c in (majority, seen) or _corroborated(c, majority)}
+    # Two readings that agree (two restricted ones, or one and the all-letters one, with the
+    # letters PP-OCR vouched against put right) and check out; the majority; or a confusion
+    # the organisation code alone confirms.
+    agreed = {c for c in codes if codes.count(c) + (c == read) >= 2}
+    # Every candidate must also have the structure of a real code: Tesseract views share
+    # their errors (8 read as B, 6 as E) and 1 in 31 such wrong codes passes the GB 32100
+    # check (seen: two views agreeing on a code with two misread characters).
+    candidates = {
+        c for c in candidates if (c in (seen, majority) or c in agreed or _corroborated(c, majority)) and _plausible(c)
+    }
     if len(candidates) == 1:
         return accepted(candidates.pop())
     if candidates:
@@ -602,7 +679,7 @@ def read_licence(
     date_crop = _crop(card, "establishment_date")
     chi_lines = ("company_name", "legal_representative", "company_type", "registered_capital")
     jobs: dict[str, Future[Any]] = {
-        "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code"), lines),
+        "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code"), lines, _code_band(card)),
         "chi": _POOL.submit(ocr.read, [Region(k, _crop(card, k)) for k in chi_lines], "chi_sim", 7, None),
         "more": _POOL.submit(
             ocr.read,

@@ -239,3 +239,60 @@ def test_the_comparison_marks_the_compared_field(ocr) -> None:  # type: ignore[n
     apply(doc, "某某某", "legal_representative")
     assert doc.fields["legal_representative"].status is FieldStatus.INVALID
     assert Reason.LEGAL_REPRESENTATIVE_MISMATCH in {r for r, _, _ in doc.reasons} and doc.verdict != "pass"
+
+
+def _bench_photo(key: str, invalid: str | None = None) -> tuple[Licence, np.ndarray]:
+    """A licence exactly as `python -m bench.ocr_licence` draws it (key: seed-tier-i, on
+    the tuning seeds 0-2)."""
+    rng = random.Random(key)
+    lic = random_licence(rng, TODAY, invalid)
+    return lic, capture(render(lic, rng), key.split("-")[1], rng.randrange(1 << 30)).image
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2-hard-6",  # a blurred T read as I by the all-letters reading (and 5 as S)
+        "1-photo-39",  # a 9 read as O
+        "0-photo-21",  # a 9 read as O at the organisation code's check
+        "1-hard-11",  # a 9 read as S, a 0 as O
+    ],
+)
+def test_a_letter_pp_ocr_and_tesseract_both_read_otherwise_is_not_taken_for_a_print(ocr, key: str) -> None:  # type: ignore[no-untyped-def]
+    # The all-letters reading saw I, O or S; PP-OCR (which reads those letters too) and the
+    # restricted readings agree on another character: the code is read, not sent to review.
+    lic, image = _bench_photo(key)
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+
+
+def test_a_code_line_off_its_box_is_found_in_the_band_around_it(ocr) -> None:  # type: ignore[no-untyped-def]
+    # Flattened slightly off in perspective: the box holds the label and the top of the code.
+    lic, image = _bench_photo("2-photo-13")
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    assert code.value == lic.credit_code and code.status is FieldStatus.VALID
+
+
+def test_tesseract_views_agreeing_on_an_impossible_code_are_not_a_correction(ocr) -> None:  # type: ignore[no-untyped-def]
+    # Three views read 8 as B and 6 as E (an organisation-code check of E cannot be), and that
+    # code passed the mod-31 check by chance; it was accepted before the structure was checked.
+    lic, image = _bench_photo("0-hard-48")
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    accepted = code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+    assert code.value == lic.credit_code if accepted else code.status is not FieldStatus.VALID
+
+
+def test_two_views_agreeing_on_a_code_that_checks_out_by_chance_are_not_enough() -> None:
+    # Readings of 0-hard-48 and 0-hard-55 (hard tier): the wrong codes pass GB 32100 but have
+    # no real code's structure (an E as the organisation code's check; a D->0 and T->1 pair
+    # the GB 11714 check refutes).
+    truth = "91231004MA34T9D01T"
+    legal = [_reading(t) for t in ("91231004MA34T9D011", "91231004MA34T90011", "91231004MA34T90011")]
+    legal.insert(0, CodeReading(truth, 0.9, source="ppocr"))
+    checked = check_code(legal, _reading("91231004MA34T9001"))
+    assert checked is not None and checked.code != "91231004MA34T90011"
+    assert checked.status not in (FieldStatus.VALID, FieldStatus.CORRECTED) or checked.code == truth
+    wrong = "91511129MAWMBTKREL"
+    legal = [_reading(wrong), CodeReading("91511129MAWM8TKR6L", 0.9, source="ppocr"), _reading(wrong), _reading(wrong)]
+    checked = check_code(legal, _reading("91511129MAWMSTKRGL"))
+    assert checked is not None and checked.code != wrong
