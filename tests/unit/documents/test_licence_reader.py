@@ -296,3 +296,21 @@ def test_two_views_agreeing_on_a_code_that_checks_out_by_chance_are_not_enough()
     legal = [_reading(wrong), CodeReading("91511129MAWM8TKR6L", 0.9, source="ppocr"), _reading(wrong), _reading(wrong)]
     checked = check_code(legal, _reading("91511129MAWMSTKRGL"))
     assert checked is not None and checked.code != wrong
+
+
+def test_a_check_character_q_every_reading_took_for_0_is_read_by_its_tail(ocr) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _bench_photo("2-photo-9")  # ...TCG12Q: all Tesseract readings say 0
+    assert lic.credit_code.endswith("Q")
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+
+
+def test_a_wrong_check_character_is_not_reshaped_into_a_right_one(ocr) -> None:  # type: ignore[no-untyped-def]
+    # The same licence with 0 printed where Q belongs: a 0 has no tail, so nothing confirms Q.
+    rng = random.Random("2-photo-9")
+    lic = random_licence(rng, TODAY)
+    lic.credit_code = lic.credit_code[:17] + "0"
+    image = capture(render(lic, rng), "photo", rng.randrange(1 << 30)).image
+    doc = read_licence(image, TODAY, ocr)
+    assert doc.fields["credit_code"].status not in (FieldStatus.VALID, FieldStatus.CORRECTED)
+    assert doc.verdict != "pass"
