@@ -9,7 +9,8 @@ live photo than two ordinary photos do. The decision:
     similarity <  threshold at FMR 1%                             -> NO_MATCH
     in between                                                    -> UNCERTAIN (a person decides)
 
-Document portraits are upscaled before detection and embedded with their mirror image
+Small pictures (short side under 320 px: card portraits, tight crops) are upscaled before
+detection. Document portraits are embedded with their mirror image
 averaged in (test-time augmentation, which steadies small crops; portraits are embedded
 once per document, so it costs nothing on the live path). Live photos get one embedding.
 
@@ -38,7 +39,11 @@ from services.core.reasons import Reason
 from services.vision.face_quality import PORTRAIT_POLICY, SELFIE_POLICY, FaceQuality, assess
 from services.vision.faces import DetectedFace, FaceEngine, ModelInfo
 
-PORTRAIT_MIN_SIDE = 320  # portraits smaller than this are upscaled before detection
+# Images whose short side is below this are upscaled (bicubic) before detection: YuNet's
+# landmarks on small inputs (a 150 px tight crop, a 102x126 card portrait) are loose, and
+# alignment from them costs SFace accuracy (photo pairs TAR@FMR0.1% 0.967 -> 1.000 alone,
+# docs/face-calibration.md). Camera frames (640x480) and ordinary photos are untouched.
+DETECT_MIN_SIDE = 320
 
 
 class PairType(Enum):
@@ -225,10 +230,10 @@ class FaceMatcher:
         self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo"
     ) -> tuple[FaceQuality, np.ndarray | None, tuple[np.ndarray, DetectedFace] | None]:
         """As `inspect`, plus the (image, face) a second opinion would look at."""
-        image = _upscale_small(image_bgr) if portrait else image_bgr
+        image, scale = _upscale_small(image_bgr)
         faces = self.engine.detect(image)
         aligned = self.engine.align(image, faces[0]) if faces else None
-        quality = assess(image, faces, aligned, PORTRAIT_POLICY if portrait else SELFIE_POLICY, what)
+        quality = assess(image, faces, aligned, PORTRAIT_POLICY if portrait else SELFIE_POLICY, what, scale=scale)
         return quality, aligned, ((image, faces[0]) if faces else None)
 
     def inspect_template(
@@ -340,9 +345,11 @@ class FaceMatcher:
         )
 
 
-def _upscale_small(image_bgr: np.ndarray) -> np.ndarray:
+def _upscale_small(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """The image to detect on, and its scale from the uploaded image."""
     h, w = image_bgr.shape[:2]
-    if min(h, w) >= PORTRAIT_MIN_SIDE:
-        return image_bgr
-    scale = PORTRAIT_MIN_SIDE / min(h, w)
-    return cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    if min(h, w) >= DETECT_MIN_SIDE:
+        return image_bgr, 1.0
+    scale = DETECT_MIN_SIDE / min(h, w)
+    size = (round(w * scale), round(h * scale))
+    return cv2.resize(image_bgr, size, interpolation=cv2.INTER_CUBIC), size[0] / w

@@ -68,7 +68,9 @@ class QualityPolicy:
 
 
 SELFIE_POLICY = QualityPolicy()
-PORTRAIT_POLICY = QualityPolicy(min_eye_distance_px=12.0, min_sharpness=5.0, max_face_fraction=1.5)
+# Sizes are in the uploaded picture's pixels: a chip portrait (102x126) has about 20 px between the
+# eyes; below 8 there is too little face left to compare.
+PORTRAIT_POLICY = QualityPolicy(min_eye_distance_px=8.0, min_sharpness=5.0, max_face_fraction=1.5)
 
 
 @dataclass
@@ -137,8 +139,13 @@ def assess(
     aligned_bgr: np.ndarray | None,
     policy: QualityPolicy = SELFIE_POLICY,
     what: str = "photo",
+    scale: float = 1.0,
 ) -> FaceQuality:
-    """Measure the dominant face and list what is wrong, with actionable messages."""
+    """Measure the dominant face and list what is wrong, with actionable messages.
+
+    `scale` is how much `image_bgr` was enlarged from the uploaded picture (small pictures
+    are upscaled before detection); the face size is judged in the uploaded picture's pixels,
+    so upscaling never turns a too-small face into an acceptable one."""
     q = FaceQuality(faces_found=len(faces))
     if not faces:
         q.reasons.append((Reason.NO_FACE, f"no face found in the {what}; face the camera in good light"))
@@ -160,7 +167,7 @@ def assess(
                 f"{1 + len(clear_others)} faces in the {what}; only the seller may be in the picture",
             )
         )
-    q.eye_distance_px = main.eye_distance
+    q.eye_distance_px = main.eye_distance / scale
     q.yaw_deg, q.pitch_deg, q.roll_deg = head_pose(main.landmarks)
     h, w = image_bgr.shape[:2]
     x, y, bw, bh = main.box
