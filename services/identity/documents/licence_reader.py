@@ -459,6 +459,23 @@ def _substitutions(code: str, legal: list[CodeReading]) -> set[str]:
     return out
 
 
+def _contradicted(code: str, legal: list[CodeReading], seen: str, majority: str, check_shape: str | None) -> bool:
+    """Evidence against a code that checks out: PP-OCR read a letter GB 32100 never uses
+    where the code has something other than that letter's classic look-alike (a printed Z
+    that Tesseract took for 7, a V for W, restoring the code the forger altered); the check
+    character's shape says the other of a confusable pair (a tailed Q where the code has 0);
+    or the code departs from the majority where PP-OCR and the all-letters reading, two
+    independent readers, both read the majority's character."""
+    pp = next((r.text for r in legal if r.source == "ppocr"), "")
+    if len(pp) == 18 and any(_LOOKALIKE[p] != c for p, c in zip(pp, code, strict=True) if p in _LOOKALIKE):
+        return True
+    if check_shape and (code[17], check_shape) in _SHAPE_PAIRS:
+        return True
+    if len(pp) == len(seen) == len(majority) == 18:
+        return any(c != m and pp[i] == m and seen[i] == m for i, (c, m) in enumerate(zip(code, majority, strict=True)))
+    return False
+
+
 def _letters_vouched_against(seen: str, legal: list[CodeReading], majority: str) -> dict[int, str]:
     """Positions where the all-letters reading saw a letter GB 32100 never uses, but PP-OCR
     (a second model that reads every letter, I, O, S, V and Z included) and the restricted
@@ -485,21 +502,30 @@ def check_code(
     """Validate the credit code (GB 32100) from readings restricted to its alphabet (`legal`)
     and one over all of A-Z (`full`: the evidence for characters a code never has).
 
-    - The first restricted reading checks out and the all-letters reading saw the same, or
-      the same but for classic look-alikes (O/0, I/1, Z/2, S/5, V/U): VALID / CORRECTED.
-      With `final` False that is all that is tried; None means "read more".
+    - The first restricted reading checks out (with digits where a code has them) and the
+      all-letters reading saw the same, or the same but for classic look-alikes (O/0, I/1,
+      Z/2, S/5, V/U), or PP-OCR read the same, or another view did and the code has a real
+      code's structure (`_plausible`): VALID / CORRECTED. With `final` False that is all
+      that is tried; None means "read more".
+    - A letter GB 32100 never uses that the all-letters reading saw where PP-OCR and the
+      restricted readings' majority agree on another legal character, one such a letter is
+      not read as (a 9 or Q for O, a T for I), is Tesseract's misreading, not a print
+      (`_letters_vouched_against`); that character stands in for it.
     - The all-letters reading saw I, O, S, V or Z (twice, see read_credit_code): accepted
       only with exactly those replaced by their classic look-alikes (plus at most one
-      confusion the organisation code confirms) and checking out: CORRECTED. If something
-      else checks out, the print is ambiguous (a V, or a W read as V?): unreadable, review.
-      If nothing does and the restricted readings saw the look-alike: MALFORMED (fail).
+      confusion the organisation code confirms), checking out and plausible: CORRECTED. If
+      something else checks out, the print is ambiguous (a V, or a W read as V?): unreadable,
+      review. If nothing does and the restricted readings saw the look-alike: MALFORMED.
     - Otherwise the candidates are the readings, their majority, the combinations of the
-      characters they disagree on and one classic confusion (6/G, 0/Q/D, 8/B, E/6 ...)
-      that Tesseract itself offered inside the organisation code. A candidate must check
-      out and be read by two readings, or be the majority, or have every difference from
-      the majority confirmed by the organisation code's own check (`_corroborated`).
-      Exactly one must survive: VALID / CORRECTED. None: CHECKSUM_FAILED (review: some
-      early codes fail it legitimately). Several, or no full-length reading: unreadable.
+      characters they disagree on, one classic confusion (6/G, 0/Q/D, 8/B, E/6 ...) that
+      Tesseract itself offered inside the organisation code, and the majority with its check
+      character replaced by what that glyph's shape says (`check_shape`: Q/0, B/8). A
+      candidate must check out, have a real code's structure (`_plausible`: a mod-31 check
+      alone passes 1 in 31 wrong codes) and be read by two readings, or be the majority or
+      the shaped one, or have every difference from the majority confirmed by the
+      organisation code's own check (`_corroborated`). Exactly one must survive: VALID /
+      CORRECTED. None: CHECKSUM_FAILED (review: some early codes fail it legitimately).
+      Several, or no full-length reading: unreadable.
     """
     seen = full.text
 
@@ -518,11 +544,16 @@ def check_code(
     # share their errors: 8 and 6 read as B and E in two of them passed the check by chance).
     others = [r for r in legal[1:] if r.text == first] if all(c in uscc.ALPHABET for c in seen) else []
     agreeing = any(r.source == "ppocr" for r in others) or (bool(others) and _plausible(first))
-    if _checksum_ok(first) and _digits_in_place(first) and (first == seen or _only_lookalikes(seen, first) or agreeing):
+    codes = [_digits_where_required(r.text) for r in legal if len(r.text) == 18]
+    if (
+        _checksum_ok(first)
+        and _digits_in_place(first)
+        and (first == seen or _only_lookalikes(seen, first) or agreeing)
+        and not _contradicted(first, legal, seen, _majority(codes) if final else first, check_shape)
+    ):
         return accepted(first)
     if not final:
         return None
-    codes = [_digits_where_required(r.text) for r in legal if len(r.text) == 18]
     if not codes:
         best = first or seen
         return unreadable(best, f"the credit code could not be read ({len(best)} of 18 characters); retake the photo")
@@ -541,7 +572,9 @@ def check_code(
         # all-letters reading with its look-alikes mapped is one reading among the others.
         agreed_codes = [majority, *(c for c in set(codes) if codes.count(c) >= 2 or c == mapped)]
         forced = {"".join(mapped[i] if i in illegal else ch for i, ch in enumerate(p)) for p in agreed_codes}
-        confirmed = {c for c in forced if _checksum_ok(c) and _plausible(c)}
+        confirmed = {
+            c for c in forced if _checksum_ok(c) and _plausible(c) and not _contradicted(c, legal, seen, c, check_shape)
+        }
         if not confirmed and len(codes) >= 3:  # plus one confusion the organisation code confirms
             base = "".join(mapped[i] if i in illegal else ch for i, ch in enumerate(majority))
             confirmed = {c for c in _substitutions(base, legal) if _corroborated(c, base)}
@@ -583,7 +616,9 @@ def check_code(
     candidates = {
         c
         for c in candidates
-        if (c in (seen, majority, shaped) or c in agreed or _corroborated(c, majority)) and _plausible(c)
+        if (c in (seen, majority, shaped) or c in agreed or _corroborated(c, majority))
+        and _plausible(c)
+        and not _contradicted(c, legal, seen, c if c == shaped else majority, check_shape)
     }
     if len(candidates) == 1:
         return accepted(candidates.pop())

@@ -314,3 +314,21 @@ def test_a_wrong_check_character_is_not_reshaped_into_a_right_one(ocr) -> None: 
     doc = read_licence(image, TODAY, ocr)
     assert doc.fields["credit_code"].status not in (FieldStatus.VALID, FieldStatus.CORRECTED)
     assert doc.verdict != "pass"
+
+
+@pytest.mark.parametrize(
+    ("key", "defect"),
+    [
+        ("safety-clean-3", "malformed"),  # V printed for W; two views read W, PP-OCR read V
+        ("safety-clean-11", "malformed"),  # Z printed for 7; one all-letters reading said 7
+        ("safety-photo-68", "bad_check_char"),  # Q printed where 0 checks out; two views said 0
+    ],
+)
+def test_a_misreading_that_restores_an_altered_code_is_not_accepted(ocr, key: str, defect: str) -> None:  # type: ignore[no-untyped-def]
+    # Each of these printed codes is invalid, and some Tesseract views misread exactly the
+    # altered character back into the valid original; PP-OCR saw the printed letter (or the
+    # glyph's tail shows the Q), so the code must not pass.
+    _, image = _bench_photo(key, defect)
+    doc = read_licence(image, TODAY, ocr)
+    assert doc.fields["credit_code"].status not in (FieldStatus.VALID, FieldStatus.CORRECTED)
+    assert doc.verdict != "pass"
