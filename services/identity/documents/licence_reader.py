@@ -430,12 +430,6 @@ def _digits_where_required(code: str) -> str:
     return code[:2] + region + code[8:16] + _AS_DIGIT.get(code[16], code[16]) + code[17]
 
 
-def _digits_in_place(code: str) -> bool:
-    """A region code of digits (characters 3-8) and an organisation-code check of 0-9 or X
-    (character 17), as every GB 32100 code has."""
-    return code[2:8].isdigit() and (code[16].isdigit() or code[16] == "X")
-
-
 def _majority(codes: list[str]) -> str:
     out = []
     for column in zip(*codes, strict=True):
@@ -539,15 +533,16 @@ def check_code(
 
     first = legal[0].text
     # Another reading agreeing on a code that checks out is enough, unless the all-letters
-    # reading saw a letter GB 32100 never uses (handled below): PP-OCR's (an independent
-    # model), or another Tesseract view when the code has a real code's structure too (views
-    # share their errors: 8 and 6 read as B and E in two of them passed the check by chance).
+    # reading saw a letter GB 32100 never uses (handled below), if the code has a real code's
+    # structure too: Tesseract's readings share their errors (6 read as G by all of them
+    # turned a wrong check character into one that checks out; 8 and 6 read as B and E by
+    # two views passed the check by chance), and the organisation code's check catches most.
     others = [r for r in legal[1:] if r.text == first] if all(c in uscc.ALPHABET for c in seen) else []
-    agreeing = any(r.source == "ppocr" for r in others) or (bool(others) and _plausible(first))
+    agreeing = bool(others)
     codes = [_digits_where_required(r.text) for r in legal if len(r.text) == 18]
     if (
         _checksum_ok(first)
-        and _digits_in_place(first)
+        and _plausible(first)
         and (first == seen or _only_lookalikes(seen, first) or agreeing)
         and not _contradicted(first, legal, seen, _majority(codes) if final else first, check_shape)
     ):
@@ -577,7 +572,11 @@ def check_code(
         }
         if not confirmed and len(codes) >= 3:  # plus one confusion the organisation code confirms
             base = "".join(mapped[i] if i in illegal else ch for i, ch in enumerate(majority))
-            confirmed = {c for c in _substitutions(base, legal) if _corroborated(c, base)}
+            confirmed = {
+                c
+                for c in _substitutions(base, legal)
+                if _corroborated(c, base) and not _contradicted(c, legal, seen, base, check_shape)
+            }
         if len(confirmed) == 1:  # classic look-alikes where I, O, S, V, Z were seen, confirmed
             return accepted(confirmed.pop())
         if confirmed or any(_checksum_ok(c) for c in pool):

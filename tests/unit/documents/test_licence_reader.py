@@ -332,3 +332,19 @@ def test_a_misreading_that_restores_an_altered_code_is_not_accepted(ocr, key: st
     doc = read_licence(image, TODAY, ocr)
     assert doc.fields["credit_code"].status not in (FieldStatus.VALID, FieldStatus.CORRECTED)
     assert doc.verdict != "pass"
+
+
+@pytest.mark.parametrize(
+    ("key", "defect"),
+    [
+        ("safety2-clean-54", "bad_check_char"),  # every Tesseract reading took the 6 for G: checks out
+        ("safety2-clean-61", "malformed"),  # S printed; S->5 plus 6->E "confirmed" by the mod-11 check
+    ],
+)
+def test_a_code_without_a_real_codes_structure_or_against_two_readers_is_not_accepted(  # type: ignore[no-untyped-def]
+    ocr, key: str, defect: str
+) -> None:
+    _, image = _bench_photo(key, defect)
+    doc = read_licence(image, TODAY, ocr)
+    assert doc.fields["credit_code"].status not in (FieldStatus.VALID, FieldStatus.CORRECTED)
+    assert doc.verdict != "pass"
