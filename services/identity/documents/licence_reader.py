@@ -102,6 +102,24 @@ def _code_band(card: np.ndarray) -> np.ndarray:
     return card[y - 40 : y + h + 40, x : x + w]
 
 
+def _code_crop(card: np.ndarray, reach: int = 40) -> np.ndarray:
+    """The credit code's box, carried on to the right while the line's ink runs past it (up
+    to `reach` px, to the first gap of 6 blank columns: the gap before the title is wider
+    than any between the code's characters). A flattening slightly off put the last
+    character half outside the box, and half an M read as I and 1."""
+    x, y, w, h = FIELDS["credit_code"]
+    rows = card[y : y + h, x : x + w + reach]
+    gray = cv2.cvtColor(rows, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    inked_rows = (gray < np.percentile(gray, 90) - 40).mean(axis=1) > 0.03
+    if inked_rows.sum() < 8:
+        return rows[:, :w]
+    ink = (gray[inked_rows] < np.percentile(gray, 90) - 40).any(axis=0)
+    if not ink[w - 3 : w].any():  # the line ends inside the box, as it should
+        return rows[:, :w]
+    gap = np.flatnonzero(np.convolve(~ink[w:], np.ones(6), mode="valid") == 6)
+    return rows[:, : w + (int(gap[0]) + 3 if gap.size else reach)]
+
+
 def _crop(card: np.ndarray, name: str, pad: int = 0) -> np.ndarray:
     x, y, w, h = FIELDS[name]
     return card[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
@@ -470,21 +488,44 @@ def _contradicted(code: str, legal: list[CodeReading], seen: str, majority: str,
     return False
 
 
-def _letters_vouched_against(seen: str, legal: list[CodeReading], majority: str) -> dict[int, str]:
+def _filled_by_ppocr(legal: list[CodeReading], majority: str) -> str | None:
+    """PP-OCR's reading, when it differs from the majority only where a code must have a
+    digit (region code, organisation-code check) and every full-length Tesseract reading
+    saw a letter there (a 9 read as Q or G): those readings are impossible, so they are no
+    evidence against PP-OCR's digit. None otherwise."""
+    pp = next((_digits_where_required(r.text) for r in legal if r.source == "ppocr" and len(r.text) == 18), "")
+    raw = [r.text for r in legal if r.source != "ppocr" and len(r.text) == 18]
+    if not pp or not raw or pp == majority:
+        return None
+    for i, (p, m) in enumerate(zip(pp, majority, strict=True)):
+        digits = "0123456789X" if i == 16 else "0123456789"
+        if p != m and (not (2 <= i < 8 or i == 16) or p not in digits or any(t[i] in digits for t in raw)):
+            return None
+    return pp
+
+
+def _letters_vouched_against(seen: str, legal: list[CodeReading], codes: list[str], majority: str) -> dict[int, str]:
     """Positions where the all-letters reading saw a letter GB 32100 never uses, but PP-OCR
-    (a second model that reads every letter, I, O, S, V and Z included) and the restricted
-    readings' majority both read the same legal character, one that is not what that letter
-    becomes when read without it (_PRINTED_AS): a Q or a 9 taken for O, a blurred 8 for S, a
-    T for I. Two models agree on a character that looks unlike the letter, so the letter is
-    Tesseract's misreading, not a print; maps each such position to the agreed character."""
+    (a second model that reads every letter, I, O, S, V and Z included) read a legal
+    character that is not what that letter becomes when read without it (_PRINTED_AS), and
+    it is the restricted readings' majority or at least one of them read it too, more often
+    than any such look-alike: a Q
+    or a 9 taken for O, a blurred 8 for S, a T for I. Two models agree on a character that
+    looks unlike the letter, so the letter is Tesseract's misreading, not a print; maps
+    each such position to the agreed character. `codes`: the full-length readings, PP-OCR's
+    among them."""
     pp = next((r.text for r in legal if r.source == "ppocr"), "")
-    if len(seen) != 18 or len(pp) != 18 or len(majority) != 18:
+    if len(seen) != 18 or len(pp) != 18:
         return {}
-    return {
-        i: pp[i]
-        for i, c in enumerate(seen)
-        if c not in uscc.ALPHABET and pp[i] == majority[i] and pp[i] in uscc.ALPHABET and pp[i] not in _PRINTED_AS[c]
-    }
+    out = {}
+    for i, c in enumerate(seen):
+        if c in uscc.ALPHABET or pp[i] not in uscc.ALPHABET or pp[i] in _PRINTED_AS[c]:
+            continue
+        column = [code[i] for code in codes]
+        votes = column.count(pp[i])
+        if (votes >= 2 or pp[i] == majority[i]) and votes > max(column.count(a) for a in _PRINTED_AS[c]):
+            out[i] = pp[i]
+    return out
 
 
 _SHAPE_PAIRS = {("0", "Q"), ("Q", "0"), ("8", "B"), ("B", "8")}
@@ -557,7 +598,7 @@ def check_code(
     pool = set(codes) | {majority}
     if int(np.prod([len(c) for c in columns])) <= 256:
         pool |= {"".join(combo) for combo in itertools.product(*columns)}
-    letters = _letters_vouched_against(seen, legal, majority)
+    letters = _letters_vouched_against(seen, legal, codes, majority)
     read = "".join(letters.get(i, c) for i, c in enumerate(seen))  # the all-letters reading, so vouched
     illegal = [i for i, c in enumerate(read) if c not in uscc.ALPHABET] if len(read) == 18 else []
     if illegal:
@@ -581,9 +622,11 @@ def check_code(
             return accepted(confirmed.pop())
         if confirmed or any(_checksum_ok(c) for c in pool):
             return unreadable(majority, "the credit code reads more than one way; retake the photo in even light")
-        if all(majority[i] in _PRINTED_AS[read[i]] for i in illegal):
+        if len(codes) >= 2 and all(majority[i] in _PRINTED_AS[read[i]] for i in illegal):
             # Read as I/O/S/V/Z by the all-letters readings and as what such a letter becomes
-            # by the others, and the look-alike does not check out: the letter is printed.
+            # by the others, and the look-alike does not check out: the letter is printed. Not
+            # on one full-length reading alone (a last glyph cut in half, read as I and 1,
+            # failed a valid licence).
             bad = sorted({read[i] for i in illegal})
             return CodeCheck(
                 seen,
@@ -605,6 +648,9 @@ def check_code(
     shaped = majority[:17] + check_shape if check_shape and (majority[17], check_shape) in _SHAPE_PAIRS else None
     if shaped and _checksum_ok(shaped):
         candidates.add(shaped)
+    filled = _filled_by_ppocr(legal, majority)
+    if filled and _checksum_ok(filled):
+        candidates.add(filled)
     # Two readings that agree (two restricted ones, or one and the all-letters one, with the
     # letters PP-OCR vouched against put right) and check out; the majority; or a confusion
     # the organisation code alone confirms.
@@ -615,7 +661,7 @@ def check_code(
     candidates = {
         c
         for c in candidates
-        if (c in (seen, majority, shaped) or c in agreed or _corroborated(c, majority))
+        if (c in (seen, majority, shaped, filled) or c in agreed or _corroborated(c, majority))
         and _plausible(c)
         and not _contradicted(c, legal, seen, c if c == shaped else majority, check_shape)
     }
@@ -765,7 +811,7 @@ def read_licence(
     date_crop = _crop(card, "establishment_date")
     chi_lines = ("company_name", "legal_representative", "company_type", "registered_capital")
     jobs: dict[str, Future[Any]] = {
-        "code": _POOL.submit(read_credit_code, ocr, _crop(card, "credit_code"), lines, _code_band(card)),
+        "code": _POOL.submit(read_credit_code, ocr, _code_crop(card), lines, _code_band(card)),
         "chi": _POOL.submit(ocr.read, [Region(k, _crop(card, k)) for k in chi_lines], "chi_sim", 7, None),
         "more": _POOL.submit(
             ocr.read,

@@ -348,3 +348,28 @@ def test_a_code_without_a_real_codes_structure_or_against_two_readers_is_not_acc
     doc = read_licence(image, TODAY, ocr)
     assert doc.fields["credit_code"].status not in (FieldStatus.VALID, FieldStatus.CORRECTED)
     assert doc.verdict != "pass"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "4-photo-13",  # the last M half outside the box: read as I and 1, and failed as malformed
+        "3-clean-39",  # a 9 at the organisation code's check read as Q by every Tesseract reading
+        "4-hard-47",  # an 8 read as S, E, B and 5; PP-OCR and one view read 8
+    ],
+)
+def test_codes_once_sent_to_review_or_failed_are_read(ocr, key: str) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _bench_photo(key)
+    doc = read_licence(image, TODAY, ocr)
+    code = doc.fields["credit_code"]
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+    assert doc.verdict != "fail"
+
+
+def test_one_full_length_reading_is_not_enough_to_fail_a_code_as_malformed() -> None:
+    # PP-OCR alone read 18 characters, the all-letters reading saw O, S and I where PP-OCR
+    # has their look-alikes: a cut or blurred line, not proof of a forged code.
+    seen = "91520526MAYPUOEGSI"
+    legal = [_reading("91520526MAYPUDEGE"), CodeReading("91520526MAYPU0EG51", 0.9, source="ppocr")]
+    checked = check_code([*legal, _reading("91520526MAPUEG")], _reading(seen))
+    assert checked is not None and checked.status is FieldStatus.UNREADABLE
