@@ -49,7 +49,7 @@ _CONFUSIONS = {
     "G": "6",
     "8": "B3",
     "B": "8",
-    "E": "6",
+    "E": "68",
     "C": "D",
     "K": "X",
     "X": "K",
@@ -504,6 +504,22 @@ def _filled_by_ppocr(legal: list[CodeReading], majority: str) -> str | None:
     return pp
 
 
+def _ppocr_against_confusions(legal: list[CodeReading], majority: str) -> str | None:
+    """PP-OCR's reading (classic look-alikes mapped), when it differs from the Tesseract
+    majority in one or two characters, each a confusion of this font's glyphs that
+    Tesseract makes (_CONFUSIONS: 7/T, 8/B/E, 6/G ...): at the hard tier all Tesseract views
+    share such a misreading where PP-OCR, another model, reads the print right. None
+    otherwise."""
+    pp = next((r.text for r in legal if r.source == "ppocr" and len(r.text) == 18), "")
+    pp = _digits_where_required("".join(_LOOKALIKE.get(c, c) for c in pp))
+    if not pp or pp == majority:
+        return None
+    diffs = [i for i, (p, m) in enumerate(zip(pp, majority, strict=True)) if p != m]
+    if len(diffs) > 2 or any(pp[i] not in _CONFUSIONS.get(majority[i], "") for i in diffs):
+        return None
+    return pp
+
+
 def _letters_vouched_against(seen: str, legal: list[CodeReading], codes: list[str], majority: str) -> dict[int, str]:
     """Positions where the all-letters reading saw a letter GB 32100 never uses, but PP-OCR
     (a second model that reads every letter, I, O, S, V and Z included) read a legal
@@ -648,7 +664,7 @@ def check_code(
     shaped = majority[:17] + check_shape if check_shape and (majority[17], check_shape) in _SHAPE_PAIRS else None
     if shaped and _checksum_ok(shaped):
         candidates.add(shaped)
-    filled = _filled_by_ppocr(legal, majority)
+    filled = _filled_by_ppocr(legal, majority) or _ppocr_against_confusions(legal, majority)
     if filled and _checksum_ok(filled):
         candidates.add(filled)
     # Two readings that agree (two restricted ones, or one and the all-letters one, with the

@@ -373,3 +373,10 @@ def test_one_full_length_reading_is_not_enough_to_fail_a_code_as_malformed() -> 
     legal = [_reading("91520526MAYPUDEGE"), CodeReading("91520526MAYPU0EG51", 0.9, source="ppocr")]
     checked = check_code([*legal, _reading("91520526MAPUEG")], _reading(seen))
     assert checked is not None and checked.status is FieldStatus.UNREADABLE
+
+
+@pytest.mark.parametrize("key", ["4-hard-34", "3-hard-24"])  # 7 read as T, 8 as E by every Tesseract view
+def test_pp_ocr_outvotes_tesseract_views_on_a_confusion_the_checks_confirm(ocr, key: str) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _bench_photo(key)
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
