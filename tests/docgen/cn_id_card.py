@@ -82,6 +82,14 @@ def _province_city(code: str) -> str:
     return prov + city
 
 
+def _years_after(d: date, years: int) -> date:
+    """The same day `years` later; 29 February becomes 28 February in a common year."""
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:
+        return d.replace(year=d.year + years, day=28)
+
+
 def random_card(
     rng: random.Random, today: date, portrait: np.ndarray | None = None, invalid: str | None = None
 ) -> IdCard:
@@ -97,9 +105,9 @@ def random_card(
     valid_from = today - timedelta(days=rng.randrange(30, 365 * 9))
     age = (valid_from - birth).days // 365
     years = 5 if age < 16 else 10 if age < 26 else 20 if age < 46 else None
-    valid_until = valid_from.replace(year=valid_from.year + years) if years else None
+    valid_until = _years_after(valid_from, years) if years else None
     if valid_until is not None and valid_until <= today:
-        valid_until = valid_from.replace(year=valid_from.year + 20)
+        valid_until = _years_after(valid_from, 20)
     if invalid == "bad_check_char":
         number = first17 + rng.choice([c for c in cn_id.CHECK_CHARS if c != number[17]])
     elif invalid == "unknown_region":
@@ -111,7 +119,7 @@ def random_card(
         printed_sex = "女" if sex == "男" else "男"
     elif invalid == "expired":
         valid_from = today - timedelta(days=365 * 10 + rng.randrange(10, 300))
-        valid_until = valid_from.replace(year=valid_from.year + 10)
+        valid_until = _years_after(valid_from, 10)
     name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice([1, 2, 2])))
     address = f"{_province_city(code)}{district}{rng.choice(STREETS)}{rng.randrange(1, 999)}号"
     if rng.random() < 0.5:
