@@ -564,7 +564,8 @@ def check_code(
       (`_letters_vouched_against`); that character stands in for it.
     - The all-letters reading saw I, O, S, V or Z (twice, see read_credit_code): accepted
       only with exactly those replaced by their classic look-alikes (plus at most one
-      confusion the organisation code confirms), checking out and plausible: CORRECTED. If
+      confusion the organisation code confirms, not at those letters), checking out and
+      plausible: CORRECTED. If
       something else checks out, the print is ambiguous (a V, or a W read as V?): unreadable,
       review. If nothing does and the restricted readings saw the look-alike: MALFORMED.
     - Otherwise the candidates are the readings, their majority, the combinations of the
@@ -628,11 +629,15 @@ def check_code(
             c for c in forced if _checksum_ok(c) and _plausible(c) and not _contradicted(c, legal, seen, c, check_shape)
         }
         if not confirmed and len(codes) >= 3:  # plus one confusion the organisation code confirms
+            # ... elsewhere: never a second hop at the letter itself (an O put to 0, then 0
+            # to Q, accepted a printed O in a clean scan: seed 6, one in 31 such hops checks out).
             base = "".join(mapped[i] if i in illegal else ch for i, ch in enumerate(majority))
             confirmed = {
                 c
                 for c in _substitutions(base, legal)
-                if _corroborated(c, base) and not _contradicted(c, legal, seen, base, check_shape)
+                if all(c[i] == base[i] for i in illegal)
+                and _corroborated(c, base)
+                and not _contradicted(c, legal, seen, base, check_shape)
             }
         if len(confirmed) == 1:  # classic look-alikes where I, O, S, V, Z were seen, confirmed
             return accepted(confirmed.pop())

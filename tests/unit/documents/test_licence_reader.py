@@ -339,6 +339,7 @@ def test_a_misreading_that_restores_an_altered_code_is_not_accepted(ocr, key: st
     [
         ("safety2-clean-54", "bad_check_char"),  # every Tesseract reading took the 6 for G: checks out
         ("safety2-clean-61", "malformed"),  # S printed; S->5 plus 6->E "confirmed" by the mod-11 check
+        ("6-clean-bad-7", "malformed"),  # O printed; O->0 then 0->Q at the same letter checked out
     ],
 )
 def test_a_code_without_a_real_codes_structure_or_against_two_readers_is_not_accepted(  # type: ignore[no-untyped-def]
