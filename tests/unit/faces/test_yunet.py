@@ -1,0 +1,62 @@
+"""YuNet on onnxruntime (services/vision/yunet.py) gives what OpenCV's FaceDetectorYN gives
+for the same shipped model: same faces, boxes, landmarks and scores, on real photos of
+every size class in the shared face set, and nothing on an image without a face."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from services.core.images import ImageLimits, decode_image
+from services.vision.faces import DETECT_MAX_SIDE, YUNET_FILE, model_path
+from services.vision.yunet import YuNetOnnx
+from tests.conftest import FACES
+
+LIMITS = ImageLimits(max_side=10000, max_pixels=60_000_000, max_bytes=50 << 20)
+
+
+def _images() -> list[tuple[str, np.ndarray]]:
+    out = []
+    for row in csv.DictReader(open(FACES / "images.csv")):
+        bgr = decode_image((FACES / row["path"]).read_bytes(), LIMITS).bgr
+        h, w = bgr.shape[:2]
+        s = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        if s < 1.0:
+            bgr = cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        out.append((row["path"], bgr))
+    return out
+
+
+@pytest.fixture(scope="module")
+def detectors() -> tuple[YuNetOnnx, cv2.FaceDetectorYN]:
+    path = model_path(YUNET_FILE)
+    return YuNetOnnx(path, 0.6, 0.3, 50), cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.6, 0.3, 50)
+
+
+def test_same_faces_as_opencv_on_the_shared_photos(detectors: tuple[YuNetOnnx, cv2.FaceDetectorYN]) -> None:
+    ours, opencv = detectors
+    images = _images()
+    sizes = {bgr.shape[:2] for _, bgr in images}
+    assert len(sizes) > 5  # odd sizes (not multiples of 32) included
+    compared = 0
+    for path, bgr in images:
+        opencv.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, theirs = opencv.detect(bgr)
+        theirs = np.zeros((0, 15), np.float32) if theirs is None else theirs
+        mine = ours.detect(bgr)
+        assert len(mine) == len(theirs), path
+        order_a, order_b = np.argsort(-mine[:, 14]), np.argsort(-theirs[:, 14])
+        np.testing.assert_allclose(mine[order_a, :14], theirs[order_b, :14], atol=0.5, err_msg=path)
+        np.testing.assert_allclose(mine[order_a, 14], theirs[order_b, 14], atol=2e-3, err_msg=path)
+        compared += len(mine)
+    assert compared >= len(images)  # every photo has at least its face
+
+
+def test_no_face_in_a_plain_or_noisy_picture(detectors: tuple[YuNetOnnx, cv2.FaceDetectorYN]) -> None:
+    ours, _ = detectors
+    assert ours.detect(np.full((240, 333, 3), 128, np.uint8)).shape == (0, 15)
+    noise = np.random.default_rng(0).integers(0, 256, (97, 61, 3), dtype=np.uint8)
+    assert ours.detect(noise).shape == (0, 15)
