@@ -60,3 +60,18 @@ def test_no_face_in_a_plain_or_noisy_picture(detectors: tuple[YuNetOnnx, cv2.Fac
     assert ours.detect(np.full((240, 333, 3), 128, np.uint8)).shape == (0, 15)
     noise = np.random.default_rng(0).integers(0, 256, (97, 61, 3), dtype=np.uint8)
     assert ours.detect(noise).shape == (0, 15)
+
+
+def test_the_documented_alignment_is_the_one_used() -> None:
+    # insightface's norm_crop; its import once failed silently for want of `requests`, and
+    # OpenCV's robust estimate took its place unnoticed.
+    from services.vision.faces import _ARCFACE_DST, _norm_crop, align_crop
+
+    assert _norm_crop() is not None
+    # Landmarks already on the template come out where the template says.
+    image = np.zeros((200, 200, 3), np.uint8)
+    for x, y in _ARCFACE_DST + 40:
+        cv2.circle(image, (round(x), round(y)), 2, (255, 255, 255), -1)
+    crop = align_crop(image, _ARCFACE_DST + 40)
+    ys, xs = np.nonzero(crop[:, :, 0] > 128)
+    assert abs(xs.mean() - _ARCFACE_DST[:, 0].mean()) < 1.0 and abs(ys.mean() - _ARCFACE_DST[:, 1].mean()) < 1.0
