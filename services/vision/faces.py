@@ -135,12 +135,11 @@ def _norm_crop() -> Any:
 
 
 class YuNetSFaceEngine:
-    """The bundled engine: YuNet detection + SFace 128-d embeddings (OpenCV DNN)."""
+    """The bundled engine: YuNet detection (onnxruntime) + SFace 128-d embeddings (OpenCV DNN)."""
 
     def __init__(self, score_threshold: float = 0.6) -> None:
         self._det_path = model_path(YUNET_FILE)
         self._rec_path = model_path(SFACE_FILE)
-        self._score_threshold = score_threshold
         self._local = threading.local()
         self.info = ModelInfo(
             engine="sface",
@@ -150,9 +149,9 @@ class YuNetSFaceEngine:
         # YuNet on onnxruntime (services/vision/yunet.py: same output as OpenCV's wrapper,
         # about twice as fast); one session serves every thread.
         self._detector = YuNetOnnx(self._det_path, score_threshold, 0.3, 50)
-        self._models()  # fail fast at start-up, not on the first request
+        self._recogniser()  # fail fast at start-up, not on the first request
 
-    def _models(self) -> cv2.FaceRecognizerSF:
+    def _recogniser(self) -> cv2.FaceRecognizerSF:
         recogniser = getattr(self._local, "recogniser", None)
         if recogniser is None:
             recogniser = cv2.FaceRecognizerSF.create("onnx", _sface_buffer(self._rec_path), np.array([], np.uint8))
@@ -181,7 +180,7 @@ class YuNetSFaceEngine:
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         """L2-normalised float32 128-d template of a 112x112 aligned crop."""
-        feature = self._models().feature(aligned_bgr).reshape(-1).astype(np.float32)
+        feature = self._recogniser().feature(aligned_bgr).reshape(-1).astype(np.float32)
         return feature / max(float(np.linalg.norm(feature)), 1e-12)
 
 
