@@ -8,10 +8,12 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from services.core.images import ImageLimits, decode_image
 from services.identity.face_match import FaceMatcher
+from services.vision.faces import FaceEngine
 from tests.portraits import id_portrait
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
@@ -29,6 +31,17 @@ class FaceSet:
     # The second engine's descriptors (empty when the matcher has no second opinion).
     photo_second: dict[str, np.ndarray] = field(default_factory=dict)
     portrait_second: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def document_portraits(engine: FaceEngine) -> list[np.ndarray]:
+    """ID-portrait variants of every fourth photo of the shared set, for the benchmarks'
+    generated documents."""
+    out = []
+    for path in sorted(FACES.glob("*/*.jpg"))[::4]:
+        p = id_portrait(cv2.imread(str(path)), engine)
+        if p is not None:
+            out.append(p)
+    return out
 
 
 def load_images(root: Path = FACES) -> dict[str, np.ndarray]:

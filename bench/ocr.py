@@ -27,34 +27,22 @@ import time
 from datetime import date
 from typing import Any
 
-import cv2
 import numpy as np
 
 from bench import ocr_licence, ocr_mrz
+from bench.face_data import document_portraits
 from services.core.errors import DomainError
 from services.identity.documents.model import DocumentKind
 from services.identity.documents.reader import DocumentReader
 from services.vision.faces import default_engine
 from tests.docgen.capture import TIERS, capture
 from tests.docgen.cn_id_card import INVALID_KINDS, random_card, render_back, render_front
-from tests.portraits import id_portrait
-
-
-def _portraits(engine) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    from bench.face_data import FACES
-
-    out = []
-    for path in sorted(FACES.glob("*/*.jpg"))[::4]:
-        p = id_portrait(cv2.imread(str(path)), engine)
-        if p is not None:
-            out.append(p)
-    return out
 
 
 def run(n: int, n_invalid: int, seed: int = 0) -> dict[str, Any]:
     engine = default_engine()
     reader = DocumentReader(engine)
-    portraits = _portraits(engine)
+    portraits = document_portraits(engine)
     today = date(2026, 11, 22)
     result: dict[str, Any] = {"kind": DocumentKind.CN_RESIDENT_ID.value, "today": today.isoformat(), "tiers": {}}
     for tier in TIERS:

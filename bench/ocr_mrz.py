@@ -36,28 +36,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.face_data import document_portraits
 from services.core.errors import DomainError
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.reader import DocumentReader
 from services.vision.faces import default_engine
 from tests.docgen.capture import TIERS, capture
 from tests.docgen.passport import INVALID_KINDS, KINDS, MrzDocument, random_document, render
-from tests.portraits import id_portrait
 
 TODAY = date(2026, 11, 22)
 HINTS = {"passport_td3": DocumentKind.PASSPORT_TD3, "id_card_td1": DocumentKind.ID_CARD_TD1}
 FIELDS = ("document_code", "issuing_state", "surname", "given_names", "document_number", "nationality", "sex")
-
-
-def _portraits(engine) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    from bench.face_data import FACES
-
-    out = []
-    for path in sorted(FACES.glob("*/*.jpg"))[::4]:
-        p = id_portrait(cv2.imread(str(path)), engine)
-        if p is not None:
-            out.append(p)
-    return out
 
 
 def _iso(yymmdd: str, birth: bool) -> str:
@@ -126,7 +115,7 @@ def run(n: int, seed: int = 0) -> dict[str, Any]:
         read_mrz = None
     engine = default_engine()
     reader = DocumentReader(engine)
-    portraits = _portraits(engine)
+    portraits = document_portraits(engine)
     n_invalid = max(1, n // 2)
     out: dict[str, Any] = {"today": TODAY.isoformat(), "valid_per_tier": n, "invalid_per_tier": n_invalid, "kinds": {}}
     for kind in KINDS:
