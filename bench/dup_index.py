@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from services.identity.duplicates import DIM, TemplateIndex
+from services.identity.duplicates import DIM, SearchIndex, TemplateIndex
 
 
 def _rss_mb() -> float:
@@ -38,6 +38,29 @@ def _unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
     return x
 
 
+def _planted_probes(rng: np.random.Generator, vectors: np.ndarray, queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which templates get a planted near-duplicate, and the probes (cosine to the original ~0.74)."""
+    planted = rng.choice(len(vectors), size=queries, replace=False)
+    probes = vectors[planted] + 0.9 * _unit_rows(rng, queries)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    return planted, probes
+
+
+def _query_stats(index: SearchIndex, planted: np.ndarray, probes: np.ndarray) -> dict[str, float]:
+    """One query at a time: latency p50/p99 and the share of planted duplicates found."""
+    times, hits = [], 0
+    for i, probe in zip(planted.tolist(), probes, strict=True):
+        t = time.perf_counter()
+        found = index.search(probe, k=10, min_similarity=0.4)
+        times.append((time.perf_counter() - t) * 1000)
+        hits += any(c.template_id == f"t{i}" for c in found)
+    return {
+        "query_ms_p50": round(float(np.percentile(times, 50)), 3),
+        "query_ms_p99": round(float(np.percentile(times, 99)), 3),
+        "recall_planted": round(hits / len(planted), 4),
+    }
+
+
 def run_size(n: int, queries: int, seed: int = 0) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     gc.collect()
@@ -47,26 +70,15 @@ def run_size(n: int, queries: int, seed: int = 0) -> dict[str, object]:
     index = TemplateIndex()
     index.load((f"t{i}", f"s{i}", vectors[i]) for i in range(n))
     build_s = time.perf_counter() - started
-    planted = rng.choice(n, size=queries, replace=False)
-    noise = _unit_rows(rng, queries)
-    probes = vectors[planted] + 0.9 * noise  # cosine to the original ~0.74
-    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    planted, probes = _planted_probes(rng, vectors, queries)
     del vectors
     gc.collect()
-    times, hits = [], 0
-    for i, probe in zip(planted.tolist(), probes, strict=True):
-        t = time.perf_counter()
-        found = index.search(probe, k=10, min_similarity=0.4)
-        times.append((time.perf_counter() - t) * 1000)
-        hits += any(c.template_id == f"t{i}" for c in found)
     return {
         "templates": n,
         "index": index.kind,
         "build_s": round(build_s, 2),
         "queries": queries,
-        "query_ms_p50": round(float(np.percentile(times, 50)), 3),
-        "query_ms_p99": round(float(np.percentile(times, 99)), 3),
-        "recall_planted": round(hits / queries, 4),
+        **_query_stats(index, planted, probes),
         "rss_mb_after_build": round(_rss_mb() - before, 1),
     }
 
@@ -92,16 +104,9 @@ def run_pgvector(n: int, queries: int, seed: int = 0) -> dict[str, object]:
             for lo in range(0, n, 10_000):
                 index.load((f"t{i}", f"s{i}", vectors[i]) for i in range(lo, min(n, lo + 10_000)))
             load_s = time.perf_counter() - started
-            planted = rng.choice(n, size=queries, replace=False)
-            probes = vectors[planted] + 0.9 * _unit_rows(rng, queries)
-            probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+            planted, probes = _planted_probes(rng, vectors, queries)
             index.search(probes[0], k=10, min_similarity=0.4)  # warm the table into shared buffers
-            times, hits = [], 0
-            for i, probe in zip(planted.tolist(), probes, strict=True):
-                t = time.perf_counter()
-                found = index.search(probe, k=10, min_similarity=0.4)
-                times.append((time.perf_counter() - t) * 1000)
-                hits += any(c.template_id == f"t{i}" for c in found)
+            stats = _query_stats(index, planted, probes)
             index.close()
         finally:
             server.cleanup()
@@ -110,9 +115,7 @@ def run_pgvector(n: int, queries: int, seed: int = 0) -> dict[str, object]:
         "index": "pgvector (exact scan)",
         "load_s": round(load_s, 2),
         "queries": queries,
-        "query_ms_p50": round(float(np.percentile(times, 50)), 3),
-        "query_ms_p99": round(float(np.percentile(times, 99)), 3),
-        "recall_planted": round(hits / queries, 4),
+        **stats,
     }
 
 
