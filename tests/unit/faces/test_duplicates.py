@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from services.core.reasons import Reason
@@ -91,45 +94,37 @@ def test_large_index_switches_to_8bit_codes_and_still_finds_planted_duplicates()
     assert all(c.template_id != "t0" for c in index.search(rows[0][2], 5))
 
 
-def test_search_covers_every_template_under_omp_thread_limit() -> None:
-    """Regression: under OMP_THREAD_LIMIT=1 faiss skipped half the database."""
-    import subprocess
-    import sys
+# A fresh interpreter (OpenMP reads OMP_THREAD_LIMIT when it loads) holding 20,000 random
+# templates; HITS counts how many of 100 of them find themselves.
+_INDEX_OF_20000 = (
+    "import numpy as np\n"
+    "from services.identity.duplicates import TemplateIndex\n"
+    "rng = np.random.default_rng(0)\n"
+    "x = rng.standard_normal((20000, 128)).astype(np.float32)\n"
+    "x /= np.linalg.norm(x, axis=1, keepdims=True)\n"
+    "idx = TemplateIndex(); idx.load((f't{i}', f's{i}', x[i]) for i in range(len(x)))\n"
+)
+_HITS = "sum(idx.search(x[i], 1)[0].template_id == f't{i}' for i in range(0, 20000, 200))"
 
-    code = (
-        "import numpy as np\n"
-        "from services.identity.duplicates import TemplateIndex\n"
-        "rng = np.random.default_rng(0)\n"
-        "x = rng.standard_normal((20000, 128)).astype(np.float32)\n"
-        "x /= np.linalg.norm(x, axis=1, keepdims=True)\n"
-        "idx = TemplateIndex(); idx.load((f't{i}', f's{i}', x[i]) for i in range(len(x)))\n"
-        "hits = sum(idx.search(x[i], 1)[0].template_id == f't{i}' for i in range(0, 20000, 200))\n"
-        "print(hits)\n"
-    )
+
+def _printed_under_omp_thread_limit_1(code: str) -> str:
     env = {"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
-    assert out.stdout.strip() == "100"
+    return out.stdout.strip()
+
+
+def test_search_covers_every_template_under_omp_thread_limit() -> None:
+    """Regression: under OMP_THREAD_LIMIT=1 faiss skipped half the database."""
+    assert _printed_under_omp_thread_limit_1(_INDEX_OF_20000 + f"print({_HITS})\n") == "100"
 
 
 def test_search_from_a_worker_thread_covers_every_template_under_omp_thread_limit() -> None:
     """Regression: OpenMP keeps the thread count per thread, so pinning faiss once at import
     left the server's worker threads (where every search runs) scanning half the index."""
-    import subprocess
-    import sys
-
-    code = (
-        "import numpy as np\n"
+    code = _INDEX_OF_20000 + (
         "from concurrent.futures import ThreadPoolExecutor\n"
-        "from services.identity.duplicates import TemplateIndex\n"
-        "rng = np.random.default_rng(0)\n"
-        "x = rng.standard_normal((20000, 128)).astype(np.float32)\n"
-        "x /= np.linalg.norm(x, axis=1, keepdims=True)\n"
-        "idx = TemplateIndex(); idx.load((f't{i}', f's{i}', x[i]) for i in range(len(x)))\n"
-        "def hits():\n"
-        "    return sum(idx.search(x[i], 1)[0].template_id == f't{i}' for i in range(0, 20000, 200))\n"
+        f"def hits():\n    return {_HITS}\n"
         "with ThreadPoolExecutor(2) as pool:\n"
         "    print(sum(pool.map(lambda _: hits(), range(2))))\n"
     )
-    env = {"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
-    assert out.stdout.strip() == "200"
+    assert _printed_under_omp_thread_limit_1(code) == "200"
