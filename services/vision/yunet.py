@@ -76,9 +76,8 @@ def _prepared_graph(path: Path) -> bytes:
     graph.input.extend(inputs)
     dims = graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "height", "width"
-    for out in graph.output:  # outputs' sizes follow the input's
-        for d in out.type.tensor_type.shape.dim[1:2]:
-            d.dim_param = "priors"
+    for out in graph.output:  # each output's number of priors follows the input's size
+        out.type.tensor_type.shape.dim[1].dim_param = f"{out.name}_priors"
     return model.SerializeToString()
 
 
