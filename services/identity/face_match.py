@@ -37,7 +37,7 @@ import numpy as np
 from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.reasons import Reason
 from services.vision.face_quality import PORTRAIT_POLICY, SELFIE_POLICY, FaceQuality, assess
-from services.vision.faces import DetectedFace, FaceEngine, ModelInfo
+from services.vision.faces import DETECT_MAX_SIDE, DetectedFace, FaceEngine, ModelInfo
 
 # Images whose short side is below this are upscaled (bicubic) before detection: YuNet's
 # landmarks on small inputs (a 150 px tight crop, a 102x126 card portrait) are loose, and
@@ -346,10 +346,12 @@ class FaceMatcher:
 
 
 def _upscale_small(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
-    """The image to detect on, and its scale from the uploaded image."""
+    """The image to detect on, and its scale from the uploaded image. Never enlarged past
+    the detector's working size (it would only shrink it again): a long thin strip is not
+    blown up to hundreds of megabytes."""
     h, w = image_bgr.shape[:2]
-    if min(h, w) >= DETECT_MIN_SIDE:
+    scale = min(DETECT_MIN_SIDE / min(h, w), DETECT_MAX_SIDE / max(h, w))
+    if scale <= 1.0:
         return image_bgr, 1.0
-    scale = DETECT_MIN_SIDE / min(h, w)
     size = (round(w * scale), round(h * scale))
     return cv2.resize(image_bgr, size, interpolation=cv2.INTER_CUBIC), size[0] / w

@@ -8,7 +8,7 @@ import pytest
 
 from services.core.images import ImageLimits, decode_image
 from services.core.reasons import Reason
-from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, PairType
+from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, PairType, _upscale_small
 from services.vision.face_quality import Guidance, assess, guidance_for, head_pose
 from services.vision.faces import default_engine
 from tests.conftest import FACES
@@ -129,3 +129,28 @@ def test_a_painting_behind_the_seller_is_not_a_second_person(matcher: FaceMatche
     assert len(faces) >= 2 and faces[1].score >= 0.75  # the painting's false detection is there...
     quality, _ = matcher.inspect(image, what="selfie")
     assert quality.usable and Reason.MULTIPLE_FACES not in {r for r, _ in quality.reasons}  # ...but is no person
+
+
+def test_small_pictures_are_enlarged_for_detection_within_the_detectors_working_size() -> None:
+    chip, scale = _upscale_small(np.zeros((150, 150, 3), np.uint8))
+    assert chip.shape[:2] == (320, 320) and scale == pytest.approx(320 / 150)
+    portrait, _ = _upscale_small(np.zeros((126, 102, 3), np.uint8))
+    assert min(portrait.shape[:2]) == 320
+    # A long thin strip is not blown up (it would be 81,920 px long): the detector would
+    # only shrink it again.
+    strip = np.zeros((32, 8192, 3), np.uint8)
+    same, scale = _upscale_small(strip)
+    assert same is strip and scale == 1.0
+    wide, scale = _upscale_small(np.zeros((100, 400, 3), np.uint8))
+    assert wide.shape[:2] == (160, 640) and scale == pytest.approx(1.6)
+
+
+def test_an_enlarged_small_selfie_is_judged_in_its_own_pixels(matcher: FaceMatcher) -> None:
+    img = _img("barack_obama/facerec_obama.jpg")
+    small = cv2.resize(img, (200, round(200 * img.shape[0] / img.shape[1])), interpolation=cv2.INTER_AREA)
+    quality, aligned = matcher.inspect(small)
+    assert aligned is not None
+    # ~26 px between the eyes in the 200 px picture (115 px in the full one, x 200/910),
+    # not the ~42 px of the enlarged copy the detector saw: still too small for a selfie.
+    assert 22 < quality.eye_distance_px < 30
+    assert Reason.FACE_TOO_SMALL in [r for r, _ in quality.reasons]
