@@ -471,6 +471,11 @@ def _substitutions(code: str, legal: list[CodeReading]) -> set[str]:
     return out
 
 
+def _ppocr(legal: list[CodeReading]) -> str:
+    """PP-OCR's reading among the restricted ones ("" without the recogniser)."""
+    return next((r.text for r in legal if r.source == "ppocr"), "")
+
+
 def _contradicted(code: str, legal: list[CodeReading], seen: str, majority: str, check_shape: str | None) -> bool:
     """Evidence against a code that checks out: PP-OCR read a letter GB 32100 never uses
     where the code has something other than that letter's classic look-alike (a printed Z
@@ -478,7 +483,7 @@ def _contradicted(code: str, legal: list[CodeReading], seen: str, majority: str,
     character's shape says the other of a confusable pair (a tailed Q where the code has 0);
     or the code departs from the majority where PP-OCR and the all-letters reading, two
     independent readers, both read the majority's character."""
-    pp = next((r.text for r in legal if r.source == "ppocr"), "")
+    pp = _ppocr(legal)
     if len(pp) == 18 and any(_LOOKALIKE[p] != c for p, c in zip(pp, code, strict=True) if p in _LOOKALIKE):
         return True
     if check_shape and (code[17], check_shape) in _SHAPE_PAIRS:
@@ -493,7 +498,8 @@ def _filled_by_ppocr(legal: list[CodeReading], majority: str) -> str | None:
     digit (region code, organisation-code check) and every full-length Tesseract reading
     saw a letter there (a 9 read as Q or G): those readings are impossible, so they are no
     evidence against PP-OCR's digit. None otherwise."""
-    pp = next((_digits_where_required(r.text) for r in legal if r.source == "ppocr" and len(r.text) == 18), "")
+    pp = _ppocr(legal)
+    pp = _digits_where_required(pp) if len(pp) == 18 else ""
     raw = [r.text for r in legal if r.source != "ppocr" and len(r.text) == 18]
     if not pp or not raw or pp == majority:
         return None
@@ -510,8 +516,8 @@ def _ppocr_against_confusions(legal: list[CodeReading], majority: str) -> str | 
     Tesseract makes (_CONFUSIONS: 7/T, 8/B/E, 6/G ...): at the hard tier all Tesseract views
     share such a misreading where PP-OCR, another model, reads the print right. None
     otherwise."""
-    pp = next((r.text for r in legal if r.source == "ppocr" and len(r.text) == 18), "")
-    pp = _digits_where_required("".join(_LOOKALIKE.get(c, c) for c in pp))
+    pp = _ppocr(legal)
+    pp = _digits_where_required("".join(_LOOKALIKE.get(c, c) for c in pp)) if len(pp) == 18 else ""
     if not pp or pp == majority:
         return None
     diffs = [i for i, (p, m) in enumerate(zip(pp, majority, strict=True)) if p != m]
@@ -530,7 +536,7 @@ def _letters_vouched_against(seen: str, legal: list[CodeReading], codes: list[st
     looks unlike the letter, so the letter is Tesseract's misreading, not a print; maps
     each such position to the agreed character. `codes`: the full-length readings, PP-OCR's
     among them."""
-    pp = next((r.text for r in legal if r.source == "ppocr"), "")
+    pp = _ppocr(legal)
     if len(seen) != 18 or len(pp) != 18:
         return {}
     out = {}
