@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_WRITE = "sellerverify_write"  # execution option: this transaction will write
 
 
 def make_engine(url: str) -> Engine:
@@ -35,6 +36,18 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            # Python's sqlite3 would open a transaction only at the first write, so a
+            # transaction's reads saw no lock and no snapshot: two requests could both
+            # read a challenge as unused and both consume it (a lost update). SQLAlchemy
+            # now emits BEGIN itself (below).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # A write transaction takes the write lock at BEGIN, so what it reads stays
+            # true until it commits (SELECT ... FOR UPDATE's meaning on PostgreSQL);
+            # reads get a consistent snapshot without blocking anyone (WAL).
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
         return engine
     if url.startswith("postgresql://"):
@@ -66,6 +79,7 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together or not at all."""
         with self._sessions() as session, session.begin():
+            session.connection(execution_options={_WRITE: True})  # BEGIN IMMEDIATE on SQLite
             yield session
 
     @contextmanager
