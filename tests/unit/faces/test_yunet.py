@@ -12,7 +12,7 @@ import pytest
 
 from services.core.images import ImageLimits, decode_image
 from services.vision.faces import DETECT_MAX_SIDE, YUNET_FILE, model_path
-from services.vision.yunet import YuNetOnnx
+from services.vision.yunet import YuNet
 from tests.conftest import FACES
 
 LIMITS = ImageLimits(max_side=10000, max_pixels=60_000_000, max_bytes=50 << 20)
@@ -31,12 +31,12 @@ def _images() -> list[tuple[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def detectors() -> tuple[YuNetOnnx, cv2.FaceDetectorYN]:
+def detectors() -> tuple[YuNet, cv2.FaceDetectorYN]:
     path = model_path(YUNET_FILE)
-    return YuNetOnnx(path, 0.6, 0.3, 50), cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.6, 0.3, 50)
+    return YuNet(path, 0.6, 0.3, 50), cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.6, 0.3, 50)
 
 
-def test_same_faces_as_opencv_on_the_shared_photos(detectors: tuple[YuNetOnnx, cv2.FaceDetectorYN]) -> None:
+def test_same_faces_as_opencv_on_the_shared_photos(detectors: tuple[YuNet, cv2.FaceDetectorYN]) -> None:
     ours, opencv = detectors
     images = _images()
     sizes = {bgr.shape[:2] for _, bgr in images}
@@ -55,7 +55,7 @@ def test_same_faces_as_opencv_on_the_shared_photos(detectors: tuple[YuNetOnnx, c
     assert compared >= len(images)  # every photo has at least its face
 
 
-def test_no_face_in_a_plain_or_noisy_picture(detectors: tuple[YuNetOnnx, cv2.FaceDetectorYN]) -> None:
+def test_no_face_in_a_plain_or_noisy_picture(detectors: tuple[YuNet, cv2.FaceDetectorYN]) -> None:
     ours, _ = detectors
     assert ours.detect(np.full((240, 333, 3), 128, np.uint8)).shape == (0, 15)
     noise = np.random.default_rng(0).integers(0, 256, (97, 61, 3), dtype=np.uint8)
