@@ -1,7 +1,9 @@
 """1:N duplicate search at scale: build time, single-query latency, recall of planted
 duplicates, memory. Synthetic templates: random unit vectors (like unrelated faces,
 whose SFace similarities sit near 0) with planted near-duplicates at similarity ~0.6-0.8
-(like the same face in two photos).
+(like the same face in two photos) and, separately, just above the duplicate threshold
+(0.42-0.55). `recall_of_exact_results`: of what a float32 exact scan returns for those
+queries (top 10, similarity >= 0.4), the share the index returned too.
 
     python -m bench.dup_index [--sizes 100000 1000000] [--queries 500] [--pgvector 100000]
 
@@ -46,19 +48,54 @@ def _planted_probes(rng: np.random.Generator, vectors: np.ndarray, queries: int)
     return planted, probes
 
 
-def _query_stats(index: SearchIndex, planted: np.ndarray, probes: np.ndarray) -> dict[str, float]:
-    """One query at a time: latency p50/p99 and the share of planted duplicates found."""
-    times, hits = [], 0
-    for i, probe in zip(planted.tolist(), probes, strict=True):
+def _near_threshold_probes(
+    rng: np.random.Generator, vectors: np.ndarray, queries: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Planted duplicates just above the duplicate threshold: cosine 0.42-0.55 exactly."""
+    planted = rng.choice(len(vectors), size=queries, replace=False)
+    base = vectors[planted]
+    noise = _unit_rows(rng, queries)
+    noise -= np.sum(noise * base, axis=1, keepdims=True) * base
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    cos = rng.uniform(0.42, 0.55, size=(queries, 1)).astype(np.float32)
+    return planted, cos * base + np.sqrt(1 - cos**2) * noise
+
+
+def _exact_top(vectors: np.ndarray, probes: np.ndarray, k: int = 10, floor: float = 0.4) -> list[set[int]]:
+    """Per probe, the rows a float32 exact scan returns (top k, similarity >= floor)."""
+    out = []
+    for lo in range(0, len(probes), 50):
+        sims = vectors @ probes[lo : lo + 50].T
+        for j in range(sims.shape[1]):
+            top = np.argpartition(-sims[:, j], k)[:k]
+            out.append({int(t) for t in top if sims[t, j] >= floor})
+    return out
+
+
+def _query_stats(
+    index: SearchIndex, planted: np.ndarray, probes: np.ndarray, truth: list[set[int]] | None = None
+) -> dict[str, float]:
+    """One query at a time: latency p50/p99, the share of planted duplicates found and,
+    given the exact scan's answers, the share of those the index returned too."""
+    times, hits, wanted, returned = [], 0, 0, 0
+    for n, (i, probe) in enumerate(zip(planted.tolist(), probes, strict=True)):
         t = time.perf_counter()
         found = index.search(probe, k=10, min_similarity=0.4)
         times.append((time.perf_counter() - t) * 1000)
         hits += any(c.template_id == f"t{i}" for c in found)
-    return {
+        if truth is not None:
+            ids = {c.template_id for c in found}
+            wanted += len(truth[n])
+            returned += sum(f"t{r}" in ids for r in truth[n])
+    stats = {
         "query_ms_p50": round(float(np.percentile(times, 50)), 3),
         "query_ms_p99": round(float(np.percentile(times, 99)), 3),
         "recall_planted": round(hits / len(planted), 4),
     }
+    if truth is not None:
+        stats["exact_results"] = wanted
+        stats["exact_results_returned"] = returned
+    return stats
 
 
 def run_size(n: int, queries: int, seed: int = 0) -> dict[str, object]:
@@ -71,15 +108,25 @@ def run_size(n: int, queries: int, seed: int = 0) -> dict[str, object]:
     index.load((f"t{i}", f"s{i}", vectors[i]) for i in range(n))
     build_s = time.perf_counter() - started
     planted, probes = _planted_probes(rng, vectors, queries)
+    near_planted, near_probes = _near_threshold_probes(rng, vectors, queries)
+    truth = _exact_top(vectors, probes) + _exact_top(vectors, near_probes)
     del vectors
     gc.collect()
+    rss = round(_rss_mb() - before, 1)
+    far = _query_stats(index, planted, probes, truth[:queries])
+    near = _query_stats(index, near_planted, near_probes, truth[queries:])
     return {
         "templates": n,
         "index": index.kind,
         "build_s": round(build_s, 2),
         "queries": queries,
-        **_query_stats(index, planted, probes),
-        "rss_mb_after_build": round(_rss_mb() - before, 1),
+        **{k: v for k, v in far.items() if k.startswith("query_ms")},
+        "recall_planted": far["recall_planted"],
+        "recall_planted_near_threshold": near["recall_planted"],
+        "near_threshold_query_ms_p99": near["query_ms_p99"],
+        "exact_results": (wanted := int(far["exact_results"] + near["exact_results"])),
+        "recall_of_exact_results": round((far["exact_results_returned"] + near["exact_results_returned"]) / wanted, 4),
+        "rss_mb_after_build": rss,
     }
 
 

@@ -3,12 +3,21 @@ several faces.
 
 The embedded index searches L2-normalised templates by inner product (= cosine) with
 faiss, rebuilt from the database at start. Up to `EXACT_LIMIT` templates it stores
-float32 vectors (IndexFlatIP). Larger indexes store 8-bit scalar-quantised codes
-(IndexScalarQuantizer QT_8bit, trained on the stored templates at load): still a scan
-of every template, so no duplicate is missed for lack of a probe, at a quarter of the
-memory and about twice the speed. Graph (HNSW) and inverted-list (IVF) indexes were
-measured and rejected: on 1M templates their recall of planted duplicates was 0.12-0.59
-(docs/duplicates.md). bench/dup_index.py measures recall, latency and memory.
+float32 vectors (IndexFlatIP) and scans them all. Larger indexes search in two stages
+over the same labels:
+1. every template is scored from 4-bit product-quantisation codes (IndexPQFastScan, 64
+   sub-quantisers of 16 centroids, 32 bytes a template, scored with SIMD table lookups:
+   about 1 ms for 1M), and the best `REFINE_CANDIDATES` per wanted result (at least
+   `MIN_CANDIDATES`) are kept;
+2. those are re-scored from 8-bit scalar-quantised codes (IndexScalarQuantizer QT_8bit,
+   128 bytes a template; similarity within 0.01 of float32), and the best returned.
+The first stage still looks at every template (no probe can miss a cluster, unlike IVF);
+its coarse scores only have to rank a duplicate above the 1,000th best unrelated face.
+On 1M random templates that held for every planted duplicate at or above the duplicate
+threshold (docs/duplicates.md). Before 2026-11-23 the 8-bit codes were scanned in full:
+33 ms a query on this host, over the 20 ms budget. Graph (HNSW) and inverted-list (IVF)
+indexes were measured and rejected: on 1M templates their recall of planted duplicates
+was 0.12-0.59. bench/dup_index.py measures recall, latency and memory.
 """
 
 from __future__ import annotations
@@ -47,6 +56,9 @@ def _respect_omp_thread_limit() -> None:
 
 _respect_omp_thread_limit()
 EXACT_LIMIT = 200_000
+# Two-stage search (more than EXACT_LIMIT templates): coarse candidates kept per result.
+REFINE_CANDIDATES = 100
+MIN_CANDIDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -78,17 +90,20 @@ class SearchIndex(Protocol):
 
     def remove(self, template_id: str) -> None: ...
 
+    def remove_many(self, template_ids: Iterable[str]) -> None: ...
+
     def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]: ...
 
 
 class TemplateIndex:
-    """Thread-safe exact cosine search over enrolled templates."""
+    """Thread-safe cosine search over enrolled templates (see the module docstring)."""
 
     def __init__(self, dim: int = DIM, exact_limit: int = EXACT_LIMIT) -> None:
         self._dim = dim
         self._exact_limit = exact_limit
+        # Exact mode: float32 vectors. Two-stage mode: the 8-bit codes that re-score.
         self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._compact = False
+        self._coarse: faiss.Index | None = None  # two-stage mode: the 4-bit PQ codes
         self._lock = threading.RLock()
         self._next = 0
         self._by_label: dict[int, tuple[str, str]] = {}  # label -> (template_id, subject_id)
@@ -96,13 +111,17 @@ class TemplateIndex:
 
     @property
     def kind(self) -> str:
-        return "sq8" if self._compact else "exact"
+        return "exact" if self._coarse is None else "pq4+sq8"
 
-    def _compact_for(self, vectors: np.ndarray) -> faiss.Index:
-        sq = faiss.IndexScalarQuantizer(self._dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    def _two_stage_for(self, vectors: np.ndarray) -> tuple[faiss.Index, faiss.Index]:
+        """Empty (coarse, fine) indexes trained on (a sample of) `vectors`."""
         rng = np.random.default_rng(0)
-        sq.train(vectors[rng.choice(len(vectors), size=min(len(vectors), 200_000), replace=False)])
-        return faiss.IndexIDMap2(sq)
+        sample = vectors[rng.choice(len(vectors), size=min(len(vectors), 200_000), replace=False)]
+        coarse = faiss.IndexPQFastScan(self._dim, self._dim // 2, 4, faiss.METRIC_INNER_PRODUCT)
+        coarse.train(sample[:65_536])
+        fine = faiss.IndexScalarQuantizer(self._dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        fine.train(sample)
+        return faiss.IndexIDMap2(coarse), faiss.IndexIDMap2(fine)
 
     def __len__(self) -> int:
         return len(self._by_label)
@@ -121,16 +140,19 @@ class TemplateIndex:
             _respect_omp_thread_limit()
             labels = np.arange(self._next, self._next + len(ids), dtype=np.int64)
             self._next += len(ids)
-            if self.kind == "exact" and len(self) + len(ids) > self._exact_limit and len(ids) > 1:
-                # Bulk load past the exact limit: rebuild as 8-bit codes trained on everything held.
+            if self._coarse is None and len(self) + len(ids) > self._exact_limit and len(ids) > 1:
+                # Bulk load past the exact limit: rebuild in two stages, trained on everything held.
                 existing = self._vectors_held()
                 all_vectors = np.concatenate([existing[1], matrix]) if len(existing[0]) else matrix
                 all_labels = np.concatenate([existing[0], labels]) if len(existing[0]) else labels
-                compact = self._compact_for(all_vectors)
-                compact.add_with_ids(all_vectors, all_labels)
-                self._index, self._compact = compact, True
+                coarse, fine = self._two_stage_for(all_vectors)
+                coarse.add_with_ids(all_vectors, all_labels)
+                fine.add_with_ids(all_vectors, all_labels)
+                self._coarse, self._index = coarse, fine
             else:
                 self._index.add_with_ids(matrix, labels)
+                if self._coarse is not None:
+                    self._coarse.add_with_ids(matrix, labels)
             for label, tid, sid in zip(labels.tolist(), ids, subs, strict=True):
                 self._by_label[label] = (tid, sid)
                 self._label_of[tid] = label
@@ -139,27 +161,46 @@ class TemplateIndex:
         labels = np.array(sorted(self._by_label), dtype=np.int64)
         if not len(labels):
             return labels, np.empty((0, self._dim), np.float32)
-        return labels, np.stack([self._index.reconstruct(int(label)) for label in labels])
+        return labels, self._index.reconstruct_batch(labels)
 
     def add(self, template_id: str, subject_id: str, vector: np.ndarray) -> None:
         self.load([(template_id, subject_id, vector)])
 
     def remove(self, template_id: str) -> None:
+        self.remove_many([template_id])
+
+    def remove_many(self, template_ids: Iterable[str]) -> None:
+        """Drop templates (unknown ids are ignored); one pass over the index for all."""
         with self._lock:
             _respect_omp_thread_limit()
-            label = self._label_of.pop(template_id, None)
-            if label is not None:
-                self._index.remove_ids(np.array([label], dtype=np.int64))  # type: ignore[arg-type]
+            labels = [label for tid in template_ids if (label := self._label_of.pop(tid, None)) is not None]
+            if not labels:
+                return
+            selector = np.array(labels, dtype=np.int64)
+            self._index.remove_ids(selector)  # type: ignore[arg-type]
+            if self._coarse is not None:
+                self._coarse.remove_ids(selector)  # type: ignore[arg-type]
+            for label in labels:
                 del self._by_label[label]
 
     def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]:
+        query = np.asarray(vector, np.float32).reshape(1, self._dim)
         with self._lock:
             _respect_omp_thread_limit()
             if not self._by_label:
                 return []
-            sims, labels = self._index.search(np.asarray(vector, np.float32).reshape(1, self._dim), min(k, len(self)))
+            k = min(k, len(self))
+            if self._coarse is None:
+                sims, found = self._index.search(query, k)
+                pairs = zip(sims[0].tolist(), found[0].tolist(), strict=True)
+            else:
+                _, coarse = self._coarse.search(query, min(len(self), max(k * REFINE_CANDIDATES, MIN_CANDIDATES)))
+                candidates = coarse[0][coarse[0] >= 0]
+                rescored = self._index.reconstruct_batch(candidates) @ query[0]
+                best = np.argsort(-rescored, kind="stable")[:k]
+                pairs = zip(rescored[best].tolist(), candidates[best].tolist(), strict=True)
             out = []
-            for sim, label in zip(sims[0].tolist(), labels[0].tolist(), strict=True):
+            for sim, label in pairs:
                 if label < 0 or sim < min_similarity:
                     continue
                 tid, sid = self._by_label[label]

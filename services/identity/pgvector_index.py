@@ -105,8 +105,14 @@ class PgVectorIndex:
         self.load([(template_id, subject_id, vector)])
 
     def remove(self, template_id: str) -> None:
+        self.remove_many([template_id])
+
+    def remove_many(self, template_ids: Iterable[str]) -> None:
+        ids = list(template_ids)
+        if not ids:
+            return
         with self._engine.begin() as conn:
-            conn.execute(text("DELETE FROM face_vectors WHERE template_id = :t"), {"t": template_id})
+            conn.execute(text("DELETE FROM face_vectors WHERE template_id = ANY(:t)"), {"t": ids})
 
     def search(self, vector: np.ndarray, k: int = 10, min_similarity: float = -1.0) -> list[Candidate]:
         """The k most similar templates of this model with similarity >= min_similarity."""

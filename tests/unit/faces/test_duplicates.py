@@ -81,17 +81,56 @@ def test_remove_and_reload_give_the_same_answers() -> None:
     assert "t17" not in [c.template_id for c in a.search(q, 5)] and len(a) == 199
 
 
-def test_large_index_switches_to_8bit_codes_and_still_finds_planted_duplicates() -> None:
+def test_large_index_switches_to_two_stage_search_and_still_finds_planted_duplicates() -> None:
     rng = np.random.default_rng(11)
     rows = [(f"t{i}", f"s{i}", _unit(rng)) for i in range(6000)]
     index = TemplateIndex(exact_limit=2000)
     index.load(rows)
-    assert index.kind == "sq8" and len(index) == 6000
+    assert index.kind == "pq4+sq8" and len(index) == 6000
     probes = range(0, 6000, 60)
     found = [index.search(_near(rows[i][2], rng), 1, 0.5) for i in probes]
     assert [f[0].template_id if f else None for f in found] == [f"t{i}" for i in probes]
     index.remove("t0")
     assert all(c.template_id != "t0" for c in index.search(rows[0][2], 5))
+
+
+def test_two_stage_search_returns_what_an_exact_scan_returns() -> None:
+    """Probes near the duplicate threshold (true similarity 0.40-0.55 to a planted
+    template) among 30,000 unrelated ones: the two-stage index returns the exact scan's
+    top 5, each similarity within 0.01, including after removals and single adds."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((30_000, 128)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    rows = [(f"t{i}", f"s{i}", x[i]) for i in range(len(x))]
+    exact, staged = TemplateIndex(exact_limit=10**9), TemplateIndex(exact_limit=1000)
+    exact.load(rows)
+    staged.load(rows)
+    assert (exact.kind, staged.kind) == ("exact", "pq4+sq8")
+    gone = [f"t{i}" for i in range(0, 30_000, 7)]
+    exact.remove_many(gone)
+    staged.remove_many(gone)
+    for i in range(3):
+        extra = _unit(rng)
+        exact.add(f"new{i}", f"n{i}", extra)
+        staged.add(f"new{i}", f"n{i}", extra)
+    assert len(exact) == len(staged) == 30_000 - len(gone) + 3
+    checked = planted = 0
+    for i in range(1, 30_000, 150):
+        noise = rng.standard_normal(128).astype(np.float32)
+        noise -= noise.dot(x[i]) * x[i]
+        noise /= np.linalg.norm(noise)
+        target = 0.40 + 0.15 * rng.random()
+        probe = target * x[i] + np.sqrt(1 - target**2) * noise
+        want, got = exact.search(probe, 5), staged.search(probe, 5)
+        # The same ranking (neighbours closer than the 8-bit error may swap places) ...
+        for a, b in zip(got, want, strict=True):
+            assert abs(a.similarity - b.similarity) < 0.01, i
+        # ... and the planted template is found whenever the exact scan finds it.
+        if f"t{i}" in {c.template_id for c in want}:
+            assert f"t{i}" in {c.template_id for c in got}, i
+            planted += 1
+        checked += 1
+    assert checked == 200 and planted >= 150
 
 
 # A fresh interpreter (OpenMP reads OMP_THREAD_LIMIT when it loads) holding 20,000 random
