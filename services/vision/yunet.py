@@ -29,6 +29,7 @@ from services.vision.onnx_graph import fold_weight_dequant
 from services.vision.openvino_cpu import CompiledCpu, read
 
 STRIDES = (8, 16, 32)
+FIXED_SHAPES = ((480, 640), (640, 480), (640, 640))
 
 
 def _prepared_graph(path: Path) -> bytes:
@@ -51,13 +52,24 @@ class YuNet:
         import openvino as ov
         from openvino.preprocess import PrePostProcessor
 
-        steps = PrePostProcessor(read(_prepared_graph(path)))
-        # The image goes in as it is (uint8, height x width x BGR); the graph converts.
-        steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-        steps.input().model().set_layout(ov.Layout("NCHW"))
-        self._net = CompiledCpu(steps.build())
-        names = [next(n for n in sorted(o.get_names()) if not n.isdigit()) for o in self._net.outputs]
-        self._outputs = dict(zip(names, self._net.outputs, strict=True))
+        graph = _prepared_graph(path)
+
+        def compiled(shape: tuple[int, int] | None) -> CompiledCpu:
+            model = read(graph)
+            if shape is not None:
+                model.reshape({model.input(0): [1, 3, *shape]})
+            steps = PrePostProcessor(model)
+            # The image goes in as it is (uint8, height x width x BGR); the graph converts.
+            steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+            steps.input().model().set_layout(ov.Layout("NCHW"))
+            return CompiledCpu(steps.build())
+
+        # Any size; plus the sizes of camera frames and of photos scaled to the working
+        # size, compiled for their fixed shape (7.0 -> 6.3 ms at 640x640).
+        self._any = compiled(None)
+        self._fixed = {shape: compiled(shape) for shape in FIXED_SHAPES}
+        names = [next(n for n in sorted(o.get_names()) if not n.isdigit()) for o in self._any.outputs]
+        self._names = names
         self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
@@ -65,8 +77,9 @@ class YuNet:
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         padded = np.zeros((1, ph, pw, 3), np.uint8)
         padded[0, :h, :w] = image_bgr
-        result = self._net.infer(padded)
-        out = {name: result[port] for name, port in self._outputs.items()}
+        net = self._fixed.get((ph, pw), self._any)
+        result = net.infer(padded)
+        out = {name: result[port] for name, port in zip(self._names, net.outputs, strict=True)}
         rows = []
         for s in STRIDES:
             cols = pw // s

@@ -12,7 +12,7 @@ import pytest
 
 from services.core.images import ImageLimits, decode_image
 from services.vision.faces import DETECT_MAX_SIDE, YUNET_FILE, model_path
-from services.vision.yunet import YuNet
+from services.vision.yunet import FIXED_SHAPES, YuNet
 from tests.conftest import FACES
 
 LIMITS = ImageLimits(max_side=10000, max_pixels=60_000_000, max_bytes=50 << 20)
@@ -75,3 +75,21 @@ def test_the_documented_alignment_is_the_one_used() -> None:
     crop = align_crop(image, _ARCFACE_DST + 40)
     ys, xs = np.nonzero(crop[:, :, 0] > 128)
     assert abs(xs.mean() - _ARCFACE_DST[:, 0].mean()) < 1.0 and abs(ys.mean() - _ARCFACE_DST[:, 1].mean()) < 1.0
+
+
+def test_fixed_shape_graphs_find_what_the_any_size_graph_finds(
+    detectors: tuple[YuNet, cv2.FaceDetectorYN],
+) -> None:
+    ours, _ = detectors
+    fixed = dict(ours._fixed)
+    assert set(fixed) == set(FIXED_SHAPES)
+    for (_, bgr), (h, w) in zip(_images()[:12], FIXED_SHAPES * 4, strict=False):
+        frame = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
+        with_fixed = ours.detect(frame)
+        ours._fixed = {}
+        try:
+            any_size = ours.detect(frame)
+        finally:
+            ours._fixed = fixed
+        assert len(with_fixed) == len(any_size) >= 1
+        np.testing.assert_allclose(with_fixed, any_size, atol=1e-3)
