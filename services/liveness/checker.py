@@ -23,6 +23,7 @@ from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, Pa
 from services.liveness import pad
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision.face_quality import head_pose
+from services.vision.faces import DETECT_MAX_SIDE
 
 REPLAY_MAX_DISTANCE = 6  # bits of a 64-bit perceptual hash
 PAPER_WORK_SIDE = 800  # paper search runs on a picture this size
@@ -404,7 +405,8 @@ def check_response(
     )
     image = images[0]
     # The template keeps its source image, so a borderline match gets the second opinion.
-    quality, template = matcher.inspect_template(image, what="challenge photo")
+    # Faces at the full working size: the paper and attack rules below use the face box.
+    quality, template = matcher.inspect_template(image, what="challenge photo", detect_side=DETECT_MAX_SIDE)
     if template is None:
         reason = quality.reasons[0] if quality.reasons else (Reason.NO_FACE, "no face found")
         checks.append(Check("single_face", "fail", detail=reason[1], reasons=[reason]))

@@ -28,6 +28,7 @@ from services.liveness.checker import Check, Ocr, Outcome, ReplayStore, check_re
 from services.vision.face_quality import FaceQuality
 from services.vision.face_quality import Guidance as FaceGuidance
 from services.vision.face_quality import guidance_for as face_guidance_for
+from services.vision.faces import DETECT_MAX_SIDE
 
 # Checks a seller can satisfy by moving, adding light or holding the paper better. Any
 # other check that fails (freshness, replay, face_match, id_card, screen, print, ...)
@@ -141,7 +142,7 @@ def judge_frame(
     so the stream fails exactly as RespondChallenge would.
     """
     stale = bool(freshness(challenge, subject_id, now))
-    quality, _ = matcher.inspect(image, what="camera frame")
+    quality, _ = matcher.inspect(image, what="camera frame", detect_side=DETECT_MAX_SIDE)
     if not stale and not quality.usable:
         reason = quality.reasons[0][1] if quality.reasons else ""
         return say(_FROM_FACE[face_guidance_for(quality)], reason)

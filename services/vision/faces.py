@@ -61,7 +61,7 @@ class DetectedFace:
 class FaceEngine(Protocol):
     info: ModelInfo
 
-    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]: ...
+    def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]: ...
 
     def align(self, image_bgr: np.ndarray, face: DetectedFace) -> np.ndarray: ...
 
@@ -134,10 +134,11 @@ class YuNetSFaceEngine:
         self._detector = YuNet(self._det_path, score_threshold, 0.3, 50)
         self._recogniser = SFace(self._rec_path)
 
-    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
-        """Faces sorted by area, largest first, in the coordinates of `image_bgr`."""
+    def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]:
+        """Faces sorted by area, largest first, in the coordinates of `image_bgr`, found on
+        a copy at most `max_side` pixels long."""
         h, w = image_bgr.shape[:2]
-        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        scale = min(1.0, max_side / max(h, w))
         small = (
             image_bgr
             if scale == 1.0
@@ -182,7 +183,8 @@ class ArcFaceEngine:
         self._lock = threading.Lock()
         self.info = ModelInfo(engine="arcface", model=recs[0].name, version=_file_version(recs[0]))
 
-    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+    def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]:
+        # insightface's detector works at its own fixed size; max_side does not apply.
         with self._lock:
             boxes, kpss = self._det.detect(image_bgr, max_num=0)
         faces = [

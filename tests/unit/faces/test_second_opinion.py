@@ -14,10 +14,11 @@ from tests.conftest import FACES
 from tests.portraits import id_portrait
 
 LIMITS = ImageLimits(max_side=10000, max_pixels=60_000_000, max_bytes=50 << 20)
-# Same person: the ID portrait derived from a photo under a cap with tinted glasses,
-# against another photo. SFace alone leaves it short of its match threshold; dlib's
-# descriptor sees the same face.
-HARD_GENUINE = ("paul_allen/facerecpr1285_paul_allen3.jpg", "paul_allen/facerecpr1285_paul_allen2.jpg")
+# Same person: the ID portrait derived from one photo, against another photo. SFace alone
+# leaves it short of its match threshold (similarity 0.313 against 0.335), and dlib alone
+# would too (distance 0.611 against its usual 0.6); their fused evidence matches. (Re-chosen whenever calibration or detection changes:
+# it must be a pair only the cascade matches.)
+HARD_GENUINE = ("bbt_raj/faceapijs_raj3.png", "bbt_raj/faceapijs_raj1.png")
 CLEAR_GENUINE = ("barack_obama/facerec_obama.jpg", "barack_obama/facerec_obama2.jpg")
 
 
@@ -56,7 +57,7 @@ def test_borderline_genuine_pair_is_rescued_by_the_second_opinion(matchers: tupl
     assert after.decision is Decision.MATCH
     s = after.second_opinion
     assert s is not None and s.model.engine == "dlib_resnet"
-    assert s.fused_score >= s.match_threshold and 0.0 < s.distance < 0.6
+    assert s.fused_score >= s.match_threshold and 0.0 < s.distance < 0.65
     assert after.similarity == pytest.approx(before.similarity, abs=1e-6)
 
 
