@@ -15,9 +15,9 @@ from tests.portraits import id_portrait
 
 LIMITS = ImageLimits(max_side=10000, max_pixels=60_000_000, max_bytes=50 << 20)
 # Same person: the ID portrait derived from one photo, against another photo. SFace alone
-# leaves it short of its match threshold (similarity 0.313 against 0.335), and dlib alone
-# would too (distance 0.611 against its usual 0.6); their fused evidence matches. (Re-chosen whenever calibration or detection changes:
-# it must be a pair only the cascade matches.)
+# leaves it short of its match threshold (similarity 0.313 against 0.318), and dlib alone
+# would too (distance 0.611 against its usual 0.6); their fused evidence matches.
+# Re-chosen whenever calibration or detection changes: only the cascade may match it.
 HARD_GENUINE = ("bbt_raj/faceapijs_raj3.png", "bbt_raj/faceapijs_raj1.png")
 CLEAR_GENUINE = ("barack_obama/facerec_obama.jpg", "barack_obama/facerec_obama2.jpg")
 
