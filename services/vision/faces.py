@@ -122,17 +122,16 @@ class YuNetSFaceEngine:
     """The bundled engine: YuNet detection + SFace 128-d embeddings, on OpenVINO."""
 
     def __init__(self, score_threshold: float = 0.6) -> None:
-        self._det_path = model_path(YUNET_FILE)
-        self._rec_path = model_path(SFACE_FILE)
+        det_path, rec_path = model_path(YUNET_FILE), model_path(SFACE_FILE)
         self.info = ModelInfo(
             engine="sface",
             model="yunet_2023mar_int8bq+sface_2021dec_int8bq",
-            version=f"{_file_version(self._det_path)}+{_file_version(self._rec_path)}",
+            version=f"{_file_version(det_path)}+{_file_version(rec_path)}",
         )
         # Same outputs as OpenCV's FaceDetectorYN and FaceRecognizerSF on the same files
         # (tests/unit/faces/test_yunet.py, test_sface_runtime.py), in about half the time.
-        self._detector = YuNet(self._det_path, score_threshold, 0.3, 50)
-        self._recogniser = SFace(self._rec_path)
+        self._detector = YuNet(det_path, score_threshold, 0.3, 50)
+        self._recogniser = SFace(rec_path)
 
     def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]:
         """Faces sorted by area, largest first, in the coordinates of `image_bgr`, found on

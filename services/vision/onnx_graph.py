@@ -10,6 +10,7 @@ test_sface_runtime.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,13 @@ def _dequantized(inputs: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
         shape[axis] = -1
         scale, zero = scale.reshape(shape), zero.reshape(shape)
     return ((q - zero) * scale).astype(np.float32)
+
+
+def load_folded(path: Path) -> Any:
+    """The onnx ModelProto at `path`, with its weight-only quantisation folded."""
+    import onnx
+
+    return fold_weight_dequant(onnx.load(str(path)))
 
 
 def fold_weight_dequant(model: Any) -> Any:

@@ -14,21 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.vision.onnx_graph import fold_weight_dequant
+from services.vision.onnx_graph import load_folded
 from services.vision.openvino_cpu import CompiledCpu, read
 
 INPUT_SIZE = 112
 
 
-def _graph(path: Path) -> bytes:
-    import onnx
-
-    return bytes(fold_weight_dequant(onnx.load(str(path))).SerializeToString())
-
-
 class SFace:
     def __init__(self, path: Path) -> None:
-        self._net = CompiledCpu(read(_graph(path)))
+        self._net = CompiledCpu(read(load_folded(path).SerializeToString()))
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         """L2-normalised float32 128-d template of a 112x112 aligned BGR crop."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.vision.onnx_graph import fold_weight_dequant
+from services.vision.onnx_graph import load_folded
 from services.vision.openvino_cpu import CompiledCpu, read
 
 STRIDES = (8, 16, 32)
@@ -33,9 +33,7 @@ FIXED_SHAPES = ((480, 640), (640, 480), (640, 640))
 
 
 def _prepared_graph(path: Path) -> bytes:
-    import onnx
-
-    model = fold_weight_dequant(onnx.load(str(path)))
+    model = load_folded(path)
     graph = model.graph
     dims = graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "height", "width"
@@ -68,15 +66,17 @@ class YuNet:
         # size, compiled for their fixed shape (7.0 -> 6.3 ms at 640x640).
         self._any = compiled(None)
         self._fixed = {shape: compiled(shape) for shape in FIXED_SHAPES}
-        names = [next(n for n in sorted(o.get_names()) if not n.isdigit()) for o in self._any.outputs]
-        self._names = names
+        self._names = [next(n for n in sorted(o.get_names()) if not n.isdigit()) for o in self._any.outputs]
         self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
         h, w = image_bgr.shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-        padded = np.zeros((1, ph, pw, 3), np.uint8)
-        padded[0, :h, :w] = image_bgr
+        if (ph, pw) == (h, w):  # a 640x480 frame needs no padding, nor a copy
+            padded = np.ascontiguousarray(image_bgr)[None]
+        else:
+            padded = np.zeros((1, ph, pw, 3), np.uint8)
+            padded[0, :h, :w] = image_bgr
         net = self._fixed.get((ph, pw), self._any)
         result = net.infer(padded)
         out = {name: result[port] for name, port in zip(self._names, net.outputs, strict=True)}
