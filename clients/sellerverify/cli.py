@@ -254,65 +254,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_demo(client)
 
 
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The connection options, accepted before or after the verb.
+
+    The top-level parser holds the defaults; each verb's copy is SUPPRESSed so that a
+    value given after the verb overrides one given before it, and none resets it."""
+
+    def d(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--address",
+        default=d(os.environ.get("SELLERVERIFY_ADDRESS", "127.0.0.1:50051")),
+        help="host:port of the suite (default: $SELLERVERIFY_ADDRESS, else 127.0.0.1:50051)",
+    )
+    parser.add_argument("--token", default=d(None), help="API token (default: $SELLERVERIFY_TOKEN)")
+    parser.add_argument(
+        "--ca", default=d(os.environ.get("SELLERVERIFY_CA_FILE")), help="CA certificate file: connect with TLS"
+    )
+    parser.add_argument("--timeout", type=float, default=d(60.0), help="seconds to wait for each call (default 60)")
+
+
+# Verbs that live in their own modules: each has `register(sub, common)`.
+EXTENSIONS = ("sellerverify.cli_trust", "sellerverify.cli_campaign", "sellerverify.cli_console")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sellerverify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--address", default=os.environ.get("SELLERVERIFY_ADDRESS", "127.0.0.1:50051"))
-    parser.add_argument("--token", default=None, help="API token (default: $SELLERVERIFY_TOKEN)")
-    parser.add_argument("--ca", default=os.environ.get("SELLERVERIFY_CA_FILE"), help="CA certificate: use TLS")
-    parser.add_argument("--timeout", type=float, default=60.0)
+    _global_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, defaults=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run the gRPC services (all in one process by default)")
+    p = sub.add_parser("serve", parents=[common], help="run the gRPC services (all in one process by default)")
     p.add_argument("--service", action="append", choices=["identity", "liveness", "reverify", "review", "trust"])
     p.add_argument("--port", type=int)
     p.add_argument("--host")
     p.add_argument("--ready-file", help="write {address, port} here once serving")
     p.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(func=cmd_migrate)
-    sub.add_parser("purge", help="delete biometric data past its retention").set_defaults(func=cmd_purge)
-    sub.add_parser("keygen", help="print a new base64 AES-256 key").set_defaults(func=cmd_keygen)
-    p = sub.add_parser("token", help="make an API token and its config entry")
+    sub.add_parser("migrate", parents=[common], help="bring the database to the latest schema").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("purge", parents=[common], help="delete biometric data past its retention").set_defaults(
+        func=cmd_purge
+    )
+    sub.add_parser("keygen", parents=[common], help="print a new base64 AES-256 key").set_defaults(func=cmd_keygen)
+    p = sub.add_parser("token", parents=[common], help="make an API token and its config entry")
     p.add_argument("client_id")
     p.add_argument("role", choices=ROLES)
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("health", help="health of every service")
+    p = sub.add_parser("health", parents=[common], help="health of every service")
     p.add_argument("--service")
     p.set_defaults(func=cmd_health)
-    p = sub.add_parser("subject", help="create or read a subject")
+    p = sub.add_parser("subject", parents=[common], help="create or read a subject")
     p.add_argument("action", choices=["create", "get"])
     p.add_argument("ref", help="external reference (create) or subject id (get)")
     p.add_argument("--executive", action="store_true")
     p.set_defaults(func=cmd_subject)
-    p = sub.add_parser("verify-id", help="read and validate an ID document")
+    p = sub.add_parser("verify-id", parents=[common], help="read and validate an ID document")
     p.add_argument("file")
     p.add_argument("--back")
     p.add_argument("--subject")
     p.add_argument("--kind", choices=["auto", "cn-id", "passport", "td1"], default="auto")
     p.add_argument("--licence-document", help="document id of the enterprise's licence: compare with its legal rep")
     p.set_defaults(func=cmd_verify_id)
-    p = sub.add_parser("verify-licence", help="read and validate a business licence")
+    p = sub.add_parser("verify-licence", parents=[common], help="read and validate a business licence")
     p.add_argument("file")
     p.add_argument("--subject")
     p.add_argument(
         "--legal-rep-subject", help="subject id of the legal representative (ID card read): compare the names"
     )
     p.set_defaults(func=cmd_verify_id)
-    p = sub.add_parser("match-face", help="match a selfie against the subject's ID portrait")
+    p = sub.add_parser("match-face", parents=[common], help="match a selfie against the subject's ID portrait")
     p.add_argument("selfie")
     p.add_argument("--subject", required=True)
     p.add_argument("--reference")
     p.set_defaults(func=cmd_match_face)
-    p = sub.add_parser("challenge", help="issue or answer a liveness challenge")
+    p = sub.add_parser("challenge", parents=[common], help="issue or answer a liveness challenge")
     p.add_argument("action", choices=["issue", "respond"])
     p.add_argument("--subject", required=True)
     p.add_argument("--challenge")
     p.add_argument("--newspaper", action="store_true")
     p.add_argument("images", nargs="*")
     p.set_defaults(func=cmd_challenge)
-    sub.add_parser("demo", help="onboard one seller end to end against the running suite").set_defaults(func=cmd_demo)
+    sub.add_parser(
+        "demo", parents=[common], help="onboard one seller end to end against the running suite"
+    ).set_defaults(func=cmd_demo)
+    import importlib
+
+    for name in EXTENSIONS:
+        importlib.import_module(name).register(sub, common)
     return parser
 
 

@@ -290,3 +290,23 @@ class AuditEventRow(Base):
     subject_id: Mapped[str | None] = mapped_column(String(36))
     resource: Mapped[str | None] = mapped_column(String(80))
     detail: Mapped[str | None] = mapped_column(String(400))
+
+
+class DomainEventRow(Base):
+    """The append-only log of what happened (results flow one way): verifications
+    recorded, cases opened and decided, reports received, scores changed. Trust,
+    review and campaigns consume it by sequence number; webhooks deliver it out.
+    Never holds images, templates, ID numbers or names."""
+
+    __tablename__ = "domain_events"
+    __table_args__ = (Index("ix_domain_events_subject_seq", "subject_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(60), index=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36))
+    enterprise_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Ids and codes only (verification id, verdict, reason codes, case id, ...).
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(index=True)

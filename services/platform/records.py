@@ -244,6 +244,20 @@ class VerificationLog:
                 created_at=utcnow(),
             )
         )
+        from services.platform import events  # events imports this module
+
+        events.emit(
+            session,
+            "verification.recorded",
+            subject_id=subject_id,
+            payload={
+                "verification_id": verification_id,
+                "kind": kind,
+                "verdict": verdict,
+                "reasons": [r.get("code") for r in reasons if isinstance(r, dict)],
+            },
+            actor=caller.client_id,
+        )
 
     def get(self, session: Session, verification_id: str) -> VerificationRow | None:
         return session.get(VerificationRow, verification_id)

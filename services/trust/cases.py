@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.platform import events
 from services.platform.auth import Caller
 from services.platform.models import CaseEvidenceRow, ReviewCaseRow, SubjectRow
 from services.platform.records import new_id, utcnow
@@ -60,6 +61,18 @@ def open_case(
                 created_at=now,
             )
         )
+    events.emit(
+        session,
+        "case.opened",
+        subject_id=subject_id,
+        payload={
+            "case_id": row.id,
+            "case_kind": kind,
+            "reasons": [r.get("code") for r in reasons or [] if isinstance(r, dict)],
+            "verification_ids": list(verification_ids or []),
+        },
+        actor=opened_by.client_id,
+    )
     subject = session.get(SubjectRow, subject_id)
     if subject is not None and subject.status != "rejected":
         subject.status = "in_review"

@@ -24,6 +24,7 @@ from services.core.errors import DomainError, ErrorKind, invalid, not_found
 from services.core.reasons import Reason
 from services.identity import subjects
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
+from services.platform import events
 from services.platform.auth import Caller
 from services.platform.models import CaseEvidenceRow, ChallengeRow, ReviewCaseRow
 from services.platform.records import new_id, utcnow
@@ -163,6 +164,13 @@ def decide(session: Session, case: ReviewCaseRow, decision: str, note: str, call
     case.decided_by = caller.client_id
     case.decision_note = note[:MAX_NOTE_CHARS]
     session.flush()  # the subject's status is recomputed from the open cases
+    events.emit(
+        session,
+        "case.decided",
+        subject_id=case.subject_id,
+        payload={"case_id": case.id, "case_kind": case.kind, "decision": decision},
+        actor=caller.client_id,
+    )
     waiting = [v for v in case.verification_ids if v]
     if waiting:
         for challenge in session.scalars(
