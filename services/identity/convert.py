@@ -111,7 +111,7 @@ def match_response(
         second_opinion=_second_opinion_pb(outcome),
         duplicates=[
             pb.DuplicateFinding(
-                code=common_pb2.ReasonCode.Value(f.reason.value),
+                code=f.reason.value,
                 other_subject_id=f.other_subject_id,
                 similarity=f.similarity,
                 detail=f.detail,

@@ -149,7 +149,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 verification_id=verification_id,
                 caller=caller,
                 method=method,
-                request_id=request.request_id,
+                request_id=request.request_id,  # type: ignore[attr-defined]
                 subject_id=subject_id,
                 kind="face_match",
                 verdict=verdict,
@@ -421,7 +421,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
             return pb.SearchDuplicatesResponse(
                 findings=[
                     pb.DuplicateFinding(
-                        code=common_pb2.ReasonCode.Value(f.reason.value),
+                        code=f.reason.value,
                         other_subject_id=f.other_subject_id,
                         similarity=f.similarity,
                         detail=f.detail,

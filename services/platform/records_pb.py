@@ -25,9 +25,7 @@ VERIFICATION_KIND_TO_PB = {
 
 
 def reason_to_pb(item: dict[str, Any]) -> common_pb2.Reason:
-    return common_pb2.Reason(
-        code=common_pb2.ReasonCode.Value(item["code"]), message=item.get("message", ""), field=item.get("field", "")
-    )
+    return common_pb2.Reason(code=item["code"], message=item.get("message", ""), field=item.get("field", ""))
 
 
 def reason_dict(code: str, message: str, field: str = "") -> dict[str, str]:

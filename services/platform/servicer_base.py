@@ -52,7 +52,7 @@ class ServicerBase:
         `write` only persists and builds the response.
         """
         caller = current_caller()
-        request_id: str = request.request_id
+        request_id: str = request.request_id  # type: ignore[attr-defined]  # every mutating request has one (contract test)
         stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
         if stored is not None:
             return stored
@@ -71,7 +71,12 @@ class ServicerBase:
         """The stored response if this request id was already served (checked before heavy work)."""
         caller = current_caller()
         return await self.offload(
-            self.app.idempotency.lookup, caller, method, request.request_id, request, response_cls
+            self.app.idempotency.lookup,
+            caller,
+            method,
+            request.request_id,
+            request,
+            response_cls,  # type: ignore[attr-defined]
         )
 
     def _fault_pause(self) -> None:
