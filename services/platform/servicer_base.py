@@ -74,9 +74,9 @@ class ServicerBase:
             self.app.idempotency.lookup,
             caller,
             method,
-            request.request_id,
+            request.request_id,  # type: ignore[attr-defined]
             request,
-            response_cls,  # type: ignore[attr-defined]
+            response_cls,
         )
 
     def _fault_pause(self) -> None:
