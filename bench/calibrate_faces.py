@@ -146,7 +146,7 @@ def main() -> None:
         "engine": engine.info.engine,
         "model": engine.info.model,
         "model_version": engine.info.version,
-        "data": "shared/data/faces (25 people, 79 photos; ID portraits derived by tests/portraits.py)",
+        "data": "data/faces (25 people, 79 photos; ID portraits derived by tests/portraits.py)",
         "detection_failures": {"photo": fs.photo_failures, "id_portrait": fs.portrait_failures},
         "pair_types": {
             PairType.PHOTO_VS_PHOTO.value: photo_entry,

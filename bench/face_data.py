@@ -16,7 +16,7 @@ from services.identity.face_match import FaceMatcher
 from services.vision.faces import FaceEngine
 from tests.portraits import id_portrait
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+FACES = Path(__file__).resolve().parents[1] / "data" / "faces"  # ships in the repository
 LIMITS = ImageLimits(max_bytes=50 << 20, max_side=10000, max_pixels=60_000_000)
 
 

@@ -18,8 +18,10 @@ import pytest
 from services.platform.settings import Settings
 from services.server import ServerThread
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FACES = SHARED / "data" / "faces"
+# The development face set ships inside the repository (data/faces, origins in SOURCES.md):
+# nothing here reads a path outside the checkout.
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT / "data" / "faces"
 
 TOKENS = {
     "onboarding": "tok-onboarding-0123456789",
@@ -49,7 +51,7 @@ BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_ADMIN_URL else [])
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     if not FACES.is_dir():
-        pytest.fail(f"shared face photos not found at {FACES}")
+        pytest.fail(f"the development face photos are missing from {FACES} (they ship in the repository)")
     return FACES
 
 

@@ -1,7 +1,7 @@
 """`sellerverify demo`: onboard one seller against a running suite and print every step.
 
-Sample photos: $SELLERVERIFY_SAMPLES_DIR, else the development face set next to the
-checkout (../shared/data/faces), else clients/sellerverify/samples/.
+Sample photos: $SELLERVERIFY_SAMPLES_DIR, else the development face set that ships in
+the checkout (data/faces, origins in data/faces/SOURCES.md).
 
 The ID card and the challenge photo (the seller holding a paper with the issued code)
 are rendered with the project's own generators (tests/docgen, tests/attackgen), which
@@ -27,16 +27,14 @@ from google.protobuf.json_format import MessageToDict
 from sellerverify.client import Client, SellerVerifyError
 
 HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parents[1]  # clients/sellerverify/demo.py -> the source checkout
 CANDIDATES = [
     Path(os.environ["SELLERVERIFY_SAMPLES_DIR"]) if os.environ.get("SELLERVERIFY_SAMPLES_DIR") else None,
-    HERE.parents[2] / "shared" / "data" / "faces",
-    HERE / "samples",
+    CHECKOUT / "data" / "faces",
 ]
 SELLER = ("barack_obama/facerec_obama.jpg", "barack_obama/facerec_obama1.jpg")
 STRANGER = "joe_biden/facerec_biden.jpg"
 
-
-CHECKOUT = HERE.parents[1]  # clients/sellerverify/demo.py -> the source checkout
 # Poses a still photo can show: the paper under the chin or in one half; a tilt by rotation.
 STAGED_POSES = {
     "CHALLENGE_POSE_PAPER_UNDER_CHIN": ("under_chin", 0.0),
@@ -114,7 +112,10 @@ def run_demo(client: Client) -> int:
 
     root = _samples()
     if root is None:
-        print("no sample photos found: set SELLERVERIFY_SAMPLES_DIR to a folder laid out like shared/data/faces")
+        print(
+            f"no sample photos found in {CHECKOUT / 'data' / 'faces'} (they ship in the source checkout); "
+            "set SELLERVERIFY_SAMPLES_DIR to a folder laid out like data/faces"
+        )
         return 1
     image = lambda rel: common_pb2.Image(content=(root / rel).read_bytes())  # noqa: E731
     gen = _generators()
@@ -295,3 +296,56 @@ def _review(client: Client, case_id: str, subject_id: str, frame: Any, n: int) -
         )
     except SellerVerifyError as err:
         print(f"   deciding again: {err.code.name} {err.reason}")
+
+
+def write_samples(folder: Path) -> int:
+    """Write sample documents and photos for trying each verb, with the commands to try."""
+    import cv2
+
+    root = _samples()
+    gen = _generators()
+    if root is None or gen is None:
+        print("the samples are rendered from the source checkout (data/faces, tests/docgen); run this from a clone")
+        return 1
+    from tests.docgen import business_licence, passport
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+
+    def put(name: str, data: bytes) -> None:
+        (folder / name).write_bytes(data)
+        written.append(name)
+
+    front, back = _render_card(gen, root / SELLER[0])
+    put("id_card_front.jpg", front)
+    put("id_card_back.jpg", back)
+    put("selfie.jpg", (root / SELLER[1]).read_bytes())
+    put("someone_else.jpg", (root / STRANGER).read_bytes())
+    engine = gen["faces"].default_engine()
+    portrait = gen["portraits"].id_portrait(cv2.imread(str(root / SELLER[0])), engine)
+    rng = random.Random(7)
+    doc = passport.random_document(rng, date.today(), "passport_td3", portrait, None, chinese=False)
+    page, _ = passport.render(doc, rng)
+    put("passport.jpg", gen["attackgen"].jpeg(gen["capture"].capture(page, "clean", 3).image))
+    rng = random.Random(11)
+    lic = business_licence.random_licence(rng, date.today())
+    put(
+        "business_licence.jpg",
+        gen["attackgen"].jpeg(gen["capture"].capture(business_licence.render(lic, rng), "clean", 4).image),
+    )
+    readme = f"""Sample inputs for the sellerverify CLI (rendered by the project's own generators;
+the photos are from data/faces, see its SOURCES.md). With the suite running (bash scripts/run.sh):
+
+  sellerverify verify-id {folder}/id_card_front.jpg --back {folder}/id_card_back.jpg
+  sellerverify verify-id {folder}/passport.jpg
+  sellerverify verify-licence {folder}/business_licence.jpg
+  sellerverify subject create my-seller-1      # then, with its subject_id:
+  sellerverify verify-id {folder}/id_card_front.jpg --back {folder}/id_card_back.jpg --subject SUBJECT_ID
+  sellerverify match-face {folder}/selfie.jpg --subject SUBJECT_ID
+  sellerverify match-face {folder}/someone_else.jpg --subject SUBJECT_ID
+  sellerverify challenge issue --subject SUBJECT_ID
+"""
+    (folder / "README.txt").write_text(readme)
+    print(f"wrote {', '.join(written)} and README.txt to {folder}/\n")
+    print(readme)
+    return 0
