@@ -18,6 +18,7 @@ from services.core.images import ImageLimits
 from services.platform.auth import TokenStore, parse_cert_roles
 from services.platform.crypto import KeyConfigError, KeyRing, load_keyring
 from services.platform.database import Database, make_engine, migrate
+from services.platform.private_files import private_dir
 from services.platform.records import AuditLog, BlobStore, Idempotency, Retention, Sealer, VerificationLog
 from services.platform.settings import Settings
 
@@ -47,7 +48,7 @@ class App:
 
     @classmethod
     def build(cls, settings: Settings) -> App:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         url = settings.resolved_database_url()
         # A key is created on first run only where one process owns the data (SQLite) or
         # the operator named a key file; processes sharing PostgreSQL must share a key.

@@ -3,7 +3,12 @@
 Server side:   sellerverify serve [--service identity] | migrate | purge | keygen | token
 Client side:   sellerverify health | subject create/get | verify-id | verify-licence |
                match-face | challenge issue/respond | demo
-Client commands read SELLERVERIFY_ADDRESS (default 127.0.0.1:50051) and SELLERVERIFY_TOKEN.
+               samples (sample documents and photos to try each verb with)
+
+Client commands find the server that `sellerverify serve` started from the same folder:
+it writes its address and where its tokens are to <data dir>/endpoint.json (./var by
+default). --address/$SELLERVERIFY_ADDRESS and --token/$SELLERVERIFY_TOKEN (or
+--token-file/$SELLERVERIFY_TOKEN_FILE) override it. Global options go before or after the verb.
 """
 
 from __future__ import annotations
@@ -32,10 +37,48 @@ def _print(message: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _client(args: argparse.Namespace) -> Client:
+ENDPOINT_FILE = "endpoint.json"
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir or os.environ.get("SELLERVERIFY_DATA_DIR") or "var")
+
+
+def _endpoint(args: argparse.Namespace) -> dict[str, Any]:
+    """What the local server wrote about itself, or {} when none ran from this data folder."""
+    path = _data_dir(args) / ENDPOINT_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _token_from_file(path: Path, role: str) -> str:
+    """A token file holds one bare token, or `client_id:role:token` lines (embedded mode's file)."""
+    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    entries = [ln.split(":", 2) for ln in lines if ln.count(":") >= 2]
+    if not entries and len(lines) == 1:
+        return lines[0]
+    return token_for(path, role)
+
+
+def resolve_connection(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(address, token): flags, then environment, then the local server's endpoint file."""
+    endpoint = _endpoint(args)
+    address = args.address or os.environ.get("SELLERVERIFY_ADDRESS") or endpoint.get("address") or DEFAULT_ADDRESS
     token = args.token or os.environ.get("SELLERVERIFY_TOKEN")
+    token_file = args.token_file or os.environ.get("SELLERVERIFY_TOKEN_FILE") or endpoint.get("tokens_file")
+    if not token and token_file:
+        token = _token_from_file(Path(token_file), args.role)
+    return address, token
+
+
+def _client(args: argparse.Namespace) -> Client:
+    address, token = resolve_connection(args)
     return Client(
-        args.address,
+        address,
         token=token,
         tls=bool(args.ca),
         root_cert=Path(args.ca) if args.ca else None,
@@ -58,7 +101,9 @@ def ensure_dev_tokens(data_dir: Path) -> Path:
     """Embedded mode with no tokens configured: create one random token per role (0600)."""
     path = data_dir / "api_tokens.txt"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        from services.platform.private_files import private_dir
+
+        private_dir(data_dir)
         lines = [f"local-{role}:{role}:{secrets.token_urlsafe(24)}" for role in ROLES]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -97,29 +142,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tokens_file = ensure_dev_tokens(settings.data_dir)
         settings.api_tokens_file = tokens_file
 
+    from services.platform.private_files import write_private
+
     def ready(running: Running) -> None:
         address = f"{settings.host}:{running.port}"
+        endpoint = settings.data_dir / ENDPOINT_FILE
+        # Where the CLI finds this server: its address and the path of the tokens file
+        # (never a token itself; no secret is printed or logged).
+        write_private(
+            endpoint,
+            json.dumps(
+                {
+                    "address": address,
+                    "port": running.port,
+                    "tokens_file": str(tokens_file.resolve()) if tokens_file else None,
+                    "pid": os.getpid(),
+                }
+            ),
+        )
+        cli = Path(sys.argv[0]).absolute()
         print(f"\nSeller Verify is serving {', '.join(settings.enabled_services())} on {address}", file=sys.stderr)
         if tokens_file:
-            print(f"API tokens (one per role) are in {tokens_file}. Try, in another terminal:", file=sys.stderr)
-            print(
-                f"  SELLERVERIFY_ADDRESS={address} SELLERVERIFY_TOKEN={token_for(tokens_file, 'admin')} "
-                f"{Path(sys.argv[0]).absolute()} demo\n",
-                file=sys.stderr,
-            )
+            print(f"API tokens (one per role) are in {tokens_file.resolve()}.", file=sys.stderr)
+        data_dir = settings.data_dir.resolve()
+        print("Onboard a sample seller end to end, in another terminal:", file=sys.stderr)
+        print(f"  SELLERVERIFY_DATA_DIR={data_dir} {cli} demo", file=sys.stderr)
+        print(
+            f"(the CLI reads {endpoint.resolve()} for the address and the token; `{cli} --help` lists the verbs)\n",
+            file=sys.stderr,
+        )
         if args.ready_file:
             Path(args.ready_file).write_text(json.dumps({"address": address, "port": running.port}))
 
-    serve(settings, on_ready=ready)
+    try:
+        serve(settings, on_ready=ready)
+    finally:
+        (settings.data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from services.platform.database import make_engine, migrate
+    from services.platform.private_files import private_dir
     from services.platform.settings import Settings
 
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     migrate(make_engine(settings.resolved_database_url()))
     print("database is at the latest schema")
     return 0
@@ -247,6 +315,12 @@ def cmd_challenge(args: argparse.Namespace) -> int:
         return 0 if resp.verdict == common_pb2.VERDICT_PASS else 2
 
 
+def cmd_samples(args: argparse.Namespace) -> int:
+    from sellerverify.demo import write_samples
+
+    return write_samples(Path(args.folder))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sellerverify.demo import run_demo
 
@@ -265,10 +339,28 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 
     parser.add_argument(
         "--address",
-        default=d(os.environ.get("SELLERVERIFY_ADDRESS", "127.0.0.1:50051")),
-        help="host:port of the suite (default: $SELLERVERIFY_ADDRESS, else 127.0.0.1:50051)",
+        default=d(None),
+        help="host:port of the suite (default: $SELLERVERIFY_ADDRESS, else the local server's "
+        f"<data dir>/endpoint.json, else {DEFAULT_ADDRESS})",
     )
     parser.add_argument("--token", default=d(None), help="API token (default: $SELLERVERIFY_TOKEN)")
+    parser.add_argument(
+        "--token-file",
+        default=d(None),
+        help="file with the token, or embedded mode's tokens file (default: $SELLERVERIFY_TOKEN_FILE, "
+        "else the local server's)",
+    )
+    parser.add_argument(
+        "--role",
+        default=d("admin"),
+        choices=ROLES,
+        help="which token to take from a tokens file (default admin, which may call every RPC)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=d(None),
+        help="the local server's data folder, where it writes endpoint.json (default: $SELLERVERIFY_DATA_DIR or ./var)",
+    )
     parser.add_argument(
         "--ca", default=d(os.environ.get("SELLERVERIFY_CA_FILE")), help="CA certificate file: connect with TLS"
     )
@@ -277,6 +369,7 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 # Verbs that live in their own modules: each has `register(sub, common)`.
 EXTENSIONS = ("sellerverify.cli_trust", "sellerverify.cli_campaign", "sellerverify.cli_console")
+SERVICES = ["identity", "liveness", "reverify", "review", "trust"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,63 +379,65 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, defaults=True)
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, defaults=False)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
 
-    p = sub.add_parser("serve", parents=[common], help="run the gRPC services (all in one process by default)")
-    p.add_argument("--service", action="append", choices=["identity", "liveness", "reverify", "review", "trust"])
-    p.add_argument("--port", type=int)
-    p.add_argument("--host")
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help, description=help)  # type: ignore[no-any-return]
+
+    p = verb("serve", "run the gRPC services (all in one process by default)")
+    p.add_argument("--service", action="append", choices=SERVICES, help="serve only this service (repeatable)")
+    p.add_argument("--port", type=int, help="port to listen on (default: $SELLERVERIFY_PORT or 50051; 0 = any free)")
+    p.add_argument("--host", help="address to bind (default: $SELLERVERIFY_HOST or 127.0.0.1)")
     p.add_argument("--ready-file", help="write {address, port} here once serving")
     p.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", parents=[common], help="bring the database to the latest schema").set_defaults(
-        func=cmd_migrate
-    )
-    sub.add_parser("purge", parents=[common], help="delete biometric data past its retention").set_defaults(
-        func=cmd_purge
-    )
-    sub.add_parser("keygen", parents=[common], help="print a new base64 AES-256 key").set_defaults(func=cmd_keygen)
-    p = sub.add_parser("token", parents=[common], help="make an API token and its config entry")
-    p.add_argument("client_id")
-    p.add_argument("role", choices=ROLES)
+    verb("migrate", "bring the database to the latest schema").set_defaults(func=cmd_migrate)
+    verb("purge", "delete biometric data past its retention").set_defaults(func=cmd_purge)
+    verb("keygen", "print a new base64 AES-256 key").set_defaults(func=cmd_keygen)
+    p = verb("token", "make an API token and its config entry")
+    p.add_argument("client_id", help="the API client's name, recorded with everything it does")
+    p.add_argument("role", choices=ROLES, help="the role the token carries")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("health", parents=[common], help="health of every service")
-    p.add_argument("--service")
+    p = verb("health", "health of every service")
+    p.add_argument("--service", help="one service's full name, e.g. sellerverify.v1.IdentityService")
     p.set_defaults(func=cmd_health)
-    p = sub.add_parser("subject", parents=[common], help="create or read a subject")
-    p.add_argument("action", choices=["create", "get"])
+    p = verb("samples", "write sample ID documents, a licence and photos to try each verb with")
+    p.add_argument("folder", nargs="?", default="samples", help="where to write them (default ./samples)")
+    p.set_defaults(func=cmd_samples)
+    p = verb("subject", "create or read a subject")
+    p.add_argument("action", choices=["create", "get"], help="create a subject, or get one")
     p.add_argument("ref", help="external reference (create) or subject id (get)")
-    p.add_argument("--executive", action="store_true")
+    p.add_argument("--executive", action="store_true", help="create an enterprise executive, not an individual")
     p.set_defaults(func=cmd_subject)
-    p = sub.add_parser("verify-id", parents=[common], help="read and validate an ID document")
-    p.add_argument("file")
-    p.add_argument("--back")
-    p.add_argument("--subject")
-    p.add_argument("--kind", choices=["auto", "cn-id", "passport", "td1"], default="auto")
+    p = verb("verify-id", "read and validate an ID document")
+    p.add_argument("file", help="photo or scan of the document's front (or the passport's data page)")
+    p.add_argument("--back", help="photo of the back (Chinese resident ID card)")
+    p.add_argument("--subject", help="subject id to attach it to (default: a new throwaway subject)")
+    p.add_argument(
+        "--kind", choices=["auto", "cn-id", "passport", "td1"], default="auto", help="document kind (default: detect)"
+    )
     p.add_argument("--licence-document", help="document id of the enterprise's licence: compare with its legal rep")
     p.set_defaults(func=cmd_verify_id)
-    p = sub.add_parser("verify-licence", parents=[common], help="read and validate a business licence")
-    p.add_argument("file")
-    p.add_argument("--subject")
+    p = verb("verify-licence", "read and validate a business licence")
+    p.add_argument("file", help="photo or scan of the business licence")
+    p.add_argument("--subject", help="subject id to attach it to (default: a new throwaway subject)")
     p.add_argument(
         "--legal-rep-subject", help="subject id of the legal representative (ID card read): compare the names"
     )
     p.set_defaults(func=cmd_verify_id)
-    p = sub.add_parser("match-face", parents=[common], help="match a selfie against the subject's ID portrait")
-    p.add_argument("selfie")
-    p.add_argument("--subject", required=True)
-    p.add_argument("--reference")
+    p = verb("match-face", "match a selfie against the subject's ID portrait")
+    p.add_argument("selfie", help="the live photo")
+    p.add_argument("--subject", required=True, help="subject id (its ID portrait is the reference)")
+    p.add_argument("--reference", help="a reference photo instead of the ID portrait on file")
     p.set_defaults(func=cmd_match_face)
-    p = sub.add_parser("challenge", parents=[common], help="issue or answer a liveness challenge")
-    p.add_argument("action", choices=["issue", "respond"])
-    p.add_argument("--subject", required=True)
-    p.add_argument("--challenge")
-    p.add_argument("--newspaper", action="store_true")
-    p.add_argument("images", nargs="*")
+    p = verb("challenge", "issue or answer a liveness challenge")
+    p.add_argument("action", choices=["issue", "respond"], help="issue a new challenge, or answer one")
+    p.add_argument("--subject", required=True, help="subject id")
+    p.add_argument("--challenge", help="challenge id (respond)")
+    p.add_argument("--newspaper", action="store_true", help="ask for today's newspaper instead of a one-time code")
+    p.add_argument("images", nargs="*", help="the challenge photo(s) (respond)")
     p.set_defaults(func=cmd_challenge)
-    sub.add_parser(
-        "demo", parents=[common], help="onboard one seller end to end against the running suite"
-    ).set_defaults(func=cmd_demo)
+    verb("demo", "onboard one seller end to end against the running suite").set_defaults(func=cmd_demo)
     import importlib
 
     for name in EXTENSIONS:

@@ -5,15 +5,17 @@ response it persists for idempotency."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from services.app import FACE_FLOW, App
-from services.core.errors import DomainError, ErrorKind
+from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.images import ImageLimits, decode_image
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
+from services.identity.documents import presence
 from services.identity.duplicates import DuplicateFinding, SearchIndex, find_duplicates
 from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, MatchOutcome, PairType
 from services.vision.face_quality import FaceQuality, Guidance, guidance_for
@@ -51,6 +53,7 @@ class FaceFlow:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self._ocr: Any = None
         engine = default_engine(app.settings.arcface_model_dir)
         second = default_describer() if app.settings.face_second_opinion else None
         self.matcher = FaceMatcher(
@@ -127,7 +130,29 @@ class FaceFlow:
     ) -> MatchRun:
         reference, pair_type = self.reference(subject_id, reference_bgr, pair_type)
         probe = self.matcher.template(probe_bgr, what="selfie")
+        self.refuse_document_portrait(probe_bgr, probe)
         return self.finish(subject_id, reference, probe, pair_type, enrol)
+
+    def refuse_document_portrait(self, image: np.ndarray, probe: FaceTemplate) -> None:
+        """A photo of an ID card is no selfie: matching its printed portrait would pass
+        anyone holding the card. Selfie-sized faces skip the check (no OCR on them)."""
+        face = probe.quality.face if probe.quality is not None else None
+        if face is None or presence.is_selfie(image, face.box):
+            return
+        if presence.portrait_of_card(image, face.box, self.ocr()):
+            raise invalid(
+                Reason.ID_CARD_AS_SELFIE,
+                "the selfie shows an ID document's portrait, not a live person: take a photo of your own face",
+                "probe",
+            )
+
+    def ocr(self) -> Any:
+        """The one-line OCR the document-portrait check reads card numbers with (built on first use)."""
+        if self._ocr is None:
+            from services.identity.documents.ocr import default_ocr
+
+            self._ocr = default_ocr()
+        return self._ocr
 
     def look(self, jpeg: bytes, limits: ImageLimits) -> Look:
         """Gate one camera frame; a frame that passes every check is embedded."""

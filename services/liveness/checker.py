@@ -16,9 +16,8 @@ from PIL import Image
 
 from services.core.edit_distance import edit_distance
 from services.core.reasons import Reason
-from services.identity.documents.cn_layout import CARD_H, CARD_W, FRONT
+from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
-from services.identity.documents.rectify import find_document, warp
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
 from services.liveness import pad
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
@@ -28,7 +27,6 @@ from services.vision.faces import DETECT_MAX_SIDE
 REPLAY_MAX_DISTANCE = 6  # bits of a 64-bit perceptual hash
 PAPER_WORK_SIDE = 800  # paper search runs on a picture this size
 PAPER_WIDTH = 640  # flattened sheets are this wide
-CARD_SEARCH_SIDE = 480  # an ID card held up as the selfie is searched for on a picture this size
 TURN_MIN_YAW = 15.0
 TILT_MIN_ROLL = 10.0
 _DATE = re.compile(r"(20\d\d)\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
@@ -425,7 +423,7 @@ def check_response(
                 [r for r in outcome.reasons if r[0] in (Reason.FACE_NO_MATCH, Reason.FACE_MATCH_UNCERTAIN)],
             )
         )
-        if quality.face is not None and _shows_id_card(image, quality.face.box, ocr):
+        if quality.face is not None and presence.portrait_of_card(image, quality.face.box, ocr):
             checks.append(
                 Check(
                     "id_card",
@@ -473,33 +471,6 @@ def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, f
             else (Reason.PRINTED_PHOTO_SUSPECTED, "the photo looks like a printed picture, not a live person")
         ]
     return Check("presentation_attack", result.verdict, max(result.screen, result.print), result.detail, reasons)
-
-
-def _shows_id_card(image: np.ndarray, face_box: tuple[float, float, float, float], ocr: Ocr) -> bool:
-    """An ID card held up to the camera: a card-shaped quadrilateral (85.6 x 54 mm, aspect
-    ~1.58) around the face that, flattened, carries a citizen-number line."""
-    # The card's outline is found on a small copy (it is large in the picture when it is
-    # held up as the selfie); its portrait and number are read from the full picture.
-    scale = min(1.0, CARD_SEARCH_SIDE / max(image.shape[:2]))
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-    card = find_document(small)
-    if card is None or not 0.04 < card.area_fraction < 0.9:
-        return False
-    q = (card.quad / scale).astype(np.float32)
-    long_side = float(max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1])))
-    short_side = float(min(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1])))
-    if not 1.4 < long_side / max(short_side, 1.0) < 1.8:
-        return False
-    fx, fy, fw, fh = face_box
-    if cv2.pointPolygonTest(q.reshape(-1, 1, 2), (fx + fw / 2, fy + fh / 2), False) <= 0:
-        return False
-    flat, _ = warp(image, q, (CARD_W, CARD_H))
-    x, y, w, h = FRONT["citizen_number"]
-    for candidate in (flat, cv2.rotate(flat, cv2.ROTATE_180)):
-        text = ocr.read([Region("number", candidate[y : y + h, x : x + w])], "eng", 7, "0123456789X")["number"].text
-        if sum(c.isdigit() for c in text) >= 15:
-            return True
-    return False
 
 
 def _close(a: str, b: str) -> bool:

@@ -20,6 +20,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.platform.private_files import private_dir
+
 _MAGIC = b"SV1"
 
 
@@ -90,7 +92,7 @@ def _read_or_create(path: Path, create: bool) -> bytes:
         return _decode_key(path.read_text(), str(path))
     if not create:
         raise KeyConfigError(f"key file {path} does not exist")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     raw = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

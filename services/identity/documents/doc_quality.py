@@ -23,6 +23,14 @@ def gate(bgr: np.ndarray, side: str) -> Found:
             f"no document found in the {side} photo: lay the card on a plain dark surface and fill the picture",
             side,
         )
+    if found.touches_border and _sides_touched(found, bgr.shape[:2]) == 4:
+        # What spans the whole picture is no document's outline (a scene, a texture).
+        raise invalid(
+            Reason.NO_DOCUMENT_FOUND,
+            f"no document outline found in the {side} photo: photograph the document with all four corners "
+            "in view and a margin around it",
+            side,
+        )
     if found.touches_border:
         raise invalid(
             Reason.DOCUMENT_CUT_OFF, f"the card is cut off in the {side} photo: keep all four corners in view", side
@@ -40,6 +48,17 @@ def gate(bgr: np.ndarray, side: str) -> Found:
     if sharpness < MIN_SHARPNESS:
         raise invalid(Reason.IMAGE_TOO_BLURRY, f"the {side} photo is too blurred to read: hold still and focus", side)
     return found
+
+
+def _sides_touched(found: Found, shape: tuple[int, ...], margin: float = 3.0) -> int:
+    h, w = shape[:2]
+    q = found.quad
+    return int(
+        bool((q[:, 0] <= margin).any())
+        + bool((q[:, 1] <= margin).any())
+        + bool((q[:, 0] >= w - 1 - margin).any())
+        + bool((q[:, 1] >= h - 1 - margin).any())
+    )
 
 
 def check_glare(card: np.ndarray, boxes: dict[str, tuple[int, int, int, int]], side: str) -> None:

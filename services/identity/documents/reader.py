@@ -6,14 +6,20 @@ from datetime import date
 
 import numpy as np
 
-from services.core.errors import DomainError, ErrorKind
+from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.reasons import Reason
+from services.identity.documents import cn_sides, presence
 from services.identity.documents.cn_reader import read_cn_id
 from services.identity.documents.licence_reader import looks_like_licence, read_licence
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.mrz_reader import looks_like_mrz_document, read_mrz_document
 from services.identity.documents.ocr import Tesseract, TesserocrEngine, default_ocr
 from services.vision.faces import FaceEngine
+
+# Errors that a wrong picture (a selfie, a back, swapped sides) also produces.
+_WRONG_PICTURE = frozenset(
+    {Reason.NO_DOCUMENT_FOUND, Reason.DOCUMENT_CUT_OFF, Reason.IMAGE_TOO_SMALL, Reason.PORTRAIT_NOT_FOUND}
+)
 
 
 class DocumentReader:
@@ -34,6 +40,50 @@ class DocumentReader:
         return out
 
     def read(
+        self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
+    ) -> DocumentResult:
+        """Read and check a document; a newcomer's wrong picture gets an error that says so."""
+        try:
+            return self._read(front_bgr, back_bgr, kind_hint, today)
+        except DomainError as err:
+            if err.reason in _WRONG_PICTURE:
+                explained = self._explain(err, front_bgr, back_bgr, kind_hint)
+                if explained is not None:
+                    raise explained from err
+            raise
+
+    def _explain(
+        self, err: DomainError, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None
+    ) -> DomainError | None:
+        """Why no document was read, when the picture itself says (only on the error path)."""
+        side = err.violations[0].field if err.violations else "front"
+        image = back_bgr if side == "back" and back_bgr is not None else front_bgr
+        faces = self.engine.detect(image)
+        if faces and presence.is_selfie(image, faces[0].box):
+            return invalid(
+                Reason.NO_DOCUMENT_FOUND,
+                f"the {side} photo shows a person's face, not a document: photograph the ID document itself, "
+                "flat and in full (the live selfie goes to MatchFace)",
+                side,
+            )
+        if err.reason is not Reason.PORTRAIT_NOT_FOUND or kind_hint not in (None, DocumentKind.CN_RESIDENT_ID):
+            return None
+        if back_bgr is not None and cn_sides.has_portrait(back_bgr, self.engine):
+            return invalid(
+                Reason.DOCUMENT_SIDES_SWAPPED,
+                "the front and back photos are swapped: the side with the portrait is the front",
+                "front",
+            )
+        if cn_sides.looks_like_back(front_bgr, self.ocr):
+            return invalid(
+                Reason.BACK_SENT_AS_FRONT,
+                "this is the back of the ID card (validity period, issuing authority): send the side with the "
+                "portrait as the front, and this one as the back",
+                "front",
+            )
+        return None
+
+    def _read(
         self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
     ) -> DocumentResult:
         if kind_hint is None and looks_like_licence(front_bgr):
