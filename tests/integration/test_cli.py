@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from sellerverify.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +100,7 @@ def test_no_token_reaches_the_terminal_and_the_printed_command_works(served) -> 
     assert not any(tok in banner for tok in tokens), "a token was printed"
     printed = [ln.strip() for ln in banner.splitlines() if ln.strip().endswith(" demo")]
     assert printed, banner
-    env_part, cli = printed[0].split(" ", 1)
+    env_part, _cli_path = printed[0].split(" ", 1)
     name, value = env_part.split("=", 1)
     assert name == "SELLERVERIFY_DATA_DIR" and Path(value) == (home / "var").resolve()
     # The printed command's connection resolves (health instead of the whole demo, which its own test runs).

@@ -80,7 +80,7 @@ def test_a_picture_without_a_document_is_no_document_found(sqlite_server, scene:
 
 
 def test_the_back_sent_as_the_front_says_so(sqlite_server, card_photos) -> None:  # type: ignore[no-untyped-def]
-    front, back = card_photos
+    _front, back = card_photos
     with sqlite_server.client() as client:
         err = _submit(client, _subject(client), back)
     assert err.reason == "BACK_SENT_AS_FRONT"
