@@ -4,7 +4,6 @@ against a real server, with the sample photos and generators that ship in the ch
 from __future__ import annotations
 
 import pytest
-
 from sellerverify.demo import run_demo
 
 
