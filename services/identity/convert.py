@@ -54,6 +54,7 @@ def quality_to_pb(q: FaceQuality | None) -> pb.FaceQuality:
     out = pb.FaceQuality(
         face_found=q.face is not None,
         faces_found=q.faces_found,
+        background_faces=q.background_faces,
         eye_distance_px=q.eye_distance_px,
         sharpness=q.sharpness,
         brightness=q.brightness,

@@ -18,7 +18,7 @@ from services.identity import enrolment, subjects
 from services.identity.documents import presence
 from services.identity.duplicates import DuplicateFinding, SearchIndex, find_duplicates
 from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, MatchOutcome, PairType
-from services.vision.face_quality import FaceQuality, Guidance, guidance_for
+from services.vision.face_quality import MATCH_POLICY, FaceQuality, Guidance, guidance_for
 from services.vision.faces import default_engine
 from services.vision.second_opinion import default_describer
 
@@ -160,7 +160,7 @@ class FaceFlow:
             image = decode_image(jpeg, limits, "frame.jpeg")
         except DomainError as err:
             return Look(Guidance.HOLD_STILL, err.message, None, None)
-        quality, aligned, source = self.matcher.inspect_full(image.bgr, what="camera frame")
+        quality, aligned, source = self.matcher.inspect_full(image.bgr, what="camera frame", policy=MATCH_POLICY)
         guidance = guidance_for(quality)
         if guidance is not Guidance.OK or aligned is None:
             return Look(guidance, quality.reasons[0][1] if quality.reasons else "", quality, None)

@@ -36,7 +36,14 @@ import numpy as np
 
 from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.reasons import Reason
-from services.vision.face_quality import PORTRAIT_POLICY, SELFIE_POLICY, FaceQuality, assess
+from services.vision.face_quality import (
+    MATCH_POLICY,
+    PORTRAIT_POLICY,
+    SELFIE_POLICY,
+    FaceQuality,
+    QualityPolicy,
+    assess,
+)
 from services.vision.faces import DETECT_MAX_SIDE, DetectedFace, FaceEngine, ModelInfo
 
 # Images whose short side is below this are upscaled (bicubic) before detection: YuNet's
@@ -234,7 +241,13 @@ class FaceMatcher:
         return quality, aligned
 
     def inspect_full(
-        self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo", detect_side: int | None = None
+        self,
+        image_bgr: np.ndarray,
+        *,
+        portrait: bool = False,
+        what: str = "photo",
+        detect_side: int | None = None,
+        policy: QualityPolicy | None = None,
     ) -> tuple[FaceQuality, np.ndarray | None, tuple[np.ndarray, DetectedFace] | None]:
         """As `inspect`, plus the (image, face) a second opinion would look at. Faces are
         searched on a copy at most `detect_side` long (default: DETECT_MAX_SIDE for an ID
@@ -243,7 +256,8 @@ class FaceMatcher:
         side = detect_side or (DETECT_MAX_SIDE if portrait else MATCH_DETECT_SIDE)
         faces = self.engine.detect(image, side)
         aligned = self.engine.align(image, faces[0]) if faces else None
-        quality = assess(image, faces, aligned, PORTRAIT_POLICY if portrait else SELFIE_POLICY, what, scale=scale)
+        policy = policy or (PORTRAIT_POLICY if portrait else SELFIE_POLICY)
+        quality = assess(image, faces, aligned, policy, what, scale=scale)
         return quality, aligned, ((image, faces[0]) if faces else None)
 
     def inspect_template(
@@ -268,7 +282,10 @@ class FaceMatcher:
 
         Document portraits are embedded with their mirror image (once per document); live
         photos once, to keep the per-frame cost to one detection and one embedding."""
-        quality, aligned, source = self.inspect_full(image_bgr, portrait=portrait, what=what)
+        # A face match tolerates a clearly smaller face in the background (MATCH_POLICY).
+        quality, aligned, source = self.inspect_full(
+            image_bgr, portrait=portrait, what=what, policy=None if portrait else MATCH_POLICY
+        )
         if aligned is None or not quality.usable:
             reason, message = quality.reasons[0]
             raise invalid(reason, message, "reference" if portrait else "probe")

@@ -65,9 +65,16 @@ class QualityPolicy:
     # behind a seller (joe_biden/facerec_biden2.jpg) reached 0.71.
     second_face_min_score: float = 0.82
     second_face_min_area_ratio: float = 0.12
+    # A second face at least this large (area relative to the main face) refuses the picture;
+    # smaller ones are reported as background faces. Liveness and review keep refusing
+    # every clear second face (ratio = second_face_min_area_ratio).
+    second_face_refuse_area_ratio: float = 0.12
 
 
 SELFIE_POLICY = QualityPolicy()
+# A face match's probe: a passer-by far behind the seller (a face under half the seller's
+# width, a quarter of the area) is reported, not refused; someone of comparable size is.
+MATCH_POLICY = QualityPolicy(second_face_refuse_area_ratio=0.25)
 # Sizes are in the uploaded picture's pixels: a chip portrait (102x126) has about 20 px between the
 # eyes; below 8 there is too little face left to compare.
 PORTRAIT_POLICY = QualityPolicy(min_eye_distance_px=8.0, min_sharpness=5.0, max_face_fraction=1.5)
@@ -84,6 +91,8 @@ class FaceQuality:
     pitch_deg: float = 0.0
     roll_deg: float = 0.0
     reasons: list[tuple[Reason, str]] = field(default_factory=list)
+    # Clearly smaller faces behind the main one (reported, not refused; see QualityPolicy).
+    background_faces: int = 0
 
     @property
     def ok(self) -> bool:
@@ -159,6 +168,8 @@ def assess(
         and f.area >= policy.second_face_min_area_ratio * main.area
         and not _same_face(main, f)
     ]
+    q.background_faces = sum(1 for f in clear_others if f.area < policy.second_face_refuse_area_ratio * main.area)
+    clear_others = [f for f in clear_others if f.area >= policy.second_face_refuse_area_ratio * main.area]
     if clear_others:
         q.faces_found = 1 + len(clear_others)
         q.reasons.append(

@@ -154,3 +154,42 @@ def test_an_enlarged_small_selfie_is_judged_in_its_own_pixels(matcher: FaceMatch
     # not the ~42 px of the enlarged copy the detector saw: still too small for a selfie.
     assert 22 < quality.eye_distance_px < 30
     assert Reason.FACE_TOO_SMALL in [r for r, _ in quality.reasons]
+
+
+def _with_face_behind(scale: float) -> np.ndarray:
+    """The seller's photo with another person's face pasted into a corner at `scale` of
+    the seller's face width (a passer-by far behind, or someone beside)."""
+    photo = _img("barack_obama/facerec_obama2.jpg")
+    # Widen the scene to the right (a wall beside the seller) so the other face has room.
+    seller = cv2.copyMakeBorder(photo, 0, 0, 0, photo.shape[1] // 2, cv2.BORDER_REPLICATE)
+    engine = default_engine()
+    main = engine.detect(seller)[0]
+    other = _img("joe_biden/facerec_biden.jpg")
+    of = engine.detect(other)[0]
+    ox, oy, ow, oh = (int(v) for v in of.box)
+    pad = int(0.35 * ow)
+    crop = other[max(0, oy - pad) : oy + oh + pad, max(0, ox - pad) : ox + ow + pad]
+    k = scale * main.box[2] / ow
+    crop = cv2.resize(crop, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    h, w = crop.shape[:2]
+    y0, x0 = int(main.box[1]), seller.shape[1] - w - 5
+    assert x0 > main.box[0] + main.box[2] or y0 + h < main.box[1], "the pasted face would cover the seller's"
+    seller[y0 : y0 + h, x0 : x0 + w] = crop
+    return seller
+
+
+def test_a_small_face_in_the_background_is_reported_not_refused_for_a_match(matcher: FaceMatcher) -> None:
+    picture = _with_face_behind(0.4)
+    template = matcher.template(picture, what="selfie")  # does not raise MULTIPLE_FACES
+    assert template.quality.background_faces == 1
+    assert Reason.MULTIPLE_FACES not in [r for r, _ in template.quality.reasons]
+    # Liveness (challenge photos, video frames) keeps refusing any clear second face.
+    strict, _ = matcher.inspect_template(picture, what="challenge photo")
+    assert Reason.MULTIPLE_FACES in [r for r, _ in strict.reasons]
+
+
+def test_a_second_face_of_comparable_size_still_refuses_a_match(matcher: FaceMatcher) -> None:
+    picture = _with_face_behind(0.8)
+    with pytest.raises(Exception) as err:
+        matcher.template(picture, what="selfie")
+    assert getattr(err.value, "reason", None) is Reason.MULTIPLE_FACES
