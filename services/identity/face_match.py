@@ -255,6 +255,8 @@ class FaceMatcher:
         image, scale = _upscale_small(image_bgr)
         side = detect_side or (DETECT_MAX_SIDE if portrait else MATCH_DETECT_SIDE)
         faces = self.engine.detect(image, side)
+        if not faces and portrait:
+            image, faces = _faint_portrait(self.engine, image, side)
         aligned = self.engine.align(image, faces[0]) if faces else None
         policy = policy or (PORTRAIT_POLICY if portrait else SELFIE_POLICY)
         quality = assess(image, faces, aligned, policy, what, scale=scale)
@@ -370,6 +372,29 @@ class FaceMatcher:
             match_threshold=t_match,
             no_match_threshold=min(fusion.threshold(0.01), t_match),
         )
+
+
+# A document portrait holds one face; a washed-out, low-contrast or JPEG-damaged print may
+# score under the detector's usual threshold. Measured on the shared set's derived
+# portraits (79 each): washed out 76 -> 79 found, very low contrast 48 -> 79, washed out
+# and JPEG quality 15: 24 -> 65.
+FAINT_PORTRAIT_MIN_SCORE = 0.3
+
+
+def _faint_portrait(engine: FaceEngine, image: np.ndarray, side: int) -> tuple[np.ndarray, list[DetectedFace]]:
+    """Find the face of a portrait the detector missed: contrast stretched (1st-99th
+    percentile of lightness), JPEG blocks smoothed, then a lower score threshold."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lightness = lab[:, :, 0].astype(np.float32)
+    lo, hi = np.percentile(lightness, 1), np.percentile(lightness, 99)
+    lab[:, :, 0] = np.clip((lightness - lo) * 255.0 / max(float(hi - lo), 1.0), 0, 255).astype(np.uint8)
+    restored = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+    faces = engine.detect(restored, side)
+    if faces:
+        return restored, faces
+    smoothed = cv2.bilateralFilter(restored, 7, 40, 7)
+    faces = engine.detect(smoothed, side, min_score=FAINT_PORTRAIT_MIN_SCORE)
+    return (smoothed, faces[:1]) if faces else (image, [])
 
 
 def _upscale_small(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:

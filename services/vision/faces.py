@@ -61,7 +61,9 @@ class DetectedFace:
 class FaceEngine(Protocol):
     info: ModelInfo
 
-    def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]: ...
+    def detect(
+        self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE, min_score: float | None = None
+    ) -> list[DetectedFace]: ...
 
     def align(self, image_bgr: np.ndarray, face: DetectedFace) -> np.ndarray: ...
 
@@ -133,9 +135,12 @@ class YuNetSFaceEngine:
         self._detector = YuNet(det_path, score_threshold, 0.3, 50)
         self._recogniser = SFace(rec_path)
 
-    def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]:
+    def detect(
+        self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE, min_score: float | None = None
+    ) -> list[DetectedFace]:
         """Faces sorted by area, largest first, in the coordinates of `image_bgr`, found on
-        a copy at most `max_side` pixels long."""
+        a copy at most `max_side` pixels long; `min_score` lowers or raises the detector's
+        score threshold (a document portrait is known to hold one face)."""
         h, w = image_bgr.shape[:2]
         scale = min(1.0, max_side / max(h, w))
         small = (
@@ -144,7 +149,7 @@ class YuNetSFaceEngine:
             else cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         faces: list[DetectedFace] = []
-        for row in self._detector.detect(small):
+        for row in self._detector.detect(small, min_score):
             box = tuple(float(v) / scale for v in row[:4])
             landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
             faces.append(DetectedFace(box=box, landmarks=landmarks, score=float(row[14])))  # type: ignore[arg-type]
@@ -182,8 +187,11 @@ class ArcFaceEngine:
         self._lock = threading.Lock()
         self.info = ModelInfo(engine="arcface", model=recs[0].name, version=_file_version(recs[0]))
 
-    def detect(self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[DetectedFace]:
-        # insightface's detector works at its own fixed size; max_side does not apply.
+    def detect(
+        self, image_bgr: np.ndarray, max_side: int = DETECT_MAX_SIDE, min_score: float | None = None
+    ) -> list[DetectedFace]:
+        # insightface's detector works at its own fixed size and threshold; max_side and
+        # min_score do not apply.
         with self._lock:
             boxes, kpss = self._det.detect(image_bgr, max_num=0)
         faces = [

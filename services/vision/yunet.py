@@ -69,7 +69,9 @@ class YuNet:
         self._names = [next(n for n in sorted(o.get_names()) if not n.isdigit()) for o in self._any.outputs]
         self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
 
-    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+    def detect(self, image_bgr: np.ndarray, score_threshold: float | None = None) -> np.ndarray:
+        """Rows of (x, y, w, h, 5 landmarks, score); `score_threshold` overrides the default."""
+        threshold = self.score_threshold if score_threshold is None else score_threshold
         h, w = image_bgr.shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         if (ph, pw) == (h, w):  # a 640x480 frame needs no padding, nor a copy
@@ -84,7 +86,7 @@ class YuNet:
         for s in STRIDES:
             cols = pw // s
             score = np.sqrt(np.clip(out[f"cls_{s}"].reshape(-1), 0, 1) * np.clip(out[f"obj_{s}"].reshape(-1), 0, 1))
-            idx = np.flatnonzero(score >= self.score_threshold)
+            idx = np.flatnonzero(score >= threshold)
             if not len(idx):
                 continue
             r, c = (idx // cols).astype(np.float32), (idx % cols).astype(np.float32)
@@ -99,6 +101,6 @@ class YuNet:
             return np.zeros((0, 15), np.float32)
         found = np.concatenate(rows).astype(np.float32)
         keep = cv2.dnn.NMSBoxes(
-            found[:, :4].tolist(), found[:, 14].tolist(), self.score_threshold, self.nms_threshold, top_k=self.top_k
+            found[:, :4].tolist(), found[:, 14].tolist(), threshold, self.nms_threshold, top_k=self.top_k
         )
         return found[np.asarray(keep, dtype=np.int64).reshape(-1)]

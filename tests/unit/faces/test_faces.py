@@ -193,3 +193,27 @@ def test_a_second_face_of_comparable_size_still_refuses_a_match(matcher: FaceMat
     with pytest.raises(Exception) as err:
         matcher.template(picture, what="selfie")
     assert getattr(err.value, "reason", None) is Reason.MULTIPLE_FACES
+
+
+@pytest.mark.parametrize(
+    "person,live",
+    [
+        ("joe_biden/facerec_biden.jpg", "joe_biden/facerec_biden2.jpg"),
+        ("eric_clapton/openface_clapton-1.jpg", "eric_clapton/openface_clapton-2.jpg"),
+        (
+            "guido_van_rossum/facerecpr1285_guido_van_rossum1.jpg",
+            "guido_van_rossum/facerecpr1285_guido_van_rossum2.jpg",
+        ),
+    ],
+)
+def test_a_washed_out_card_portrait_is_still_found_and_matches(matcher: FaceMatcher, person: str, live: str) -> None:
+    portrait = id_portrait(_img(person), matcher.engine)
+    faint = cv2.convertScaleAbs(portrait, alpha=0.3, beta=150)  # a pale, low-contrast print
+    enlarged, _ = _upscale_small(faint)
+    assert not matcher.engine.detect(enlarged)  # the detector alone misses it
+    quality, aligned = matcher.inspect(faint, portrait=True, what="ID portrait")
+    assert aligned is not None and quality.usable  # found with the faint-portrait fallback
+    genuine = matcher.compare(faint, _img(live), PairType.ID_PORTRAIT_VS_PHOTO)
+    stranger = matcher.compare(faint, _img("barack_obama/facerec_obama.jpg"), PairType.ID_PORTRAIT_VS_PHOTO)
+    # So faint a print weakens the template (it may go to review), but never towards a stranger.
+    assert stranger.decision is Decision.NO_MATCH and genuine.similarity > stranger.similarity + 0.1
