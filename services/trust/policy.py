@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,9 @@ def parse(data: dict[str, Any], source: str = "") -> Policy:
         for rb in need(raw, "bins", f"characteristic {name}"):
             upto = rb.get("upto")
             label = rb.get("bin") or _label(upto, prev)
-            bins.append(Bin(label, float(rb["points"]), None if upto is None else float(upto), rb.get("code"), rb.get("action")))
+            bins.append(
+                Bin(label, float(rb["points"]), None if upto is None else float(upto), rb.get("code"), rb.get("action"))
+            )
             if upto is not None:
                 prev = float(upto)
         c = Characteristic(
@@ -173,9 +176,9 @@ def parse(data: dict[str, Any], source: str = "") -> Policy:
         monotone = raw.get("monotone")
         if kind == "number" and monotone:
             ordered = [b.points for b in bins if bins.index(b) != c.missing_bin]
-            ok = all(a >= b for a, b in zip(ordered, ordered[1:], strict=False))
+            ok = all(a >= b for a, b in pairwise(ordered))
             if monotone == "increasing":
-                ok = all(a <= b for a, b in zip(ordered, ordered[1:], strict=False))
+                ok = all(a <= b for a, b in pairwise(ordered))
             if not ok:
                 raise PolicyError(f"{source}: characteristic {name}: points are not {monotone} over its bins")
         chars.append(c)

@@ -83,7 +83,12 @@ class Score:
 
     def summary(self) -> dict[str, Any]:
         """What changes when the score changes (for change events and snapshots)."""
-        return {"score": self.score, "band": self.band, "decision": self.decision, "policy_version": self.policy_version}
+        return {
+            "score": self.score,
+            "band": self.band,
+            "decision": self.decision,
+            "policy_version": self.policy_version,
+        }
 
 
 def _at(value: str | None) -> datetime | None:
@@ -182,7 +187,9 @@ def _signal_number(
     return round(total, 6), tuple(used[-10:]), newest_at, detail
 
 
-def _number(c: Characteristic, facts: dict[str, Any], now: datetime) -> tuple[float | None, tuple[str, ...], datetime | None, str]:
+def _number(
+    c: Characteristic, facts: dict[str, Any], now: datetime
+) -> tuple[float | None, tuple[str, ...], datetime | None, str]:
     if c.source == "verification_age":
         passed = facts.get("passed") or {}
         stamps = [_at(passed.get(k)) for k in ("document", "face", "liveness")]
@@ -264,6 +271,9 @@ def _knock_outs(policy: Policy, facts: dict[str, Any]) -> list[KnockOutHit]:
     if bans and max(bans, key=lambda s: (s["at"], s["id"]))["name"] == "ban":
         newest = max(bans, key=lambda s: (s["at"], s["id"]))
         hit("ban", f"banned by the platform (signal {newest['id']})")
+    task = facts.get("reverify_task") or {}
+    if task.get("state") in ("overdue", "failed"):
+        hit("reverification_overdue", f"re-verification task {task.get('task_id')} is {task['state']}")
     if facts.get("status") == "rejected":
         hit("review_rejected", "a CS rep rejected this subject's verification")
     return hits
@@ -301,7 +311,9 @@ def _simulate(action: str, facts: dict[str, Any], now: datetime) -> dict[str, An
     return f
 
 
-def _actions(policy: Policy, facts: dict[str, Any], now: datetime, signals: list[SignalScore], total: float) -> list[ActionItem]:
+def _actions(
+    policy: Policy, facts: dict[str, Any], now: datetime, signals: list[SignalScore], total: float
+) -> list[ActionItem]:
     """Each action the losing signals name, with the points it would add (re-scored, so a
     check that also completes verification counts both) and the decision after it."""
     subject_id = facts.get("subject_id", "")
@@ -371,10 +383,21 @@ def score_enterprise(policy: Policy, facts: dict[str, Any], now: datetime) -> Sc
     verdict = licence.get("verdict")
     if verdict != "pass":
         decision = "REVIEW" if verdict == "review" else "DENY"
-        rules.append(KnockOutHit("licence_invalid", "LICENCE_INVALID", decision, f"business licence verdict {verdict or 'missing'}"))
+        rules.append(
+            KnockOutHit(
+                "licence_invalid", "LICENCE_INVALID", decision, f"business licence verdict {verdict or 'missing'}"
+            )
+        )
     reps = [m for m in members if m[1] == "legal_representative"]
     if not reps:
-        rules.append(KnockOutHit("legal_representative_missing", "LEGAL_REPRESENTATIVE_MISSING", "DENY", "no legal representative on record"))
+        rules.append(
+            KnockOutHit(
+                "legal_representative_missing",
+                "LEGAL_REPRESENTATIVE_MISSING",
+                "DENY",
+                "no legal representative on record",
+            )
+        )
     mismatch = "LEGAL_REPRESENTATIVE_MISMATCH" in (licence.get("reasons") or []) or any(
         "LEGAL_REPRESENTATIVE_MISMATCH" in ((ex["facts"].get("latest") or {}).get("document") or {}).get("reasons", [])
         for ex in facts.get("executives") or []
@@ -382,19 +405,41 @@ def score_enterprise(policy: Policy, facts: dict[str, Any], now: datetime) -> Sc
     )
     if mismatch:
         rules.append(
-            KnockOutHit("legal_representative_mismatch", "LEGAL_REPRESENTATIVE_MISMATCH", "DENY", "the representative's ID does not match the licence")
+            KnockOutHit(
+                "legal_representative_mismatch",
+                "LEGAL_REPRESENTATIVE_MISMATCH",
+                "DENY",
+                "the representative's ID does not match the licence",
+            )
         )
     for sid, role, s in needed:
         verified = all(x.bin == "passed" for x in s.signals if x.name in CHECKS)
         rever = next((x for x in s.signals if x.name == "reverification"), None)
         if role == "legal_representative" and not verified:
-            rules.append(KnockOutHit("legal_representative_not_verified", "LEGAL_REPRESENTATIVE_NOT_VERIFIED", "REVIEW", f"{sid} not verified"))
+            rules.append(
+                KnockOutHit(
+                    "legal_representative_not_verified",
+                    "LEGAL_REPRESENTATIVE_NOT_VERIFIED",
+                    "REVIEW",
+                    f"{sid} not verified",
+                )
+            )
         elif not verified:
-            rules.append(KnockOutHit("executive_not_verified", "EXECUTIVE_NOT_VERIFIED", "REVIEW", f"{role} {sid} not verified"))
+            rules.append(
+                KnockOutHit("executive_not_verified", "EXECUTIVE_NOT_VERIFIED", "REVIEW", f"{role} {sid} not verified")
+            )
         if rever is not None and rever.bin == "overdue":
-            rules.append(KnockOutHit("executive_overdue", "REVERIFICATION_OVERDUE", "REVIEW", f"{role} {sid}: re-verification overdue"))
+            rules.append(
+                KnockOutHit(
+                    "executive_overdue", "REVERIFICATION_OVERDUE", "REVIEW", f"{role} {sid}: re-verification overdue"
+                )
+            )
         elif rever is not None and rever.bin == "pending":
-            rules.append(KnockOutHit("executive_pending", "REVERIFICATION_PENDING", "REVIEW", f"{role} {sid}: re-verification pending"))
+            rules.append(
+                KnockOutHit(
+                    "executive_pending", "REVERIFICATION_PENDING", "REVIEW", f"{role} {sid}: re-verification pending"
+                )
+            )
         for k in s.knock_outs:
             rules.append(KnockOutHit(f"executive_{k.name}", k.code, k.decision, f"{role} {sid}: {k.detail}"))
     decision = worst(policy.decisions[band], *(k.decision for k in rules))
@@ -409,7 +454,16 @@ def score_enterprise(policy: Policy, facts: dict[str, Any], now: datetime) -> Sc
             actions.append(ActionItem(f"{a.action}:{role}", f"{who}: {a.text}", a.code, a.points_gained, sid, ""))
     actions.sort(key=lambda a: -a.points_gained)
     signals = own + [
-        SignalScore(f"executive:{role}", s.score, 0.0, 0.0, s.band, s.reasons[0] if s.reasons else None, f"{sid} scored {s.score:g}", (sid,))
+        SignalScore(
+            f"executive:{role}",
+            s.score,
+            0.0,
+            0.0,
+            s.band,
+            s.reasons[0] if s.reasons else None,
+            f"{sid} scored {s.score:g}",
+            (sid,),
+        )
         for sid, role, s in members
     ]
     return Score(

@@ -82,6 +82,8 @@ class TrustProjection:
 
     def refresh(self, session: Session, kind: str, target_id: str, now: datetime | None = None) -> Score | None:
         """Re-read one target's facts, store them with the new score; emit on change."""
+        session.flush()  # the writer's rows (and events) first; then this target is done
+        session.info.get(_PENDING, set()).discard((kind, target_id))
         f = (
             facts_mod.subject_facts(session, target_id)
             if kind == "subject"
@@ -136,7 +138,9 @@ class TrustProjection:
             raise not_found(Reason.ENTERPRISE_NOT_FOUND, f"no enterprise with id {target_id!r}")
         return f
 
-    def current(self, session: Session, kind: str, target_id: str, now: datetime | None = None) -> tuple[Score, dict[str, Any]]:
+    def current(
+        self, session: Session, kind: str, target_id: str, now: datetime | None = None
+    ) -> tuple[Score, dict[str, Any]]:
         """The score now (stored facts aged to `now`, active policy) and the facts used."""
         f = self.facts_of(session, kind, target_id)
         return score(self.policies.active, f, now or utcnow()), f

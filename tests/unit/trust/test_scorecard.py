@@ -50,7 +50,13 @@ def verified(**over: Any) -> dict[str, Any]:
 
 
 def sig(name: str, days_ago: float, value: float = 1.0, weight: float = 1.0, sid: str = "") -> dict[str, Any]:
-    return {"id": sid or f"{name}-{days_ago}-{value}", "name": name, "value": value, "weight": weight, "at": iso(days_ago)}
+    return {
+        "id": sid or f"{name}-{days_ago}-{value}",
+        "name": name,
+        "value": value,
+        "weight": weight,
+        "at": iso(days_ago),
+    }
 
 
 def test_the_shipped_policy_loads_and_its_reference_profile_is_100() -> None:
@@ -93,17 +99,32 @@ def test_a_missing_challenge_photo_keeps_the_shop_in_review_and_says_so() -> Non
     [
         (
             "forged_document",
-            lambda: verified(latest={**verified()["latest"], "document": {"id": "d", "verdict": "fail", "reasons": ["ID_NUMBER_CHECKSUM_FAILED"], "at": iso(1)}}),
+            lambda: verified(
+                latest={
+                    **verified()["latest"],
+                    "document": {"id": "d", "verdict": "fail", "reasons": ["ID_NUMBER_CHECKSUM_FAILED"], "at": iso(1)},
+                }
+            ),
             "DOCUMENT_FORGED",
         ),
         (
             "expired_document",
-            lambda: verified(latest={**verified()["latest"], "document": {"id": "d", "verdict": "fail", "reasons": ["DOCUMENT_EXPIRED"], "at": iso(1)}}),
+            lambda: verified(
+                latest={
+                    **verified()["latest"],
+                    "document": {"id": "d", "verdict": "fail", "reasons": ["DOCUMENT_EXPIRED"], "at": iso(1)},
+                }
+            ),
             "DOCUMENT_EXPIRED",
         ),
         (
             "liveness_attack",
-            lambda: verified(latest={**verified()["latest"], "liveness": {"id": "l", "verdict": "fail", "reasons": ["SCREEN_REPLAY_SUSPECTED"], "at": iso(1)}}),
+            lambda: verified(
+                latest={
+                    **verified()["latest"],
+                    "liveness": {"id": "l", "verdict": "fail", "reasons": ["SCREEN_REPLAY_SUSPECTED"], "at": iso(1)},
+                }
+            ),
             "LIVENESS_ATTACK_DETECTED",
         ),
         (
@@ -113,30 +134,57 @@ def test_a_missing_challenge_photo_keeps_the_shop_in_review_and_says_so() -> Non
         ),
         (
             "id_reused_by_other_face",
-            lambda: verified(latest={**verified()["latest"], "face_match": {"id": "f", "verdict": "review", "reasons": ["ID_REUSED_BY_OTHER_FACE"], "at": iso(1)}}),
+            lambda: verified(
+                latest={
+                    **verified()["latest"],
+                    "face_match": {
+                        "id": "f",
+                        "verdict": "review",
+                        "reasons": ["ID_REUSED_BY_OTHER_FACE"],
+                        "at": iso(1),
+                    },
+                }
+            ),
             "ID_REUSED_BY_OTHER_FACE",
         ),
         ("ban", lambda: verified(signals=[sig("ban", 3)]), "SELLER_BANNED"),
         ("review_rejected", lambda: verified(status="rejected"), "REVIEW_REJECTED"),
+        (
+            "reverification_overdue",
+            lambda: verified(reverify_task={"state": "overdue", "task_id": "t", "campaign_id": "c", "at": iso(1)}),
+            "REVERIFICATION_OVERDUE",
+        ),
     ],
 )
-def test_every_knock_out_forces_deny_whatever_the_points(name: str, facts: Any, code: str) -> None:
+def test_every_knock_out_forces_its_decision_whatever_the_points(name: str, facts: Any, code: str) -> None:
     s = score(P, facts(), NOW)
+    assert score(P, verified(), NOW).decision == "ALLOW"
     assert [k.name for k in s.knock_outs] == [name]
-    assert s.decision == "DENY"
+    assert s.decision == P.knock_outs[name].decision == ("REVIEW" if name == "reverification_overdue" else "DENY")
     assert s.decision_reasons()[0] == code
     assert name in P.knock_outs
 
 
 def test_knock_outs_list_matches_the_policy() -> None:
     assert set(P.knock_outs) == {
-        "forged_document", "expired_document", "liveness_attack", "confirmed_duplicate",
-        "id_reused_by_other_face", "ban", "review_rejected",
+        "forged_document",
+        "expired_document",
+        "liveness_attack",
+        "confirmed_duplicate",
+        "id_reused_by_other_face",
+        "ban",
+        "review_rejected",
+        "reverification_overdue",
     }
 
 
 def test_a_rep_clearing_the_reused_id_lifts_the_knock_out() -> None:
-    f = verified(latest={**verified()["latest"], "face_match": {"id": "f", "verdict": "review", "reasons": ["ID_REUSED_BY_OTHER_FACE"], "at": iso(1)}})
+    f = verified(
+        latest={
+            **verified()["latest"],
+            "face_match": {"id": "f", "verdict": "review", "reasons": ["ID_REUSED_BY_OTHER_FACE"], "at": iso(1)},
+        }
+    )
     f["approved_verifications"] = ["f"]
     assert score(P, f, NOW).knock_outs == []
 
@@ -146,7 +194,12 @@ def test_a_lifted_ban_clears_the_knock_out() -> None:
 
 
 def test_failed_liveness_without_an_attack_is_no_knock_out() -> None:
-    f = verified(latest={**verified()["latest"], "liveness": {"id": "l", "verdict": "fail", "reasons": ["CODE_MISMATCH"], "at": iso(1)}})
+    f = verified(
+        latest={
+            **verified()["latest"],
+            "liveness": {"id": "l", "verdict": "fail", "reasons": ["CODE_MISMATCH"], "at": iso(1)},
+        }
+    )
     assert score(P, f, NOW).knock_outs == []
 
 
@@ -158,9 +211,13 @@ REASON_CASES: dict[str, Any] = {
     "NOT_VERIFIED": lambda: verified(passed={"document": iso(10), "face": iso(10), "liveness": None}),
     "VERIFICATION_STALE": lambda: verified(passed={"document": iso(500), "face": iso(500), "liveness": iso(500)}),
     "REVIEW_PENDING": lambda: verified(cases={"open": ["c1"], "approved": [], "rejected": []}),
-    "REVIEW_REJECTED": lambda: verified(status="rejected", cases={"open": [], "approved": [], "rejected": [["c1", "face_match"]]}),
+    "REVIEW_REJECTED": lambda: verified(
+        status="rejected", cases={"open": [], "approved": [], "rejected": [["c1", "face_match"]]}
+    ),
     "REVERIFICATION_PENDING": lambda: verified(reverify_required_at=iso(2)),
-    "REVERIFICATION_OVERDUE": lambda: verified(reverify_task={"state": "overdue", "task_id": "t1", "campaign_id": "c", "at": iso(1)}),
+    "REVERIFICATION_OVERDUE": lambda: verified(
+        reverify_task={"state": "overdue", "task_id": "t1", "campaign_id": "c", "at": iso(1)}
+    ),
     "SUSPICIOUS_ACTIVITY_REPORTED": lambda: verified(signals=[sig("suspicious_report", 1)]),
     "PENALTY_RECORDS": lambda: verified(signals=[sig("penalty_record", 1)]),
     "POLICY_VIOLATIONS": lambda: verified(signals=[sig("policy_violation", 1)]),
@@ -219,7 +276,9 @@ def test_points_never_rise_with_more_reports() -> None:
 def test_an_approved_review_scores_higher_than_an_open_one_and_a_rejection_denies() -> None:
     open_ = score(P, verified(cases={"open": ["c1"], "approved": [], "rejected": []}), NOW)
     approved = score(P, verified(cases={"open": [], "approved": [["c1", "face_match"]], "rejected": []}), NOW)
-    rejected = score(P, verified(status="rejected", cases={"open": [], "approved": [], "rejected": [["c1", "face_match"]]}), NOW)
+    rejected = score(
+        P, verified(status="rejected", cases={"open": [], "approved": [], "rejected": [["c1", "face_match"]]}), NOW
+    )
     assert approved.score > open_.score
     assert rejected.decision == "DENY"
 
@@ -227,7 +286,9 @@ def test_an_approved_review_scores_higher_than_an_open_one_and_a_rejection_denie
 # ---- enterprises
 
 
-def enterprise(licence: str = "pass", execs: list[tuple[str, dict[str, Any]]] | None = None, **over: Any) -> dict[str, Any]:
+def enterprise(
+    licence: str = "pass", execs: list[tuple[str, dict[str, Any]]] | None = None, **over: Any
+) -> dict[str, Any]:
     people = execs if execs is not None else [("legal_representative", verified(subject_id="rep"))]
     f = {
         "kind": "enterprise",
@@ -252,22 +313,51 @@ def test_an_enterprise_with_a_valid_licence_and_verified_executives_is_allowed()
         (lambda: enterprise(licence="review"), "LICENCE_INVALID", "REVIEW"),
         (lambda: enterprise(execs=[("director", verified(subject_id="d"))]), "LEGAL_REPRESENTATIVE_MISSING", "DENY"),
         (
-            lambda: enterprise(licence="pass", licence_reasons=None) | {"licence": {"verdict": "pass", "reasons": ["LEGAL_REPRESENTATIVE_MISMATCH"]}},
+            lambda: (
+                enterprise(licence="pass", licence_reasons=None)
+                | {"licence": {"verdict": "pass", "reasons": ["LEGAL_REPRESENTATIVE_MISMATCH"]}}
+            ),
             "LEGAL_REPRESENTATIVE_MISMATCH",
             "DENY",
         ),
         (
-            lambda: enterprise(execs=[("legal_representative", verified(subject_id="rep", passed={"document": iso(1), "face": None, "liveness": None}))]),
+            lambda: enterprise(
+                execs=[
+                    (
+                        "legal_representative",
+                        verified(subject_id="rep", passed={"document": iso(1), "face": None, "liveness": None}),
+                    )
+                ]
+            ),
             "LEGAL_REPRESENTATIVE_NOT_VERIFIED",
             "REVIEW",
         ),
         (
-            lambda: enterprise(execs=[("legal_representative", verified(subject_id="rep")), ("director", verified(subject_id="d", passed={"document": iso(1), "face": iso(1), "liveness": None}))]),
+            lambda: enterprise(
+                execs=[
+                    ("legal_representative", verified(subject_id="rep")),
+                    (
+                        "director",
+                        verified(subject_id="d", passed={"document": iso(1), "face": iso(1), "liveness": None}),
+                    ),
+                ]
+            ),
             "EXECUTIVE_NOT_VERIFIED",
             "REVIEW",
         ),
         (
-            lambda: enterprise(execs=[("legal_representative", verified(subject_id="rep")), ("major_shareholder", verified(subject_id="m", reverify_task={"state": "overdue", "task_id": "t", "campaign_id": "c", "at": iso(1)}))]),
+            lambda: enterprise(
+                execs=[
+                    ("legal_representative", verified(subject_id="rep")),
+                    (
+                        "major_shareholder",
+                        verified(
+                            subject_id="m",
+                            reverify_task={"state": "overdue", "task_id": "t", "campaign_id": "c", "at": iso(1)},
+                        ),
+                    ),
+                ]
+            ),
             "REVERIFICATION_OVERDUE",
             "REVIEW",
         ),
@@ -285,11 +375,25 @@ def test_enterprise_rules(facts: Any, code: str, decision: str) -> None:
 
 
 def test_a_manager_need_not_be_verified_and_an_overdue_rep_is_told_to_reverify() -> None:
-    ok = score(P, enterprise(execs=[("legal_representative", verified(subject_id="rep")), ("manager", verified(subject_id="m", passed={"document": None, "face": None, "liveness": None}))]), NOW)
+    ok = score(
+        P,
+        enterprise(
+            execs=[
+                ("legal_representative", verified(subject_id="rep")),
+                ("manager", verified(subject_id="m", passed={"document": None, "face": None, "liveness": None})),
+            ]
+        ),
+        NOW,
+    )
     assert ok.decision == "ALLOW"
-    late = score(P, enterprise(execs=[("legal_representative", verified(subject_id="rep", reverify_required_at=iso(3)))]), NOW)
+    late = score(
+        P, enterprise(execs=[("legal_representative", verified(subject_id="rep", reverify_required_at=iso(3)))]), NOW
+    )
     assert late.decision == "REVIEW"
-    assert any(a.action == "reverify:legal_representative" and a.subject_id == "rep" and "legal representative" in a.text for a in late.actions)
+    assert any(
+        a.action == "reverify:legal_representative" and a.subject_id == "rep" and "legal representative" in a.text
+        for a in late.actions
+    )
 
 
 def test_signals_against_the_enterprise_itself_lower_its_score() -> None:
@@ -300,8 +404,11 @@ def test_signals_against_the_enterprise_itself_lower_its_score() -> None:
 
 
 def test_a_policy_override_with_a_new_version_becomes_active(tmp_path: Path) -> None:
-    text = (Path(shipped()[0].source.replace("services/trust/", "services/trust/")).read_text()
-            if Path(shipped()[0].source).exists() else "")
+    text = (
+        Path(shipped()[0].source.replace("services/trust/", "services/trust/")).read_text()
+        if Path(shipped()[0].source).exists()
+        else ""
+    )
     assert text
     custom = tmp_path / "mine.toml"
     custom.write_text(text.replace('version = "2026-12-02.1"', 'version = "acme-1"').replace("low = 80", "low = 96"))
@@ -322,7 +429,9 @@ def test_an_override_reusing_a_shipped_version_with_other_rules_is_refused(tmp_p
 def test_a_non_monotone_policy_is_refused(tmp_path: Path) -> None:
     text = Path(shipped()[0].source).read_text()
     bad = tmp_path / "bad.toml"
-    bad.write_text(text.replace("{ upto = 3.0, points = -25 }", "{ upto = 3.0, points = 5 }").replace('"2026-12-02.1"', '"bad-1"'))
+    bad.write_text(
+        text.replace("{ upto = 3.0, points = -25 }", "{ upto = 3.0, points = 5 }").replace('"2026-12-02.1"', '"bad-1"')
+    )
     with pytest.raises(PolicyError, match="not decreasing"):
         load_file(bad)
 
@@ -344,11 +453,40 @@ def random_facts(rng: random.Random, i: int) -> dict[str, Any]:
     for kind in ("document", "face_match", "liveness"):
         if rng.random() < 0.9:
             verdict = rng.choice(["pass", "pass", "pass", "fail", "review"])
-            reasons = rng.sample(["ID_NUMBER_CHECKSUM_FAILED", "DOCUMENT_EXPIRED", "SCREEN_REPLAY_SUSPECTED", "CODE_MISMATCH", "ID_REUSED_BY_OTHER_FACE", "FACE_NO_MATCH"], rng.randint(0, 2))
-            latest[kind] = {"id": f"v{i}-{kind}", "verdict": verdict, "reasons": reasons, "at": iso(rng.uniform(0, 900))}
-    names = ["suspicious_report", "penalty_record", "policy_violation", "user_credibility", "positive_behaviour", "ban", "ban_lifted"]
+            reasons = rng.sample(
+                [
+                    "ID_NUMBER_CHECKSUM_FAILED",
+                    "DOCUMENT_EXPIRED",
+                    "SCREEN_REPLAY_SUSPECTED",
+                    "CODE_MISMATCH",
+                    "ID_REUSED_BY_OTHER_FACE",
+                    "FACE_NO_MATCH",
+                ],
+                rng.randint(0, 2),
+            )
+            latest[kind] = {
+                "id": f"v{i}-{kind}",
+                "verdict": verdict,
+                "reasons": reasons,
+                "at": iso(rng.uniform(0, 900)),
+            }
+    names = [
+        "suspicious_report",
+        "penalty_record",
+        "policy_violation",
+        "user_credibility",
+        "positive_behaviour",
+        "ban",
+        "ban_lifted",
+    ]
     signals = [
-        {"id": f"s{i}-{k}", "name": rng.choice(names), "value": round(rng.uniform(0, 3), 3), "weight": rng.choice([0.5, 1.0, 2.0, 4.0]), "at": iso(rng.uniform(-1, 800))}
+        {
+            "id": f"s{i}-{k}",
+            "name": rng.choice(names),
+            "value": round(rng.uniform(0, 3), 3),
+            "weight": rng.choice([0.5, 1.0, 2.0, 4.0]),
+            "at": iso(rng.uniform(-1, 800)),
+        }
         for k in range(rng.randint(0, 12))
     ]
     return {
@@ -365,8 +503,17 @@ def random_facts(rng: random.Random, i: int) -> dict[str, Any]:
             "rejected": [[f"r{i}", rng.choice(["face_match", "duplicate"])]] if rng.random() < 0.1 else [],
         },
         "approved_verifications": [f"v{i}-face_match"] if rng.random() < 0.1 else [],
-        "reverify_task": {"state": rng.choice(["pending", "notified", "passed", "failed", "overdue", "waived"]), "task_id": f"t{i}", "campaign_id": "c", "at": iso(rng.uniform(0, 100))} if rng.random() < 0.3 else None,
-        "cluster": {"id": f"k{i}", "subjects": rng.randint(2, 9), "faces": 1, "id_numbers": 2} if rng.random() < 0.1 else None,
+        "reverify_task": {
+            "state": rng.choice(["pending", "notified", "passed", "failed", "overdue", "waived"]),
+            "task_id": f"t{i}",
+            "campaign_id": "c",
+            "at": iso(rng.uniform(0, 100)),
+        }
+        if rng.random() < 0.3
+        else None,
+        "cluster": {"id": f"k{i}", "subjects": rng.randint(2, 9), "faces": 1, "id_numbers": 2}
+        if rng.random() < 0.1
+        else None,
         "signals": signals,
     }
 
@@ -377,9 +524,16 @@ def test_stored_inputs_rescored_with_the_stored_policy_give_the_same_score_10k_s
     for i in range(10_000):
         f = random_facts(rng, i)
         first = score(P, f, NOW)
-        stored = json.dumps({"facts": f, "policy_version": first.policy_version, "at": NOW.isoformat(), "score": first.score})
+        stored = json.dumps(
+            {"facts": f, "policy_version": first.policy_version, "at": NOW.isoformat(), "score": first.score}
+        )
         back = json.loads(stored)
         again = score(POLICIES.get(back["policy_version"]), back["facts"], datetime.fromisoformat(back["at"]))
-        assert (again.score, again.band, again.decision, again.reasons) == (back["score"], first.band, first.decision, first.reasons), i
+        assert (again.score, again.band, again.decision, again.reasons) == (
+            back["score"],
+            first.band,
+            first.decision,
+            first.reasons,
+        ), i
         decisions.add(first.decision)
     assert decisions == {"ALLOW", "REVIEW", "DENY"}
