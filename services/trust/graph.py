@@ -192,8 +192,15 @@ def sweep(db: Database, trust: TrustProjection) -> SweepStats:
         ]
         for i in range(0, len(rows), CHUNK):
             session.execute(insert(IdentityClusterRow), rows[i : i + CHUNK])
-        for sid in changed:
-            _update_snapshot(session, trust, sid, new.get(sid), now)
+        with session.no_autoflush:  # one flush at commit, not one per subject
+            for i in range(0, len(changed), CHUNK):
+                part = changed[i : i + CHUNK]
+                snaps = {
+                    r.target_id: r
+                    for r in session.scalars(select(TrustSnapshotRow).where(TrustSnapshotRow.target_id.in_(part)))
+                }
+                for sid in part:
+                    _update_snapshot(session, trust, sid, new.get(sid), now, snaps.get(sid))
     return SweepStats(
         subjects=len(subject_ids),
         clusters=len(comps),
@@ -204,9 +211,13 @@ def sweep(db: Database, trust: TrustProjection) -> SweepStats:
 
 
 def _update_snapshot(
-    session: Session, trust: TrustProjection, subject_id: str, cluster: tuple[str, int, int, int] | None, now: datetime
+    session: Session,
+    trust: TrustProjection,
+    subject_id: str,
+    cluster: tuple[str, int, int, int] | None,
+    now: datetime,
+    row: TrustSnapshotRow | None,
 ) -> None:
-    row = session.get(TrustSnapshotRow, subject_id)
     f: dict[str, Any] | None = dict(row.facts) if row is not None else facts_mod.subject_facts(session, subject_id)
     if f is None:
         return
@@ -215,7 +226,7 @@ def _update_snapshot(
         if cluster is None
         else {"id": cluster[0], "subjects": cluster[1], "faces": cluster[2], "id_numbers": cluster[3]}
     )
-    trust.store(session, "subject", subject_id, f, now)
+    trust.store(session, "subject", subject_id, f, now, row)
 
 
 @dataclass

@@ -481,8 +481,8 @@ def score_enterprise(policy: Policy, facts: dict[str, Any], now: datetime) -> Sc
     )
 
 
-def score(policy: Policy, facts: dict[str, Any], now: datetime) -> Score:
-    """Score a subject's or an enterprise's facts."""
+def score(policy: Policy, facts: dict[str, Any], now: datetime, *, with_actions: bool = True) -> Score:
+    """Score a subject's or an enterprise's facts (`with_actions=False` skips the what-if re-scoring)."""
     if facts.get("kind") == "enterprise":
         return score_enterprise(policy, facts, now)
-    return score_subject(policy, facts, now)
+    return score_subject(policy, facts, now, with_actions=with_actions)

@@ -132,7 +132,7 @@ def record_signal(
         signal_id,
         f"{name}={amount:g}",
     )
-    result = trust.refresh(session, target.kind, target.target_id, now)
+    result = trust.refresh(session, target.kind, target.target_id, now, with_actions=True)
     assert result is not None
     return signal_id, result
 
@@ -251,6 +251,6 @@ def report_suspicious(
     audit.record(
         session, caller, "report_suspicious_activity", subject_id, report_id, f"kind={kind} severity={severity}"
     )
-    result = trust.refresh(session, target.kind, target.target_id, now)
+    result = trust.refresh(session, target.kind, target.target_id, now, with_actions=True)
     assert result is not None
     return ReportOutcome(report_id, marked, case_id, result)

@@ -80,8 +80,12 @@ class TrustProjection:
             for eid in sorted(enterprises - {t for k, t in pending if k == "enterprise"}):
                 self.refresh(session, "enterprise", eid)
 
-    def refresh(self, session: Session, kind: str, target_id: str, now: datetime | None = None) -> Score | None:
-        """Re-read one target's facts, store them with the new score; emit on change."""
+    def refresh(
+        self, session: Session, kind: str, target_id: str, now: datetime | None = None, *, with_actions: bool = False
+    ) -> Score | None:
+        """Re-read one target's facts, store them with the new score; emit on change.
+
+        `with_actions` also works out what would change the decision (for an answer to show)."""
         session.flush()  # the writer's rows (and events) first; then this target is done
         session.info.get(_PENDING, set()).discard((kind, target_id))
         f = (
@@ -91,13 +95,26 @@ class TrustProjection:
         )
         if f is None:
             return None
-        return self.store(session, kind, target_id, f, now or utcnow())
+        return self.store(session, kind, target_id, f, now or utcnow(), with_actions=with_actions)
 
-    def store(self, session: Session, kind: str, target_id: str, f: dict[str, Any], now: datetime) -> Score:
-        """Store facts and their score as the target's snapshot (emitting trust.score_changed on change)."""
+    def store(
+        self,
+        session: Session,
+        kind: str,
+        target_id: str,
+        f: dict[str, Any],
+        now: datetime,
+        row: TrustSnapshotRow | None = None,
+        *,
+        with_actions: bool = False,
+    ) -> Score:
+        """Store facts and their score as the target's snapshot (emitting trust.score_changed on change).
+
+        `row` is the target's snapshot when the caller loaded it already (bulk updates)."""
         policy = self.policies.active
-        result = score(policy, f, now)
-        row = session.get(TrustSnapshotRow, target_id)
+        result = score(policy, f, now, with_actions=with_actions)
+        if row is None:
+            row = session.get(TrustSnapshotRow, target_id)
         before = None if row is None else (row.score, row.band, row.decision, row.policy_version)
         if row is None:
             row = TrustSnapshotRow(target_id=target_id, target_kind=kind)

@@ -146,7 +146,9 @@ def test_a_report_lowers_the_score_requires_reverification_and_opens_a_case(serv
             )
         )
     rejected = score(server, sid).trust
-    assert rejected.decision == DENY and "REVIEW_REJECTED" in [common_pb2.ReasonCode.Name(k.code) for k in rejected.knock_outs]
+    assert rejected.decision == DENY and "REVIEW_REJECTED" in [
+        common_pb2.ReasonCode.Name(k.code) for k in rejected.knock_outs
+    ]
 
 
 def test_platform_signals_age_and_a_ban_is_a_knock_out(server, make_carded) -> None:  # type: ignore[no-untyped-def]
@@ -165,9 +167,11 @@ def test_platform_signals_age_and_a_ban_is_a_knock_out(server, make_carded) -> N
         ).trust.score
         assert fresh < aged <= base
         banned = risk.trust.RecordPlatformSignal(
-            trust_pb2.RecordPlatformSignalRequest(subject_id=sid, kind=trust_pb2.PLATFORM_SIGNAL_KIND_BAN, source="policy")
+            trust_pb2.RecordPlatformSignalRequest(
+                subject_id=sid, kind=trust_pb2.PLATFORM_SIGNAL_KIND_BAN, source="policy"
+            )
         ).trust
-        assert banned.decision == DENY and codes([k for k in banned.knock_outs]) == ["SELLER_BANNED"]
+        assert banned.decision == DENY and codes(banned.knock_outs) == ["SELLER_BANNED"]
         with pytest.raises(SellerVerifyError) as err:
             risk.trust.RecordPlatformSignal(
                 trust_pb2.RecordPlatformSignalRequest(
@@ -213,11 +217,7 @@ def test_change_events_stream_resumably_including_campaign_task_changes(server, 
     assert "REVERIFICATION_OVERDUE" in codes(overdue.reasons) and overdue.decision != ALLOW
     wanted = ["trust.score_changed", "reverification.task_changed"]
     with server.client("risk") as risk:
-        got = list(
-            risk.trust.WatchChanges(trust_pb2.WatchChangesRequest(kinds=wanted, subject_id=sid, max_events=50), timeout=10)
-            if False
-            else _take(risk, trust_pb2.WatchChangesRequest(kinds=wanted, subject_id=sid), 50)
-        )
+        got = _take(risk, trust_pb2.WatchChangesRequest(kinds=wanted, subject_id=sid), 50)
     kinds = [e.kind for e in got]
     assert "reverification.task_changed" in kinds and kinds.count("trust.score_changed") >= 3
     task = next(e for e in got if e.kind == "reverification.task_changed")
@@ -236,20 +236,15 @@ def test_change_events_stream_resumably_including_campaign_task_changes(server, 
 
 
 def _take(client, request: trust_pb2.WatchChangesRequest, limit: int) -> list[trust_pb2.ChangeEvent]:  # type: ignore[no-untyped-def]
-    """Events until the stream goes quiet (a heartbeat) or `limit`."""
+    """Events until the stream goes quiet (its first heartbeat) or `limit`."""
     request.max_events = limit
     out: list[trust_pb2.ChangeEvent] = []
-    stub = client.trust._stub
-    call = stub.WatchChanges(request, timeout=15, metadata=client._metadata())
-    try:
-        for message in call:
-            if not message.HasField("event"):
-                break
-            out.append(message.event)
-    except grpc.RpcError as err:
-        raise SellerVerifyError.from_rpc_error(err) from None
-    finally:
-        call.cancel()
+    stream = client.trust.WatchChanges(request, timeout=20)
+    for message in stream:
+        if not message.HasField("event"):
+            break
+        out.append(message.event)
+    stream.close()
     return out
 
 
@@ -264,7 +259,9 @@ def test_audit_trail_filters_and_pages(server, make_carded) -> None:  # type: ig
                 )
             )
     with server.client("admin") as admin:
-        req = trust_pb2.ListAuditEventsRequest(subject_id=sid, actor="risk-client", page=common_pb2.PageRequest(page_size=2))
+        req = trust_pb2.ListAuditEventsRequest(
+            subject_id=sid, actor="risk-client", page=common_pb2.PageRequest(page_size=2)
+        )
         req.since.FromDatetime(start)
         first = admin.trust.ListAuditEvents(req)
         assert [e.action for e in first.events] == ["record_signal", "record_signal"]
@@ -289,12 +286,21 @@ def test_an_enterprise_needs_its_licence_and_every_required_executive(server, ma
     with server.app.db.transaction() as session:  # what RegisterEnterprise / AddExecutive write (issue 13)
         session.add(
             EnterpriseRow(
-                id=eid, external_ref=f"ent-{eid[:8]}", credit_code=None, company_name=None,
-                legal_representative=None, licence_verdict="pass", licence_reasons=[], document_id=None, created_at=now,
+                id=eid,
+                external_ref=f"ent-{eid[:8]}",
+                credit_code=None,
+                company_name=None,
+                legal_representative=None,
+                licence_verdict="pass",
+                licence_reasons=[],
+                document_id=None,
+                created_at=now,
             )
         )
         session.flush()
-        session.add(ExecutiveRow(enterprise_id=eid, subject_id=rep_id, role="legal_representative", name="x", added_at=now))
+        session.add(
+            ExecutiveRow(enterprise_id=eid, subject_id=rep_id, role="legal_representative", name="x", added_at=now)
+        )
         session.add(ExecutiveRow(enterprise_id=eid, subject_id=director, role="director", name="y", added_at=now))
         events.emit(session, "executive.added", subject_id=director, enterprise_id=eid, payload={"role": "director"})
     got = score(server, enterprise_id=eid)
