@@ -6,6 +6,7 @@ the audit trail is served, and the identity sweep finds a shared ID number."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -337,3 +338,22 @@ def test_the_sweep_finds_subjects_sharing_an_id_number(server, make_carded) -> N
     after = score(server, a).trust
     assert "IDENTITY_CLUSTER" in codes(after.reasons)
     assert next(s for s in after.signals if s.name == "identity_cluster").value >= 2
+
+
+def test_cli_prints_the_score_and_the_decision_with_reasons(server, make_carded, capsys) -> None:  # type: ignore[no-untyped-def]
+    from sellerverify.cli import main
+
+    from tests.conftest import TOKENS
+
+    sid = make_carded()  # document only
+    base = ["--address", server.address, "--token", TOKENS["onboarding"], "trust"]
+    assert main([*base, "score", sid]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("DENY") or out.startswith("REVIEW")
+    assert "reason FACE_NOT_VERIFIED" in out and "to change it:" in out
+    code = main([*base, "decide", sid, "--shop-ref", "cli-shop", "--request-id", f"cli-{sid}"])
+    out = capsys.readouterr().out
+    assert code == 3 and "decision id" in out
+    assert main([*base, "decide", sid, "--shop-ref", "cli-shop", "--request-id", f"cli-{sid}", "--json"]) == 3
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["decision"] in ("SHOP_DECISION_DENY", "SHOP_DECISION_REVIEW") and printed["decision_id"]
