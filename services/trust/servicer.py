@@ -53,8 +53,9 @@ SIGNAL_FROM_PB = {
 HEARTBEAT_S = 5.0
 
 
-def _code(name: str | None) -> int:
-    return common_pb2.ReasonCode.Value(name) if name else common_pb2.REASON_CODE_UNSPECIFIED
+def _code(name: str | None) -> str:
+    """A reason code's proto name (protobuf takes enum values by name)."""
+    return name or "REASON_CODE_UNSPECIFIED"
 
 
 def score_to_pb(s: Score) -> pb.TrustScore:
