@@ -389,6 +389,8 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=3000)
     ap.add_argument("--decisions", type=int, default=1000)
+    ap.add_argument("--keep-db", action="store_true", help="PostgreSQL: keep the loaded database (prints its name)")
+    ap.add_argument("--reuse-db", help="PostgreSQL: measure a database kept by --keep-db (same counts) and drop it")
     args = ap.parse_args()
     rng = random.Random(3)
     id_hash, face_links, planted = plant(args.subjects, args.clusters, rng)
@@ -404,20 +406,24 @@ def main() -> None:
         "load_at_start": round(_load(), 2),
     }
     admin_url = os.environ.get("SELLERVERIFY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"sv_bench_trust_{uuid.uuid4().hex[:10]}"
+    name = args.reuse_db or f"sv_bench_trust_{uuid.uuid4().hex[:10]}"
     if args.backend == "postgres":
         import psycopg
 
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        if not args.reuse_db:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
         url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+        result["database"] = name
     else:
         url = f"sqlite:///{tmp.name}/bench.db"
     try:
         engine = make_engine(url)
         migrate(engine)
         engine.dispose()
-        if args.backend == "postgres":
+        if args.reuse_db:
+            result["load"] = {"reused": args.reuse_db}
+        elif args.backend == "postgres":
             result["load"] = load_postgres(url, args.subjects, args.signals, id_hash, face_links)
         else:
             result["load"] = load_sqlite(Path(f"{tmp.name}/bench.db"), args.subjects, args.signals, id_hash, face_links)
@@ -442,7 +448,7 @@ def main() -> None:
             if proc.is_alive():
                 proc.terminate()
     finally:
-        if args.backend == "postgres":
+        if args.backend == "postgres" and not args.keep_db:
             import psycopg
 
             with psycopg.connect(admin_url, autocommit=True) as conn:

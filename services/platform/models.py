@@ -388,3 +388,8 @@ class IdentityClusterRow(Base):
     faces: Mapped[int] = mapped_column(Integer)
     id_numbers: Mapped[int] = mapped_column(Integer)
     swept_at: Mapped[datetime]
+
+
+# Every write re-scores the enterprises a changed subject is an executive of: look them up
+# by subject (the executives primary key leads with the enterprise).
+Index("ix_executives_subject_id", ExecutiveRow.subject_id)

@@ -102,6 +102,16 @@ def decide(
                     ]
                     or [{"code": Reason.TRUST_SCORE_LOW.value, "message": "shop opening: REVIEW", "field": ""}],
                 ).id
+                if target.kind == "subject":
+                    # The snapshot learns of the case here, from what was just written, instead
+                    # of re-reading every fact at commit (what subject_facts would now return).
+                    patched = dict(f)
+                    cases = {k: list(v) for k, v in (f.get("cases") or {}).items()}
+                    cases["open"] = [*cases.get("open", []), case_id]
+                    patched["cases"] = cases
+                    if f.get("status") != "rejected":
+                        patched["status"] = "in_review"
+                    trust.store(session, "subject", on, patched, now)
     row = ShopDecisionRow(
         id=new_id(),
         target_id=target.target_id,

@@ -226,7 +226,7 @@ def _update_snapshot(
         if cluster is None
         else {"id": cluster[0], "subjects": cluster[1], "faces": cluster[2], "id_numbers": cluster[3]}
     )
-    trust.store(session, "subject", subject_id, f, now, row)
+    trust.store(session, "subject", subject_id, f, now, row, flush=False)
 
 
 @dataclass

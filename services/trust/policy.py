@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
@@ -55,7 +56,7 @@ class Characteristic:
     window_days: float | None = None
     missing_bin: int | None = None
 
-    @property
+    @cached_property
     def reference_points(self) -> float:
         """Points of the best bin (the reference profile)."""
         return max(b.points for b in self.bins)

@@ -7,9 +7,9 @@ Pure functions over plain data. `facts` is the JSON-able dict built by `facts.py
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from services.trust.policy import DECISION_RANK, Characteristic, Policy
@@ -91,8 +91,13 @@ class Score:
         }
 
 
+@lru_cache(maxsize=65536)
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
 def _at(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    return _parse(value) if value else None
 
 
 def _days(now: datetime, then: datetime) -> float:
@@ -290,7 +295,11 @@ def _rank(signals: list[SignalScore]) -> list[str]:
 
 def _simulate(action: str, facts: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The facts as they would be once `action` is done (and passes) now."""
-    f = json.loads(json.dumps(facts))
+    # Copy only what changes (the facts are plain dicts and lists; the rest is shared, read-only).
+    f = dict(facts)
+    f["passed"] = dict(facts.get("passed") or {})
+    f["latest"] = dict(facts.get("latest") or {})
+    f["cases"] = {k: list(v) for k, v in (facts.get("cases") or {}).items()}
     stamp = now.isoformat()
     checks = {
         "submit_id_document": ("document",),
@@ -300,12 +309,12 @@ def _simulate(action: str, facts: dict[str, Any], now: datetime) -> dict[str, An
         "reverify": ("face_match", "liveness"),
     }.get(action, ())
     for check in checks:
-        f.setdefault("passed", {})[_PASSED_KEY[check]] = stamp
-        f.setdefault("latest", {})[check] = {"id": f"simulated-{check}", "verdict": "pass", "reasons": [], "at": stamp}
+        f["passed"][_PASSED_KEY[check]] = stamp
+        f["latest"][check] = {"id": f"simulated-{check}", "verdict": "pass", "reasons": [], "at": stamp}
     if action == "reverify" and f.get("reverify_task"):
         f["reverify_task"] = {**f["reverify_task"], "state": "passed", "at": stamp}
     if action == "wait_for_review":
-        cases = f.setdefault("cases", {})
+        cases = f["cases"]
         cases["approved"] = list(cases.get("approved") or []) + [[c, "review"] for c in cases.get("open") or []]
         cases["open"] = []
     return f

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.core.errors import not_found
@@ -43,6 +43,7 @@ WATCHED = frozenset(
     }
 )
 _PENDING = "trust_pending_targets"
+_FRESH = "trust_fresh_targets"  # stored in this transaction already (no second refresh)
 Target = tuple[str, str]  # ("subject" | "enterprise", id)
 
 
@@ -71,14 +72,18 @@ class TrustProjection:
             session.flush()
             pending: set[Target] = session.info.pop(_PENDING, set())
             if not pending:
+                session.info.pop(_FRESH, None)
                 return
+            fresh: set[Target] = session.info.setdefault(_FRESH, set())
             enterprises: set[str] = set()
             for kind, target_id in sorted(pending):
-                self.refresh(session, kind, target_id)
+                if (kind, target_id) not in fresh:
+                    self.refresh(session, kind, target_id)
                 if kind == "subject":
                     enterprises.update(facts_mod.enterprises_of(session, target_id))
-            for eid in sorted(enterprises - {t for k, t in pending if k == "enterprise"}):
-                self.refresh(session, "enterprise", eid)
+            for eid in sorted(enterprises):
+                if ("enterprise", eid) not in fresh:
+                    self.refresh(session, "enterprise", eid)
 
     def refresh(
         self, session: Session, kind: str, target_id: str, now: datetime | None = None, *, with_actions: bool = False
@@ -86,8 +91,7 @@ class TrustProjection:
         """Re-read one target's facts, store them with the new score; emit on change.
 
         `with_actions` also works out what would change the decision (for an answer to show)."""
-        session.flush()  # the writer's rows (and events) first; then this target is done
-        session.info.get(_PENDING, set()).discard((kind, target_id))
+        session.flush()  # the writer's rows (and events) first
         f = (
             facts_mod.subject_facts(session, target_id)
             if kind == "subject"
@@ -107,10 +111,14 @@ class TrustProjection:
         row: TrustSnapshotRow | None = None,
         *,
         with_actions: bool = False,
+        flush: bool = True,
     ) -> Score:
         """Store facts and their score as the target's snapshot (emitting trust.score_changed on change).
 
         `row` is the target's snapshot when the caller loaded it already (bulk updates)."""
+        if flush:  # the writer's events first; this target is then up to date
+            session.flush()
+            session.info.setdefault(_FRESH, set()).add((kind, target_id))
         policy = self.policies.active
         result = score(policy, f, now, with_actions=with_actions)
         if row is None:
@@ -141,9 +149,14 @@ class TrustProjection:
 
     def facts_of(self, session: Session, kind: str, target_id: str) -> dict[str, Any]:
         """The stored facts of a target (read live when it has no snapshot yet)."""
-        row = session.get(TrustSnapshotRow, target_id)
-        if row is not None and row.target_kind == kind:
-            return dict(row.facts)
+        # Core select of one column: the hot path of every score read.
+        stored = session.execute(
+            select(TrustSnapshotRow.facts).where(
+                TrustSnapshotRow.target_id == target_id, TrustSnapshotRow.target_kind == kind
+            )
+        ).scalar()
+        if stored is not None:
+            return dict(stored)
         f = (
             facts_mod.subject_facts(session, target_id)
             if kind == "subject"

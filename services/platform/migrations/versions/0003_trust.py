@@ -84,7 +84,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_identity_clusters_cluster_id"), ["cluster_id"], unique=False)
 
 
+    with op.batch_alter_table("executives", schema=None) as batch_op:
+        batch_op.create_index("ix_executives_subject_id", ["subject_id"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("executives", schema=None) as batch_op:
+        batch_op.drop_index("ix_executives_subject_id")
     op.drop_table("identity_clusters")
     op.drop_table("shop_decisions")
     op.drop_table("trust_snapshots")
