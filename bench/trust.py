@@ -381,6 +381,27 @@ def measure(
     return out
 
 
+def in_process(url: str, data_dir: str, n: int, queries: int, rng: random.Random) -> dict[str, Any]:
+    """GetTrustScore's domain work alone (snapshot read + scoring), without gRPC: where the time goes."""
+    from services.app import App
+    from services.platform.settings import Settings
+
+    app = App.build(
+        Settings(database_url=url, data_dir=Path(data_dir), encryption_key_file=Path(data_dir) / "keys" / "master.key")
+    )
+    try:
+        lat = []
+        for k in range(queries + 300):
+            t = time.perf_counter()
+            with app.db.read() as session:
+                app.trust.current(session, "subject", sid(rng.randrange(n)))
+            if k >= 300:
+                lat.append((time.perf_counter() - t) * 1000)
+        return {"count": queries, "p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "load": round(_load(), 2)}
+    finally:
+        app.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
@@ -442,6 +463,7 @@ def main() -> None:
         port = parent.recv()
         try:
             result.update(measure(port, args.subjects, args.queries, args.decisions, planted, rng))
+            result["get_trust_score_in_process_ms"] = in_process(url, tmp.name, args.subjects, args.queries, rng)
         finally:
             parent.send("stop")
             proc.join(timeout=60)
