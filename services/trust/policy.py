@@ -176,7 +176,7 @@ def parse(data: dict[str, Any], source: str = "") -> Policy:
                     raise PolicyError(f"{source}: characteristic {name}: unknown reason code {cd}")
         monotone = raw.get("monotone")
         if kind == "number" and monotone:
-            ordered = [b.points for b in bins if bins.index(b) != c.missing_bin]
+            ordered = [b.points for i, b in enumerate(bins) if i != c.missing_bin]
             ok = all(a >= b for a, b in pairwise(ordered))
             if monotone == "increasing":
                 ok = all(a <= b for a, b in pairwise(ordered))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import struct_pb2
@@ -122,7 +122,7 @@ def _when(message: object, field: str) -> datetime | None:
     if not message.HasField(field):  # type: ignore[attr-defined]
         return None
     stamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=datetime.now().astimezone().tzinfo).astimezone()  # type: ignore[no-any-return]
+    return stamp.ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
 def _struct(data: dict[str, object]) -> struct_pb2.Struct:

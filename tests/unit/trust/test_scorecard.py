@@ -68,7 +68,7 @@ def test_a_fully_verified_clean_seller_is_allowed() -> None:
     s = score(P, verified(), NOW)
     assert s.decision == "ALLOW" and s.band == "low" and s.knock_outs == []
     assert s.score == 95  # no credibility rating (1 of 3), no positive history (0 of 3)
-    assert s.reasons == ["POSITIVE_HISTORY_SHORT", "LOW_USER_CREDIBILITY"]
+    assert s.reasons == ["POSITIVE_HISTORY_SHORT", "USER_CREDIBILITY_UNKNOWN"]
 
 
 def test_a_new_seller_is_denied_with_what_to_do() -> None:
@@ -223,6 +223,7 @@ REASON_CASES: dict[str, Any] = {
     "POLICY_VIOLATIONS": lambda: verified(signals=[sig("policy_violation", 1)]),
     "LOW_USER_CREDIBILITY": lambda: verified(signals=[sig("user_credibility", 1, 0.1)]),
     "POSITIVE_HISTORY_SHORT": lambda: verified(),
+    "USER_CREDIBILITY_UNKNOWN": lambda: verified(),
     "IDENTITY_CLUSTER": lambda: verified(cluster={"id": "k", "subjects": 3, "faces": 1, "id_numbers": 3}),
 }
 
