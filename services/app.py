@@ -21,6 +21,8 @@ from services.platform.database import Database, make_engine, migrate
 from services.platform.private_files import private_dir
 from services.platform.records import AuditLog, BlobStore, Idempotency, Retention, Sealer, VerificationLog
 from services.platform.settings import Settings
+from services.trust.policy import PolicySet
+from services.trust.snapshots import TrustProjection
 
 log = logging.getLogger("sellerverify.app")
 
@@ -43,6 +45,8 @@ class App:
     image_limits: ImageLimits
     tokens: TokenStore
     executor: ThreadPoolExecutor
+    # Trust snapshots refreshed in every writing transaction (services/trust/snapshots.py).
+    trust: TrustProjection
     _lazy: dict[str, Any] = field(default_factory=dict)
     _lazy_lock: threading.RLock = field(default_factory=threading.RLock)  # factories may need other lazy objects
 
@@ -81,6 +85,8 @@ class App:
             templates=timedelta(days=settings.retention_templates_days),
             idempotency=timedelta(days=settings.retention_idempotency_days),
         )
+        trust = TrustProjection(PolicySet.load(settings.trust_policy_file, settings.trust_policy_dirs))
+        trust.install(db.sessions)
         return cls(
             settings=settings,
             db=db,
@@ -98,6 +104,7 @@ class App:
             ),
             tokens=tokens,
             executor=ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="sv-work"),
+            trust=trust,
         )
 
     def cert_callers(self) -> dict[str, Any]:

@@ -92,6 +92,8 @@ class _Service:
         method = getattr(self._stub, name)
         if isinstance(method, grpc.StreamStreamMultiCallable):
             return self._streaming(method)
+        if isinstance(method, grpc.UnaryStreamMultiCallable):
+            return self._server_streaming(method)
 
         def call(request: Any, timeout: float | None = None) -> Any:
             self._client._ensure_request_id(request)
@@ -105,6 +107,18 @@ class _Service:
             try:
                 yield from method(
                     requests, timeout=timeout or self._client.stream_timeout, metadata=self._client._metadata()
+                )
+            except grpc.RpcError as err:
+                raise SellerVerifyError.from_rpc_error(err) from None
+
+        return call
+
+
+    def _server_streaming(self, method: grpc.UnaryStreamMultiCallable) -> Callable[..., Iterator[Any]]:
+        def call(request: Any, timeout: float | None = None) -> Iterator[Any]:
+            try:
+                yield from method(
+                    request, timeout=timeout or self._client.stream_timeout, metadata=self._client._metadata()
                 )
             except grpc.RpcError as err:
                 raise SellerVerifyError.from_rpc_error(err) from None

@@ -204,8 +204,25 @@ def run_demo(client: Client) -> int:
     _step(next(steps), "the seller's state")
     final = client.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id=subject.subject_id)).subject
     _show(final, ["subject_id", "status", "id_number_masked", "face_enrolled", "verified_at"])
-    print("\nTrust scores and re-verification campaigns join this demo as their issues land (see docs/api.md).")
+    _shop_opening(client, subject.subject_id, next(steps))
     return 0
+
+
+def _shop_opening(client: Client, subject_id: str, n: int) -> None:
+    """The answer the platform acts on: may this seller open a shop now, and why."""
+    from sellerverify.cli_trust import describe
+    from sellerverify.v1 import trust_pb2
+
+    _step(n, "open a shop: the trust score and the shop-opening decision")
+    decided = client.trust.DecideShopOpening(
+        trust_pb2.DecideShopOpeningRequest(subject_id=subject_id, shop_ref=f"demo-shop-{uuid.uuid4().hex[:6]}")
+    )
+    for line in describe(decided.trust):
+        print(f"   {line}")
+    print(
+        f"   decision id: {decided.decision_id}"
+        + (f", review case {decided.review_case_id}" if decided.review_case_id else "")
+    )
 
 
 def _challenge(client: Client, gen: dict[str, ModuleType], root: Path, subject_id: str, n: int) -> None:

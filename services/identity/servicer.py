@@ -40,7 +40,7 @@ from services.platform.models import DocumentRow, FaceTemplateRow
 from services.platform.records import new_id, utcnow
 from services.platform.records_pb import VERDICT_TO_PB, reason_dict, reason_to_pb, verification_to_pb
 from services.platform.servicer_base import ServicerBase, first_config, require, ts
-from services.trust.cases import open_case
+from services.trust.results import settle
 from services.vision.face_quality import GUIDANCE_TEXT, Guidance
 
 SERVICE = "sellerverify.v1.IdentityService"
@@ -127,22 +127,21 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 "reasons": reasons,
             }
             model = {"engine": outcome.model.engine, "model": outcome.model.model, "version": outcome.model.version}
-            case_id = ""
-            if verdict == "review":
-                case_id = open_case(
-                    session,
-                    subject_id=subject_id,
-                    kind="duplicate" if run.findings else "face_match",
-                    opened_by=caller,
-                    reasons=reasons,
-                    checks=[check],
-                    verification_ids=[verification_id],
-                    evidence=[(blob_ids[0], inputs[0][0], inputs[0][2])],
-                ).id
             if run.enrol:
                 enrolled.append(self.faces.enrol(session, subject_id, outcome.probe_template))
-            if verdict == "pass":
-                subjects.mark_passed(session, subject, "face")
+            case_id = settle(
+                session,
+                subject=subject,
+                verdict=verdict,
+                case_kind="duplicate" if run.findings else "face_match",
+                caller=caller,
+                verification_id=verification_id,
+                reasons=reasons,
+                checks=[check],
+                evidence=[(blob_ids[0], inputs[0][0], inputs[0][2])],
+                passed_check="face",
+                duplicates=[(f.other_subject_id, f.reason.value) for f in run.findings],
+            )
             response = match_response(verification_id, outcome, run.findings, reasons, case_id)
             self.app.verifications.add(
                 session,
@@ -316,20 +315,19 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 "detail": result.kind.value,
                 "reasons": reasons,
             }
-            case_id = ""
-            if verdict == "review":
-                case_id = open_case(
-                    session,
-                    subject_id=subject_id,
-                    kind="document",
-                    opened_by=caller,
-                    reasons=reasons,
-                    checks=[check],
-                    verification_ids=[verification_id],
-                    evidence=[(front_blob, "document_front", front.media_type)],
-                ).id
-            elif verdict == "pass" and result.kind is not DocumentKind.CN_BUSINESS_LICENCE:  # a person's own ID
-                subjects.mark_passed(session, subject, "document")
+            case_id = settle(
+                session,
+                subject=subject,
+                verdict=verdict,
+                case_kind="document",
+                caller=caller,
+                verification_id=verification_id,
+                reasons=reasons,
+                checks=[check],
+                evidence=[(front_blob, "document_front", front.media_type)],
+                # A licence is the enterprise's document, not a real-person check of the subject.
+                passed_check=None if result.kind is DocumentKind.CN_BUSINESS_LICENCE else "document",
+            )
             response = pb.SubmitDocumentResponse(
                 document_id=document_id,
                 verification_id=verification_id,

@@ -30,7 +30,7 @@ from services.platform.models import ChallengeRow, ImageHashRow
 from services.platform.records import new_id, utcnow
 from services.platform.records_pb import VERDICT_TO_PB, check_to_pb, reason_dict, reason_to_pb
 from services.platform.servicer_base import ServicerBase, check_image_count, first_config, require, ts
-from services.trust.cases import open_case
+from services.trust.results import settle
 
 SERVICE = "sellerverify.v1.LivenessService"
 MAX_IMAGES = 5
@@ -266,25 +266,23 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                         created_at=utcnow(),
                     )
                 )
-            case_id = ""
             if locked.subject_id == subject_id and locked.used_at is None:
                 locked.used_at = utcnow()
                 locked.state = {"pass": "passed", "fail": "failed", "review": "in_review"}[verdict]
                 locked.verification_id = verification_id
             subject = subjects.get_subject(session, subject_id, for_update=True)
-            if verdict == "review":
-                case_id = open_case(
-                    session,
-                    subject_id=subject_id,
-                    kind="liveness",
-                    opened_by=caller,
-                    reasons=reasons,
-                    checks=checks,
-                    verification_ids=[verification_id],
-                    evidence=[(b, "challenge_response", m) for b, (_, m) in zip(blob_ids, images, strict=True)],
-                ).id
-            elif verdict == "pass":
-                subjects.mark_passed(session, subject, "liveness")
+            case_id = settle(
+                session,
+                subject=subject,
+                verdict=verdict,
+                case_kind="liveness",
+                caller=caller,
+                verification_id=verification_id,
+                reasons=reasons,
+                checks=checks,
+                evidence=[(b, "challenge_response", m) for b, (_, m) in zip(blob_ids, images, strict=True)],
+                passed_check="liveness",
+            )
             response = pb.RespondChallengeResponse(
                 verification_id=verification_id,
                 verdict=VERDICT_TO_PB[verdict],

@@ -310,3 +310,86 @@ class DomainEventRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     actor: Mapped[str | None] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+# ---- trust (issue 12)
+
+
+class TrustSignalRow(Base):
+    """A signal the platform fed in (penalty, violation, rating, positive behaviour, ban)
+    or a suspicious-activity report (then `id` is the report id). Ids and numbers only."""
+
+    __tablename__ = "trust_signals"
+    __table_args__ = (
+        Index("ix_trust_signals_subject_at", "subject_id", "observed_at"),
+        Index("ix_trust_signals_enterprise_at", "enterprise_id", "observed_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36))
+    enterprise_id: Mapped[str | None] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float] = mapped_column(Float)
+    # Severity weight (reports); 1 for other signals.
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    source: Mapped[str] = mapped_column(String(100))
+    client_id: Mapped[str] = mapped_column(String(100))
+    observed_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class TrustSnapshotRow(Base):
+    """Per subject / enterprise: the facts its score is computed from (ids, verdicts, codes,
+    times), refreshed in every transaction that changes them, and the last score. A score
+    read is one primary-key lookup plus arithmetic."""
+
+    __tablename__ = "trust_snapshots"
+
+    target_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target_kind: Mapped[str] = mapped_column(String(20))
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    score: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(10))
+    policy_version: Mapped[str] = mapped_column(String(40))
+    computed_at: Mapped[datetime]
+
+
+class ShopDecisionRow(Base):
+    """A shop-opening decision with the facts it saw and the policy version it used."""
+
+    __tablename__ = "shop_decisions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(36), index=True)
+    target_kind: Mapped[str] = mapped_column(String(20))
+    shop_ref: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(10))
+    score: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    policy_version: Mapped[str] = mapped_column(String(40))
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    client_id: Mapped[str] = mapped_column(String(100))
+    request_id: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime]
+
+
+class IdentityClusterRow(Base):
+    """The face <-> ID-number component of a subject, for subjects in components of more
+    than one subject (written by the sweep)."""
+
+    __tablename__ = "identity_clusters"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(36), index=True)
+    subjects: Mapped[int] = mapped_column(Integer)
+    faces: Mapped[int] = mapped_column(Integer)
+    id_numbers: Mapped[int] = mapped_column(Integer)
+    swept_at: Mapped[datetime]
+
+
+# Every write re-scores the enterprises a changed subject is an executive of: look them up
+# by subject (the executives primary key leads with the enterprise).
+Index("ix_executives_subject_id", ExecutiveRow.subject_id)

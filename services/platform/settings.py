@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     challenge_ttl_seconds: int = 600
     default_time_zone: str = "Asia/Shanghai"
 
+    # --- Trust ---
+    # A trust policy file (TOML, see services/trust/policies/) replacing the shipped one.
+    trust_policy_file: Path | None = None
+    # Folders of older policy files, so decisions stored under them can be re-scored.
+    trust_policy_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # How often an open WatchChanges stream looks for new events.
+    trust_watch_poll_ms: int = 200
+
     # --- Logging ---
     log_level: str = "INFO"
 
@@ -109,6 +117,13 @@ class Settings(BaseSettings):
     def _split_services(cls, value: object) -> object:
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("trust_policy_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(s.strip()) for s in value.split(",") if s.strip()]
         return value
 
     def enabled_services(self) -> tuple[ServiceName, ...]:

@@ -1,0 +1,110 @@
+"""Change events for platform services: the domain event log read after a cursor.
+
+Delivery is at-least-once: a consumer keeps the `seq` of the last event it processed and
+resumes after it; every event carries an `event_id` to drop repeats. Only the kinds in
+`DELIVERED` go out (payloads are ids, verdicts and codes; never personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.core.errors import invalid
+from services.core.reasons import Reason
+from services.platform.events import DomainEvent
+from services.platform.models import DomainEventRow
+from services.platform.records import utcnow
+
+DELIVERED: frozenset[str] = frozenset(
+    {
+        "trust.score_changed",
+        "shop_opening.decided",
+        "suspicious_activity.reported",
+        "platform_signal.recorded",
+        "reverification.required",
+        "reverification.task_changed",
+        "case.opened",
+        "case.decided",
+        "duplicate.found",
+    }
+)
+BATCH = 200
+# Events committed this long after they took their seq are still delivered (look-back).
+LATE_S = 30.0
+LOOKBACK_SEQ = 1000
+
+
+def check_kinds(kinds: Iterable[str]) -> frozenset[str]:
+    """The kinds asked for (all of DELIVERED when none), or INVALID_FIELD naming the unknown ones."""
+    wanted = frozenset(k.strip() for k in kinds if k.strip())
+    unknown = wanted - DELIVERED
+    if unknown:
+        raise invalid(
+            Reason.INVALID_FIELD,
+            f"kinds {sorted(unknown)} are not delivered; choose from {sorted(DELIVERED)}",
+            "kinds",
+        )
+    return wanted or DELIVERED
+
+
+def head(session: Session) -> int:
+    """The newest seq in the log (0 when empty)."""
+    return int(session.scalar(select(func.max(DomainEventRow.seq))) or 0)
+
+
+def read(
+    session: Session,
+    after_seq: int,
+    kinds: frozenset[str],
+    *,
+    subject_id: str = "",
+    enterprise_id: str = "",
+    limit: int = BATCH,
+) -> list[DomainEvent]:
+    """Delivered events with seq > after_seq, oldest first."""
+    if after_seq < 0:
+        raise invalid(Reason.CURSOR_INVALID, "after_seq must be 0 or the seq of an event you processed", "after_seq")
+    q = select(DomainEventRow).where(DomainEventRow.seq > after_seq, DomainEventRow.kind.in_(sorted(kinds)))
+    if subject_id:
+        q = q.where(DomainEventRow.subject_id == subject_id)
+    if enterprise_id:
+        q = q.where(DomainEventRow.enterprise_id == enterprise_id)
+    rows = session.scalars(q.order_by(DomainEventRow.seq).limit(limit))
+    return [
+        DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
+        for r in rows
+    ]
+
+
+def read_late(
+    session: Session,
+    cursor: int,
+    kinds: frozenset[str],
+    *,
+    subject_id: str = "",
+    enterprise_id: str = "",
+) -> list[DomainEvent]:
+    """Recent events at or below the cursor (a consumer drops the ones it saw by event_id).
+
+    A transaction takes its seq when it inserts and becomes visible when it commits, so
+    seq 41 can appear after seq 42 was delivered; such events are at most LATE_S old.
+    """
+    q = select(DomainEventRow).where(
+        DomainEventRow.seq > max(0, cursor - LOOKBACK_SEQ),
+        DomainEventRow.seq <= cursor,
+        DomainEventRow.at >= utcnow() - timedelta(seconds=LATE_S),
+        DomainEventRow.kind.in_(sorted(kinds)),
+    )
+    if subject_id:
+        q = q.where(DomainEventRow.subject_id == subject_id)
+    if enterprise_id:
+        q = q.where(DomainEventRow.enterprise_id == enterprise_id)
+    rows = session.scalars(q.order_by(DomainEventRow.seq).limit(BATCH))
+    return [
+        DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
+        for r in rows
+    ]
