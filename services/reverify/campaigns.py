@@ -111,7 +111,7 @@ def _insert_tasks(
         literal(deadline, CampaignTaskRow.deadline.type),
         literal(now, CampaignTaskRow.created_at.type),
         literal(now, CampaignTaskRow.updated_at.type),
-        literal(first_batch) + (func.row_number().over(order_by=sub.c.subject_id) - 1) / batch_size,
+        literal(first_batch) + (func.row_number().over(order_by=sub.c.subject_id) - 1) // batch_size,
         sub.c.cause,
         literal(0),
     ).where(
@@ -362,7 +362,7 @@ def advance_batch(
     )
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(of=CampaignTaskRow)
-    pairs = list(session.execute(q.order_by(CampaignTaskRow.id)).tuples())
+    pairs = [(r[0], r[1]) for r in session.execute(q.order_by(CampaignTaskRow.id))]
     paused = campaign.state == "paused"
     if paused:
         return BatchResult(open=len(pairs), next_due=None, changed={}, paused=True)
