@@ -295,3 +295,81 @@ def by_state(server: LiveServer, campaign_id: str) -> dict[str, str]:
         t.subject_id: reverify_pb2.TaskState.Name(t.state).removeprefix("TASK_STATE_").lower()
         for t in tasks(server, campaign_id)
     }
+
+
+def _stamp(server: LiveServer, subject_id: str, at: datetime, id_valid_until: str | None = None) -> None:
+    """Set when the three checks last passed (as if verified at `at`) and the ID's expiry."""
+    with server.app.db.transaction() as session:
+        subject = session.get(SubjectRow, subject_id)
+        assert subject is not None
+        subject.document_verified_at = subject.face_verified_at = subject.liveness_verified_at = at
+        subject.verified_at, subject.status = at, "verified"
+        for row in session.scalars(select(ExecutiveRow).where(ExecutiveRow.subject_id == subject_id)):
+            row.id_valid_until = id_valid_until
+
+
+def test_the_daily_schedule_plans_the_annual_campaign_once(engine_server) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from services.reverify import policy as pol
+    from services.reverify.campaigns import derived_id
+    from services.reverify.engine import SCHEDULE_ID
+
+    server = engine_server
+    stale, fresh, expiring, never = make_subjects(server, 4)
+    make_enterprise(server, [stale, fresh, expiring, never], credit_code="91310115MA1H7X2K3L")
+    now = datetime.now(UTC)
+    _stamp(server, stale, now - timedelta(days=367))
+    _stamp(server, fresh, now - timedelta(days=300))
+    soon = (pol.local_date(now, pol.Policy()) + timedelta(days=10)).isoformat()
+    _stamp(server, expiring, now - timedelta(days=30), id_valid_until=soon)
+    engine = server.app.loaded("reverify_engine")
+    assert engine is not None
+    asyncio.run_coroutine_threadsafe(engine.client.get_schedule_handle(SCHEDULE_ID).trigger(), engine.loop).result(10)
+    campaign_id = derived_id("annual", pol.local_date(now, pol.Policy()).isoformat())
+    mine = {stale, fresh, expiring, never}
+
+    def planned() -> dict[str, str]:
+        try:
+            return {s: st for s, st in by_state(server, campaign_id).items() if s in mine}
+        except SellerVerifyError:
+            return {}
+
+    got = wait_for(lambda: (p := planned()) and all(v == "notified" for v in p.values()) and p, 15, "annual plan")
+    assert got == {stale: "notified", expiring: "notified"}
+    with server.app.db.read() as session:
+        from services.platform.models import CampaignTaskRow
+
+        causes = dict(session.execute(select(CampaignTaskRow.subject_id, CampaignTaskRow.cause).where(
+            CampaignTaskRow.campaign_id == campaign_id, CampaignTaskRow.subject_id.in_(mine))).all())
+    assert causes == {stale: "annual_due", expiring: "id_expiring"}
+    with server.client("scheduler") as sch:
+        again = sch.reverify.RunScheduler(reverify_pb2.RunSchedulerRequest(request_id=uuid.uuid4().hex))
+    assert again.tasks_created == 0  # one annual campaign per local day
+    with server.client("cs_rep") as cs, pytest.raises(SellerVerifyError) as err:
+        cs.reverify.RunScheduler(reverify_pb2.RunSchedulerRequest(request_id="x"))
+    assert err.value.reason == "ROLE_NOT_ALLOWED"
+
+
+def test_a_paused_campaign_neither_reminds_nor_escalates_until_resumed(engine_server) -> None:  # type: ignore[no-untyped-def]
+    server = engine_server
+    sids = make_subjects(server, 2)
+    deadline = Timestamp()
+    deadline.FromDatetime(datetime.now(UTC) + timedelta(seconds=5))
+    with server.client("admin") as admin:
+        cid = admin.reverify.CreateCampaign(reverify_pb2.CreateCampaignRequest(
+            request_id=uuid.uuid4().hex, subject_ids=sids, deadline=deadline, remind_after_seconds=[2],
+        )).campaign.campaign_id
+        wait_for(lambda: effects(server, cid)["notify"] == 2, 10, "notified")
+        paused = admin.reverify.PauseCampaign(reverify_pb2.PauseCampaignRequest(
+            request_id=uuid.uuid4().hex, campaign_id=cid, reason="platform incident")).campaign
+        assert paused.state == reverify_pb2.CAMPAIGN_STATE_PAUSED
+        time.sleep(6.5)  # past the reminder and the deadline
+        assert effects(server, cid) == Counter({"notify": 2})
+        admin.reverify.ResumeCampaign(reverify_pb2.ResumeCampaignRequest(
+            request_id=uuid.uuid4().hex, campaign_id=cid, reason="incident over"))
+        wait_for(lambda: states(server, cid) == Counter({"overdue": 2}), 10, "escalated after resuming")
+    assert effects(server, cid) == Counter({"notify": 2, "overdue": 2})
+    with server.client("onboarding") as ob, pytest.raises(SellerVerifyError) as err:
+        ob.reverify.PauseCampaign(reverify_pb2.PauseCampaignRequest(request_id="x", campaign_id=cid))
+    assert err.value.reason == "ROLE_NOT_ALLOWED"
