@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     reverify_poll_seconds: float = 300.0
     reverify_follow_interval_seconds: float = 0.2
     reverify_reconcile_seconds: float = 30.0
+    # A campaign activity whose worker died is retried after this many seconds.
+    reverify_activity_timeout_seconds: float = 30.0
     # When the daily annual planning runs, in default_time_zone.
     reverify_planning_cron: str = "0 2 * * *"
 

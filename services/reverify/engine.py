@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,6 +238,7 @@ class Engine:
             activities=[acts.campaign_batches, acts.advance_batch, acts.complete_campaign, acts.plan_annual],
             activity_executor=self._pool,
             max_concurrent_activities=max(2, s.reverify_parallel_batches),
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
         )
         self._tasks.append(asyncio.create_task(self._worker.run()))
         await self.ensure_schedule()
@@ -262,7 +263,10 @@ class Engine:
     # ------------------------------------------------------------ workflows
 
     def _campaign_input(self, campaign_id: str) -> CampaignInput:
-        return CampaignInput(campaign_id, self.settings.reverify_poll_seconds, self.settings.reverify_parallel_batches)
+        s = self.settings
+        return CampaignInput(
+            campaign_id, s.reverify_poll_seconds, s.reverify_parallel_batches, s.reverify_activity_timeout_seconds
+        )
 
     async def ensure_started(self, campaign_id: str) -> None:
         """Start the campaign's workflow unless it runs (the id is the campaign's)."""
@@ -274,6 +278,8 @@ class Engine:
             task_queue=TASK_QUEUE,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A workflow task held by a worker that died is handed to another one soon.
+            task_timeout=timedelta(seconds=5),
         )
 
     async def wake(self, campaign_id: str, batches: list[int] | None = None) -> None:

@@ -25,7 +25,6 @@ TASK_QUEUE = "sellerverify-reverify"
 _RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
 )
-_ACTIVITY_TIMEOUT = timedelta(seconds=120)
 
 
 @dataclass
@@ -35,6 +34,8 @@ class CampaignInput:
     poll_seconds: float = 300.0
     # Batches advanced at the same time.
     parallel_batches: int = 4
+    # An activity not finished in this time (its worker died) is retried elsewhere.
+    activity_timeout: float = 30.0
     # Carried over continue-as-new: when each batch next needs a look (epoch s; None: closed).
     next_due: dict[str, float | None] = field(default_factory=dict)
     started: bool = False
@@ -80,12 +81,13 @@ class CampaignWorkflow:
     @workflow.run
     async def run(self, arg: CampaignInput) -> str:
         next_due = {int(k): v for k, v in arg.next_due.items()}
+        timeout = timedelta(seconds=arg.activity_timeout)
         first = not arg.started
         for _ in range(40):  # looks per run; then continue as new with the state
             count, state = await workflow.execute_activity(
                 "reverify.campaign_batches",
                 arg.campaign_id,
-                start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                start_to_close_timeout=timeout,
                 retry_policy=_RETRY,
                 result_type=tuple[int, str],
             )
@@ -109,7 +111,7 @@ class CampaignWorkflow:
                         workflow.execute_activity(
                             "reverify.advance_batch",
                             BatchInput(arg.campaign_id, b),
-                            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                            start_to_close_timeout=timeout,
                             retry_policy=_RETRY,
                             result_type=BatchOutput,
                         )
@@ -124,7 +126,7 @@ class CampaignWorkflow:
                 done = await workflow.execute_activity(
                     "reverify.complete_campaign",
                     arg.campaign_id,
-                    start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                    start_to_close_timeout=timeout,
                     retry_policy=_RETRY,
                     result_type=bool,
                 )
@@ -141,7 +143,12 @@ class CampaignWorkflow:
                     pass
         workflow.continue_as_new(
             CampaignInput(
-                arg.campaign_id, arg.poll_seconds, arg.parallel_batches, {str(k): v for k, v in next_due.items()}, True
+                arg.campaign_id,
+                arg.poll_seconds,
+                arg.parallel_batches,
+                arg.activity_timeout,
+                {str(k): v for k, v in next_due.items()},
+                True,
             )
         )
 

@@ -340,8 +340,13 @@ def test_the_daily_schedule_plans_the_annual_campaign_once(engine_server) -> Non
     with server.app.db.read() as session:
         from services.platform.models import CampaignTaskRow
 
-        causes = dict(session.execute(select(CampaignTaskRow.subject_id, CampaignTaskRow.cause).where(
-            CampaignTaskRow.campaign_id == campaign_id, CampaignTaskRow.subject_id.in_(mine))).all())
+        causes = dict(
+            session.execute(
+                select(CampaignTaskRow.subject_id, CampaignTaskRow.cause).where(
+                    CampaignTaskRow.campaign_id == campaign_id, CampaignTaskRow.subject_id.in_(mine)
+                )
+            ).all()
+        )
     assert causes == {stale: "annual_due", expiring: "id_expiring"}
     with server.client("scheduler") as sch:
         again = sch.reverify.RunScheduler(reverify_pb2.RunSchedulerRequest(request_id=uuid.uuid4().hex))
@@ -357,17 +362,24 @@ def test_a_paused_campaign_neither_reminds_nor_escalates_until_resumed(engine_se
     deadline = Timestamp()
     deadline.FromDatetime(datetime.now(UTC) + timedelta(seconds=5))
     with server.client("admin") as admin:
-        cid = admin.reverify.CreateCampaign(reverify_pb2.CreateCampaignRequest(
-            request_id=uuid.uuid4().hex, subject_ids=sids, deadline=deadline, remind_after_seconds=[2],
-        )).campaign.campaign_id
+        cid = admin.reverify.CreateCampaign(
+            reverify_pb2.CreateCampaignRequest(
+                request_id=uuid.uuid4().hex,
+                subject_ids=sids,
+                deadline=deadline,
+                remind_after_seconds=[2],
+            )
+        ).campaign.campaign_id
         wait_for(lambda: effects(server, cid)["notify"] == 2, 10, "notified")
-        paused = admin.reverify.PauseCampaign(reverify_pb2.PauseCampaignRequest(
-            request_id=uuid.uuid4().hex, campaign_id=cid, reason="platform incident")).campaign
+        paused = admin.reverify.PauseCampaign(
+            reverify_pb2.PauseCampaignRequest(request_id=uuid.uuid4().hex, campaign_id=cid, reason="platform incident")
+        ).campaign
         assert paused.state == reverify_pb2.CAMPAIGN_STATE_PAUSED
         time.sleep(6.5)  # past the reminder and the deadline
         assert effects(server, cid) == Counter({"notify": 2})
-        admin.reverify.ResumeCampaign(reverify_pb2.ResumeCampaignRequest(
-            request_id=uuid.uuid4().hex, campaign_id=cid, reason="incident over"))
+        admin.reverify.ResumeCampaign(
+            reverify_pb2.ResumeCampaignRequest(request_id=uuid.uuid4().hex, campaign_id=cid, reason="incident over")
+        )
         wait_for(lambda: states(server, cid) == Counter({"overdue": 2}), 10, "escalated after resuming")
     assert effects(server, cid) == Counter({"notify": 2, "overdue": 2})
     with server.client("onboarding") as ob, pytest.raises(SellerVerifyError) as err:
