@@ -385,3 +385,28 @@ def test_a_paused_campaign_neither_reminds_nor_escalates_until_resumed(engine_se
     with server.client("onboarding") as ob, pytest.raises(SellerVerifyError) as err:
         ob.reverify.PauseCampaign(reverify_pb2.PauseCampaignRequest(request_id="x", campaign_id=cid))
     assert err.value.reason == "ROLE_NOT_ALLOWED"
+
+
+def test_the_cli_watches_a_campaign_to_completion(engine_server, capsys) -> None:  # type: ignore[no-untyped-def]
+    from sellerverify import cli
+
+    from tests.conftest import TOKENS
+
+    server = engine_server
+    sids = make_subjects(server, 2)
+    common = ["--address", server.address, "--token", TOKENS["admin"]]
+    assert (
+        cli.main(["campaign", "create", "--subject", sids[0], "--subject", sids[1], "--deadline-days", "1", *common])
+        == 0
+    )
+    import json
+
+    cid = json.loads(capsys.readouterr().out)["campaign"]["campaign_id"]
+    wait_for(lambda: effects(server, cid)["notify"] == 2, 10, "notified")
+    for sid in sids:
+        pass_checks(server, sid)
+    assert cli.main(["campaign", "watch", cid, "--interval", "0.2", *common]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == "completed" and "100.0% 2/2" in out[-2] and "passed 2" in out[-2]
+    assert cli.main(["campaign", "tasks", cid, "--state", "passed", *common]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if " passed " in line]) == 2
