@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "clients")]
 
 import psycopg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 
 from services.platform.database import Database, make_engine, migrate  # noqa: E402
 from services.reverify import campaigns  # noqa: E402
