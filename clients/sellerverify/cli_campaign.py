@@ -167,8 +167,19 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaign_worker(args: argparse.Namespace) -> int:
+    """Run the campaign worker (server side; the same settings as `serve`)."""
+    from services.reverify.worker import main
+
+    main()
+    return 0
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add the enterprise and campaign verbs to the `sellerverify` parser."""
+    sub.add_parser(
+        "campaign-worker", parents=[common], help="run the campaign worker against SELLERVERIFY_TEMPORAL_ADDRESS"
+    ).set_defaults(func=cmd_campaign_worker)
     p = sub.add_parser("enterprise", parents=[common], help="register and read enterprises, add executives")
     p.add_argument("action", choices=["register", "get", "add-executive"])
     p.add_argument("target", help="licence document id (register) or enterprise id")
