@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import String, and_, case, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError, ErrorKind, invalid, not_found, precondition
@@ -96,14 +96,31 @@ def _id_expr(session: Session) -> Any:
 
 
 def _insert_tasks(
-    session: Session, campaign_id: str, selection: Any, deadline: datetime, batch_size: int, first_batch: int = 0
+    session: Session,
+    campaign_id: str,
+    selection: Any,
+    deadline: datetime,
+    batch_size: int,
+    first_batch: int = 0,
+    fresh: bool = False,
 ) -> int:
     """INSERT ... SELECT one task per selected subject (columns subject_id, enterprise_id,
     cause); subjects that already have a task in this campaign are skipped."""
     now = utcnow()
     sub = selection.subquery()
+    rank = func.row_number().over(order_by=sub.c.subject_id)
+    if fresh:
+        # Ids in subject order, after a campaign prefix: the primary-key index then grows at
+        # its end like the others (random ids made bulk planning three times slower).
+        prefix = campaign_id.replace("-", "")[:24] + "-"
+        if session.get_bind().dialect.name == "postgresql":
+            ident: Any = literal(prefix) + func.lpad(func.cast(rank, String), 11, "0")
+        else:
+            ident = literal(prefix) + func.printf("%011d", rank)
+    else:
+        ident = _id_expr(session)
     numbered = select(
-        _id_expr(session),
+        ident,
         literal(campaign_id),
         sub.c.enterprise_id,
         sub.c.subject_id,
@@ -111,14 +128,16 @@ def _insert_tasks(
         literal(deadline, CampaignTaskRow.deadline.type),
         literal(now, CampaignTaskRow.created_at.type),
         literal(now, CampaignTaskRow.updated_at.type),
-        literal(first_batch) + (func.row_number().over(order_by=sub.c.subject_id) - 1) // batch_size,
+        literal(first_batch) + (rank - 1) // batch_size,
         sub.c.cause,
         literal(0),
-    ).where(
-        ~exists().where(
-            and_(CampaignTaskRow.campaign_id == campaign_id, CampaignTaskRow.subject_id == sub.c.subject_id)
-        )
     )
+    if not fresh:  # a campaign created in this transaction has no task yet
+        numbered = numbered.where(
+            ~exists().where(
+                and_(CampaignTaskRow.campaign_id == campaign_id, CampaignTaskRow.subject_id == sub.c.subject_id)
+            )
+        )
     stmt = insert(CampaignTaskRow).from_select(
         [
             "id",
@@ -145,7 +164,10 @@ def _insert_tasks(
             or 0
         )
 
-    before = count()
+    before = 0 if fresh else count()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement sorts and groups up to millions of rows: give it memory for that.
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     session.execute(stmt)
     return count() - before
 
@@ -209,7 +231,7 @@ def create_campaign(
     )
     session.add(row)
     session.flush()
-    created = _insert_tasks(session, campaign_id, _scope_selection(scope), deadline, policy.batch_size)
+    created = _insert_tasks(session, campaign_id, _scope_selection(scope), deadline, policy.batch_size, fresh=True)
     # Subjects named directly that are no executive of any enterprise (an individual seller).
     created += _add_loose(session, row, scope.subject_ids, policy)
     if created == 0:
@@ -322,7 +344,7 @@ def plan_annual(
     )
     session.add(row)
     session.flush()
-    created = _insert_tasks(session, campaign_id, final, deadline, policy.batch_size)
+    created = _insert_tasks(session, campaign_id, final, deadline, policy.batch_size, fresh=True)
     if created == 0:
         row.state = "completed"
         row.completed_at = now
