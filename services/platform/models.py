@@ -268,7 +268,8 @@ class CampaignTaskRow(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "subject_id", name="uq_task_campaign_subject"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    # No index of its own since 0004: uq_task_campaign_subject and the (campaign, ...) indexes lead with it.
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     enterprise_id: Mapped[str] = mapped_column(String(36))
     subject_id: Mapped[str] = mapped_column(String(36), index=True)
     state: Mapped[str] = mapped_column(String(20))

@@ -155,7 +155,7 @@ def _insert_tasks(
         numbered,
     )
 
-    # INSERT ... SELECT reports no reliable rowcount on every driver: count before and after.
+    # SQLAlchemy reports no rowcount for INSERT ... SELECT (-1): count, or ask the driver.
     def count() -> int:
         return int(
             session.scalar(
@@ -164,10 +164,14 @@ def _insert_tasks(
             or 0
         )
 
-    before = 0 if fresh else count()
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
         # One statement sorts and groups up to millions of rows: give it memory for that.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
+        # psycopg reports the row count of INSERT ... SELECT when run as plain SQL.
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        return int(session.connection().exec_driver_sql(str(compiled), compiled.params).rowcount)
+    before = 0 if fresh else count()
     session.execute(stmt)
     return count() - before
 

@@ -45,6 +45,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
         batch_op.create_index("ix_campaign_tasks_campaign_batch", ["campaign_id", "batch"], unique=False)
         batch_op.create_index("ix_campaign_tasks_campaign_state", ["campaign_id", "state"], unique=False)
+        # Redundant with the indexes above (each leads with campaign_id); one less to maintain
+        # when planning inserts a million tasks.
+        batch_op.drop_index("ix_campaign_tasks_campaign_id")
     op.create_table(
         "campaign_effects",
         sa.Column("campaign_id", sa.String(length=36), nullable=False),
@@ -70,6 +73,7 @@ def downgrade() -> None:
     op.drop_table("reverify_cursors")
     op.drop_table("campaign_effects")
     with op.batch_alter_table("campaign_tasks", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_tasks_campaign_id", ["campaign_id"], unique=False)
         batch_op.drop_index("ix_campaign_tasks_campaign_state")
         batch_op.drop_index("ix_campaign_tasks_campaign_batch")
         for name in ("note", "closed_at", "reminders_sent", "notified_at", "cause", "batch"):
