@@ -119,26 +119,48 @@ def part_plan(args: argparse.Namespace) -> dict[str, Any]:
     with fresh_db() as url:
         before = load()
         _, info = prepare(url, args.executives, policy)
-    return {"part": "plan", "executives": args.executives, **info, "target_s": 30,
-            "met": info["plan_s"] <= 30, "load_before": before, "load_after": load()}
+    return {
+        "part": "plan",
+        "executives": args.executives,
+        **info,
+        "target_s": 30,
+        "met": info["plan_s"] <= 30,
+        "load_before": before,
+        "load_after": load(),
+    }
 
 
 def counts(url: str, cid: str) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
-        states = dict(conn.execute(
-            "SELECT state, count(*) FROM campaign_tasks WHERE campaign_id = %s GROUP BY state", (cid,)).fetchall())
-        steps = dict(conn.execute(
-            "SELECT step, count(*) FROM campaign_effects WHERE campaign_id = %s GROUP BY step", (cid,)).fetchall())
+        states = dict(
+            conn.execute(
+                "SELECT state, count(*) FROM campaign_tasks WHERE campaign_id = %s GROUP BY state", (cid,)
+            ).fetchall()
+        )
+        steps = dict(
+            conn.execute(
+                "SELECT step, count(*) FROM campaign_effects WHERE campaign_id = %s GROUP BY step", (cid,)
+            ).fetchall()
+        )
         dup_events = conn.execute(
             """SELECT count(*) FROM (SELECT payload->>'task_id', payload->>'step' FROM domain_events
                WHERE kind = 'reverification.task_changed' AND payload->>'campaign_id' = %s
-               GROUP BY 1, 2 HAVING count(*) > 1) d""", (cid,)).fetchone()[0]
+               GROUP BY 1, 2 HAVING count(*) > 1) d""",
+            (cid,),
+        ).fetchone()[0]
         events = conn.execute(
             """SELECT count(*) FROM domain_events WHERE kind = 'reverification.task_changed'
-               AND payload->>'campaign_id' = %s""", (cid,)).fetchone()[0]
+               AND payload->>'campaign_id' = %s""",
+            (cid,),
+        ).fetchone()[0]
         campaign_state = conn.execute("SELECT state FROM campaigns WHERE id = %s", (cid,)).fetchone()[0]
-    return {"states": states, "effects": steps, "events": events, "duplicate_events": dup_events,
-            "campaign_state": campaign_state}
+    return {
+        "states": states,
+        "effects": steps,
+        "events": events,
+        "duplicate_events": dup_events,
+        "campaign_state": campaign_state,
+    }
 
 
 def env_for(tmp: Path, url: str, extra: dict[str, str]) -> dict[str, str]:
@@ -167,8 +189,7 @@ def run_campaign(args: argparse.Namespace, mode: str) -> dict[str, Any]:
         cid, info = prepare(url, args.tasks, policy)
         before = load()
         dev = None
-        extra = {"SELLERVERIFY_REVERIFY_PARALLEL_BATCHES": str(args.parallel),
-                 "SELLERVERIFY_MIGRATE_ON_START": "false"}
+        extra = {"SELLERVERIFY_REVERIFY_PARALLEL_BATCHES": str(args.parallel), "SELLERVERIFY_MIGRATE_ON_START": "false"}
         if mode == "kill-server":
             cmd = [sys.executable, "-m", "sellerverify.cli", "serve", "--service", "reverify"]
             extra |= {"SELLERVERIFY_PORT": "0", "SELLERVERIFY_REVERIFY_ENGINE": "embedded"}
@@ -227,13 +248,24 @@ def run_campaign(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     lost = n - sum(v for k, v in result["states"].items() if k in ("passed", "failed", "overdue", "waived"))
     expected_effects = {"notify": n, "overdue": n}
     return {
-        "part": mode, "tasks": n, "batch_size": args.batch, "parallel_batches": args.parallel,
-        "deadline_s": deadline_s, "reminders_s": reminders, "kills": kills, **info,
-        "first_notify_s": round(first_notified or -1, 2), "tasks_started_per_s": rate, "target_per_s": 2000,
-        "wall_s": round(total, 1), **result, "lost": lost,
-        "duplicated_effects": result["duplicate_events"] + sum(
-            max(0, result["effects"].get(k, 0) - v) for k, v in expected_effects.items()),
-        "load_before": before, "load_after": load(),
+        "part": mode,
+        "tasks": n,
+        "batch_size": args.batch,
+        "parallel_batches": args.parallel,
+        "deadline_s": deadline_s,
+        "reminders_s": reminders,
+        "kills": kills,
+        **info,
+        "first_notify_s": round(first_notified or -1, 2),
+        "tasks_started_per_s": rate,
+        "target_per_s": 2000,
+        "wall_s": round(total, 1),
+        **result,
+        "lost": lost,
+        "duplicated_effects": result["duplicate_events"]
+        + sum(max(0, result["effects"].get(k, 0) - v) for k, v in expected_effects.items()),
+        "load_before": before,
+        "load_after": load(),
     }
 
 
@@ -248,8 +280,9 @@ def part_latency(args: argparse.Namespace) -> dict[str, Any]:
 
     with fresh_db() as url, tempfile.TemporaryDirectory(prefix="svbench-") as tmpdir:
         tmp = Path(tmpdir)
-        settings = Settings(data_dir=tmp, database_url=url, encryption_key_file=tmp / "k.key",
-                            reverify_follow_interval_seconds=0.2)  # type: ignore[call-arg]
+        settings = Settings(
+            data_dir=tmp, database_url=url, encryption_key_file=tmp / "k.key", reverify_follow_interval_seconds=0.2
+        )  # type: ignore[call-arg]
         app = App.build(settings)
         seed(url, max(args.reports, 10))
 
@@ -265,8 +298,13 @@ def part_latency(args: argparse.Namespace) -> dict[str, Any]:
                     report = uuid.uuid4().hex
                     t0 = time.perf_counter()
                     with app.db.transaction() as session:
-                        require_reverification(session, subject_ids=[sid], reason="SUSPICIOUS_ACTIVITY_REPORTED",
-                                               source=report, actor="bench")
+                        require_reverification(
+                            session,
+                            subject_ids=[sid],
+                            reason="SUSPICIOUS_ACTIVITY_REPORTED",
+                            source=report,
+                            actor="bench",
+                        )
                     cid = campaigns.derived_id("event", report)
                     while True:
                         with app.db.read() as session:
@@ -282,9 +320,16 @@ def part_latency(args: argparse.Namespace) -> dict[str, Any]:
         before = load()
         lat = sorted(asyncio.run(main()))
         app.close()
-    return {"part": "latency", "reports": len(lat), "p50_s": round(lat[len(lat) // 2], 3),
-            "max_s": round(lat[-1], 3), "target_s": 2.0, "met": lat[-1] <= 2.0,
-            "load_before": before, "load_after": load()}
+    return {
+        "part": "latency",
+        "reports": len(lat),
+        "p50_s": round(lat[len(lat) // 2], 3),
+        "max_s": round(lat[-1], 3),
+        "target_s": 2.0,
+        "met": lat[-1] <= 2.0,
+        "load_before": before,
+        "load_after": load(),
+    }
 
 
 def main() -> None:

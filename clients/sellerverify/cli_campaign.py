@@ -20,7 +20,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-ROLE_NAMES = {"legal-rep": 1, "shareholder": 2, "director": 3, "manager": 4}
+ROLE_NAMES = {
+    "legal-rep": "EXECUTIVE_ROLE_LEGAL_REPRESENTATIVE",
+    "shareholder": "EXECUTIVE_ROLE_MAJOR_SHAREHOLDER",
+    "director": "EXECUTIVE_ROLE_DIRECTOR",
+    "manager": "EXECUTIVE_ROLE_MANAGER",
+}
 ORDER = ("pending", "notified", "reminded", "passed", "failed", "overdue", "waived")
 
 
@@ -110,7 +115,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         elif args.action == "get":
             cli._print(rv.GetCampaign(pb.GetCampaignRequest(campaign_id=args.target)))
         elif args.action == "tasks":
-            state = getattr(pb, f"TASK_STATE_{args.state.upper()}") if args.state else 0
+            state = f"TASK_STATE_{args.state.upper()}" if args.state else None
             token = ""
             while True:
                 page = rv.ListCampaignTasks(
