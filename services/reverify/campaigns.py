@@ -434,13 +434,19 @@ def advance_batch(
             task.state, task.closed_at, task.updated_at = "passed", now, now
             effect(task, "passed", "passed")
             continue
-        if now >= task.deadline:
+        if task.state == "pending":
+            # Nobody is escalated without having been told: a task still pending at its
+            # deadline (no worker ran meanwhile) is notified, then escalated, in one go.
+            task.state, task.notified_at, task.updated_at = "notified", now, now
+            effect(task, "notify", "notified")
+            if now >= task.deadline:
+                task.state, task.closed_at = "overdue", now
+                effect(task, "overdue", "overdue")
+                continue
+        elif now >= task.deadline:
             task.state, task.closed_at, task.updated_at = "overdue", now, now
             effect(task, "overdue", "overdue")
             continue
-        if task.state == "pending":
-            task.state, task.notified_at, task.updated_at = "notified", now, now
-            effect(task, "notify", "notified")
         elif (
             task.reminders_sent < len(offsets)
             and task.notified_at is not None
