@@ -430,8 +430,13 @@ class ReverifyServicer(pb_grpc.ReverifyServiceServicer, ServicerBase):
                     )
 
             campaign_id, created = await self.offload(plan)
-        with self.app.db.transaction() as session:
-            self.app.audit.record(session, current_caller(), "run_scheduler", None, campaign_id, f"tasks={created}")
+        caller = current_caller()
+
+        def audit() -> None:
+            with self.app.db.transaction() as session:
+                self.app.audit.record(session, caller, "run_scheduler", None, campaign_id, f"tasks={created}")
+
+        await self.offload(audit)
         return pb.RunSchedulerResponse(tasks_created=created, campaign_id=campaign_id if created else "")
 
 
