@@ -425,8 +425,9 @@ def advance_batch(
         evts.append(ev)
         changed[state] = changed.get(state, 0) + 1
 
+    rejected = _rejected_since(session, pairs)
     for task, subject in pairs:
-        if subject is not None and subject.status == "rejected" and subject.updated_at > task.created_at:
+        if task.id in rejected:
             task.state, task.closed_at, task.updated_at = "failed", now, now
             effect(task, "failed", "failed")
             continue
@@ -463,6 +464,26 @@ def advance_batch(
     session.flush()
     _bulk_effects(session, effects, evts)
     return BatchResult(open=open_count, next_due=next_due, changed=changed)
+
+
+def _rejected_since(session: Session, pairs: Sequence[tuple[CampaignTaskRow, SubjectRow | None]]) -> set[str]:
+    """Tasks whose subject a CS rep rejected (`case.decided`, decision reject) after the task started."""
+    if not pairs:
+        return set()
+    started = {t.subject_id: t for t, _ in pairs}
+    oldest = min(t.created_at for t, _ in pairs)
+    out: set[str] = set()
+    for subject_id, payload, at in session.execute(
+        select(DomainEventRow.subject_id, DomainEventRow.payload, DomainEventRow.at).where(
+            DomainEventRow.kind == "case.decided",
+            DomainEventRow.subject_id.in_(list(started)),
+            DomainEventRow.at > oldest,
+        )
+    ):
+        task = started.get(subject_id)
+        if task is not None and (payload or {}).get("decision") == "reject" and at > task.created_at:
+            out.add(task.id)
+    return out
 
 
 def _missing(subject: SubjectRow, since: datetime) -> bool:

@@ -410,3 +410,31 @@ def test_the_cli_watches_a_campaign_to_completion(engine_server, capsys) -> None
     assert out[-1] == "completed" and "100.0% 2/2" in out[-2] and "passed 2" in out[-2]
     assert cli.main(["campaign", "tasks", cid, "--state", "passed", *common]) == 0
     assert len([line for line in capsys.readouterr().out.splitlines() if " passed " in line]) == 2
+
+
+def test_a_cs_reps_rejection_after_the_task_started_fails_it(engine_server) -> None:  # type: ignore[no-untyped-def]
+    from sellerverify.v1 import review_pb2
+
+    server = engine_server
+    sids = make_subjects(server, 2)
+    with server.client("risk") as risk:
+        cid = risk.reverify.CreateCampaign(
+            reverify_pb2.CreateCampaignRequest(request_id=uuid.uuid4().hex, subject_ids=sids)
+        ).campaign.campaign_id
+    wait_for(lambda: effects(server, cid)["notify"] == 2, 10, "notified")
+    with server.client("cs_rep") as cs:
+        case = cs.review.OpenCase(
+            review_pb2.OpenCaseRequest(
+                request_id=uuid.uuid4().hex, subject_id=sids[0], kind=review_pb2.CASE_KIND_LIVENESS, note="video call"
+            )
+        ).review_case
+        cs.review.DecideCase(
+            review_pb2.DecideCaseRequest(
+                request_id=uuid.uuid4().hex,
+                case_id=case.case_id,
+                decision=review_pb2.CASE_DECISION_REJECT,
+                note="not the person on the ID card",
+            )
+        )
+    wait_for(lambda: by_state(server, cid) == {sids[0]: "failed", sids[1]: "notified"}, 10, "failed")
+    assert effects(server, cid) == Counter({"notify": 2, "failed": 1})
