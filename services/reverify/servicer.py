@@ -55,7 +55,7 @@ STATE_TO_PB = {
 
 
 def _reasons(items: list[tuple[Reason, str]]) -> list[common_pb2.Reason]:
-    return [common_pb2.Reason(code=common_pb2.ReasonCode.Value(code.value), message=msg) for code, msg in items]
+    return [common_pb2.Reason(code=code.value, message=msg) for code, msg in items]  # enum by name
 
 
 def task_to_pb(row: CampaignTaskRow) -> pb.CampaignTask:
