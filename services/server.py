@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from services.app import FACE_FLOW, App
 from services.platform.interceptor import ServerInterceptor, allowed_roles_table
 from services.platform.settings import ServiceName, Settings
+from services.reverify import engine as reverify_engine
 
 log = logging.getLogger("sellerverify.server")
 
@@ -76,6 +77,7 @@ class Running:
             task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.app.settings.shutdown_grace_seconds if grace is None else grace)
+        await reverify_engine.stop(self.app)
         self.app.close()
 
 
@@ -129,6 +131,7 @@ async def start(settings: Settings, app: App | None = None) -> Running:
         await health_servicer.set(full, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{settings.host}:{port}", "services": list(enabled), "tls": bool(creds)})
+    await reverify_engine.start(app)  # campaigns' Temporal engine (docs/campaigns.md)
     background = [asyncio.create_task(_purge_loop(app))]
     return Running(server, app, port, health_servicer, stopping, background)
 

@@ -85,6 +85,8 @@ def make_settings(tmp: Path, database_url: str, **overrides: object) -> Settings
         "encryption_key_file": tmp / "keys" / "master.key",
         "shutdown_grace_seconds": 5.0,
         "worker_threads": 4,
+        # Campaign tests start the Temporal engine themselves (tests/integration/test_campaigns.py).
+        "reverify_engine": "off",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

