@@ -150,7 +150,7 @@ def audit_to_pb(row: AuditEventRow) -> pb.AuditEvent:
         event_id=str(row.id),
         at=ts(row.at),
         actor=row.actor,
-        role=common_pb2.Role.Value(f"ROLE_{row.role.upper()}"),
+        role=f"ROLE_{row.role.upper()}",
         action=row.action,
         subject_id=row.subject_id or "",
         resource=row.resource or "",
