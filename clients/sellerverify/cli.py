@@ -107,8 +107,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"{Path(sys.argv[0]).absolute()} demo\n",
                 file=sys.stderr,
             )
+        from services.console.server import start_embedded
+
+        console = start_embedded(settings, running.port)
+        if console:
+            print(f"Review console: {console.url}", file=sys.stderr)
         if args.ready_file:
-            Path(args.ready_file).write_text(json.dumps({"address": address, "port": running.port}))
+            info = {"address": address, "port": running.port, "console_port": console.port if console else 0}
+            Path(args.ready_file).write_text(json.dumps(info))
 
     serve(settings, on_ready=ready)
     return 0

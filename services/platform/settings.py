@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     challenge_ttl_seconds: int = 600
     default_time_zone: str = "Asia/Shanghai"
 
+    # --- Review console (services/console; issue 14) ---
+    console_enabled: bool = True  # `sellerverify serve` also serves the console
+    console_port: int = 8080  # on `host`; 0 = an ephemeral port
+    console_grpc_target: str = ""  # empty: this process's gRPC port on 127.0.0.1
+    console_secure_cookies: bool = False  # set behind HTTPS
+
     # --- Logging ---
     log_level: str = "INFO"
 

@@ -669,6 +669,13 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
         checks = await self.offload(review.frame_checks, self.faces.matcher, reference, decoded.bgr)
         return pb.CheckCallFrameResponse(checks=[check_to_pb(c) for c in checks])
 
+    async def GetReviewer(
+        self, request: pb.GetReviewerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetReviewerResponse:
+        """The caller's client id and role (the console checks a token with it at login)."""
+        caller = current_caller()
+        return pb.GetReviewerResponse(client_id=caller.client_id, role=caller.role.value)
+
     async def RevealIdNumber(
         self, request: pb.RevealIdNumberRequest, context: grpc.aio.ServicerContext
     ) -> pb.RevealIdNumberResponse:
