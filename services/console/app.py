@@ -213,25 +213,28 @@ def build(console: Console) -> Starlette:
         )
 
     # ------------------------------------------------------------------ login
-    async def login_page(request: Request) -> Response:
+    def login_form(request: Request, target: str, error: str = "", status: int = 200) -> Response:
+        """The sign-in page with a fresh double-submit CSRF nonce (cookie + hidden field)."""
         nonce = secrets.token_urlsafe(24)
-        response = page(request, "login.html", None, next=request.query_params.get("next", "/queue"), login_csrf=nonce)
+        response = page(request, "login.html", None, status, next=target, login_csrf=nonce, error=error)
         response.set_cookie(
             LOGIN_COOKIE, store.sign(nonce), httponly=True, samesite="strict", secure=console.secure_cookies
         )
         return response
 
+    def safe_next(target: str) -> str:
+        return target if target.startswith("/") and not target.startswith("//") else "/queue"
+
+    async def login_page(request: Request) -> Response:
+        return login_form(request, safe_next(request.query_params.get("next", "/queue")))
+
     async def login(request: Request) -> Response:
         form = await request.form()
+        target = safe_next(str(form.get("next", "/queue")))
         nonce = store.unsign(request.cookies.get(LOGIN_COOKIE, ""))
         if nonce is None or not store.csrf_ok(nonce, str(form.get("csrf", ""))):
-            return page(
-                request, "login.html", None, 400, error="The form expired; try again.", login_csrf="", next="/queue"
-            )
+            return login_form(request, target, "The form expired; try again.", 400)
         token = str(form.get("token", "")).strip()
-        target = str(form.get("next", "/queue"))
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/queue"
         try:
             who = await run_in_threadpool(
                 backend.call, token, backend.review, "GetReviewer", review_pb2.GetReviewerRequest()
@@ -242,8 +245,7 @@ def build(console: Console) -> Starlette:
                 if err.code.name == "PERMISSION_DENIED"
                 else "The token was not recognised."
             )
-            response = page(request, "login.html", None, 401, error=message, login_csrf="", next=target)
-            return response
+            return login_form(request, target, message, 401)
         _, cookie = store.create(token, who.client_id, who.role)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="strict", secure=console.secure_cookies)
