@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -22,20 +22,37 @@ class Backend:
     review: Any
     identity: Any
     trust: Any
+    others: list[grpc.Channel] = field(default_factory=list)
 
     @classmethod
     def connect(cls, target: str, credentials: grpc.ChannelCredentials | None = None) -> Backend:
+        """`target` is one address for every service ("host:port"), or one per service
+        ("review=review:50051,identity=identity:50051,trust=trust:50051"; a service not
+        named uses the first address)."""
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        channel = (
-            grpc.secure_channel(target, credentials, options) if credentials else grpc.insecure_channel(target, options)
-        )
-        return cls(
+        named = dict(item.split("=", 1) for item in target.split(",") if "=" in item)
+        default = next(iter(named.values()), target) if named else target
+        channels: dict[str, grpc.Channel] = {}
+
+        def channel(service: str) -> grpc.Channel:
+            addr = named.get(service, default)
+            if addr not in channels:
+                channels[addr] = (
+                    grpc.secure_channel(addr, credentials, options)
+                    if credentials
+                    else grpc.insecure_channel(addr, options)
+                )
+            return channels[addr]
+
+        backend = cls(
             target,
-            channel,
-            review_pb2_grpc.ReviewServiceStub(channel),
-            identity_pb2_grpc.IdentityServiceStub(channel),
-            trust_pb2_grpc.TrustServiceStub(channel),
+            channel("review"),
+            review_pb2_grpc.ReviewServiceStub(channel("review")),
+            identity_pb2_grpc.IdentityServiceStub(channel("identity")),
+            trust_pb2_grpc.TrustServiceStub(channel("trust")),
         )
+        backend.others = [c for c in channels.values() if c is not backend.channel]
+        return backend
 
     def call(self, token: str, stub: Any, method: str, request: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """One unary call as the rep; errors become SellerVerifyError (code, reason, message)."""
@@ -47,4 +64,5 @@ class Backend:
             raise SellerVerifyError.from_rpc_error(err) from None
 
     def close(self) -> None:
-        self.channel.close()
+        for ch in [self.channel, *self.others]:
+            ch.close()

@@ -383,7 +383,11 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
             case = review.get_case(session, case_id, for_update=True)
             review.require_open(case)
             review_queue.require_not_held_by_other(review_queue.queue_row(session, case), caller)
-            policy = review_policy.four_eyes(decision, request.ban, review_policy.knockouts(case.reasons, case.checks))
+            # Knock-outs among the case's own findings and those on its evidence (for
+            # example a video frame that is not the ID portrait's face).
+            on_evidence = [c for e in review.evidence_of(session, [case.id])[case.id] for c in e.checks]
+            knockouts = review_policy.knockouts(case.reasons, [*case.checks, *on_evidence])
+            policy = review_policy.four_eyes(decision, request.ban, knockouts)
             if policy is not None:
                 review_queue.propose(
                     session, case, caller, decision=decision, reason=reason, note=note, ban=request.ban, policy=policy

@@ -340,3 +340,25 @@ def test_the_console_rpcs_keep_the_proto_roles(review_server, make_subject) -> N
                 call()
             assert err.value.reason == "ROLE_NOT_ALLOWED"
     assert TOKENS["cs_rep"] != SECOND_REP_TOKEN
+
+
+def test_approving_over_a_knock_out_on_the_evidence_needs_a_second_rep(review_server, make_subject) -> None:  # type: ignore[no-untyped-def]
+    case = _open(review_server, make_subject(), review_pb2.CASE_KIND_VIDEO_CALL)
+    with rep(review_server) as one, rep_two(review_server) as two:
+        frame = one.review.AttachEvidence(
+            review_pb2.AttachEvidenceRequest(
+                case_id=case.case_id, label="video_frame", images=[common_pb2.Image(content=STRANGER.read_bytes())]
+            )
+        ).evidence[0]
+        assert {c.name: c.verdict for c in frame.checks}["face_match"] == common_pb2.VERDICT_FAIL
+        proposed = one.review.DecideCase(
+            review_pb2.DecideCaseRequest(
+                case_id=case.case_id, decision=review_pb2.CASE_DECISION_APPROVE, note="it was him, bad light"
+            )
+        )
+        assert proposed.pending_confirmation
+        assert proposed.review_case.pending_decision.policy == "approval overrides knock-out FACE_NO_MATCH"
+        done = two.review.ConfirmDecision(
+            review_pb2.ConfirmDecisionRequest(case_id=case.case_id, confirm=True, note="agree after a second look")
+        ).review_case
+    assert done.state == review_pb2.CASE_STATE_APPROVED and done.confirmed_by == "rep-two"
