@@ -24,13 +24,14 @@ from sellerverify.client import SellerVerifyError
 from sellerverify.v1 import common_pb2, identity_pb2, review_pb2, trust_pb2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.console.backend import Backend
 from services.console.calls import MAX_FRAME_BYTES, CallRelay, LiveCall
@@ -722,20 +723,19 @@ def build(console: Console) -> Starlette:
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
-    async def errors(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        try:
-            response = await call_next(request)
-        except RedirectError as r:
-            response = RedirectResponse(r.url, status_code=303)
-        except PermissionError as err:
-            response = page(request, "error.html", None, 403, message=str(err), reason="CSRF_OR_SESSION")
-        except LookupError as err:
-            response = page(request, "error.html", None, 404, message=str(err), reason="NOT_FOUND")
-        except SellerVerifyError as err:
-            response = _service_error(request, err)
-        return _headers(request, response)
+    async def on_redirect(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RedirectError)
+        return RedirectResponse(exc.url, status_code=303)
 
-    def _service_error(request: Request, err: SellerVerifyError) -> Response:
+    async def on_forbidden(request: Request, exc: Exception) -> Response:
+        return page(request, "error.html", None, 403, message=str(exc), reason="CSRF_OR_SESSION")
+
+    async def on_missing(request: Request, exc: Exception) -> Response:
+        return page(request, "error.html", None, 404, message=str(exc), reason="NOT_FOUND")
+
+    async def on_service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SellerVerifyError)
+        err = exc
         if err.code.name == "UNAUTHENTICATED":
             store.drop(request.cookies.get(SESSION_COOKIE))
             return RedirectResponse("/login", status_code=303)
@@ -749,31 +749,55 @@ def build(console: Console) -> Starlette:
         case_id = request.path_params.get("case_id")
         if request.method == "POST" and case_id and status in (400, 403, 409):
             # Back to the case with the service's own words (reason code and message).
-            return RedirectResponse(
-                f"/cases/{case_id}?" + urlencode({"flash": f"Refused ({err.reason or err.code.name}): {err.message}"}),
-                303,
-            )
+            flash = f"Refused ({err.reason or err.code.name}): {err.message}"
+            return RedirectResponse(f"/cases/{case_id}?" + urlencode({"flash": flash}), 303)
         rep = store.get(request.cookies.get(SESSION_COOKIE))
         return page(request, "error.html", rep, status, message=err.message, reason=err.reason or err.code.name)
 
-    return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=errors)])
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        RedirectError: on_redirect,
+        PermissionError: on_forbidden,
+        LookupError: on_missing,
+        SellerVerifyError: on_service_error,
+    }
+    return Starlette(routes=routes, exception_handlers=handlers, middleware=[Middleware(SecurityHeaders)])
 
 
-def _headers(request: Request, response: Response) -> Response:
-    h = response.headers
-    h["Content-Security-Policy"] = CSP
-    h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"
-    h["X-Frame-Options"] = "DENY"
-    h["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
-    h["Cross-Origin-Opener-Policy"] = "same-origin"
-    if request.url.path.startswith("/static/"):
-        h["Cache-Control"] = "no-cache"
+class SecurityHeaders:
+    """Pure ASGI middleware adding the security and caching headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in header_values(static):
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def header_values(static: bool) -> list[tuple[str, str]]:
+    """CSP and friends; no-store on everything but static files."""
+    out = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if static:
+        out.append(("Cache-Control", "no-cache"))
     else:
         # Pages and every biometric image: never into the browser's disk cache.
-        h["Cache-Control"] = "no-store"
-        h["Pragma"] = "no-cache"
-    return response
-
-
-Handler = Callable[[Request], Awaitable[Response]]
+        out += [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+    return out
