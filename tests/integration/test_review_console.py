@@ -362,3 +362,16 @@ def test_approving_over_a_knock_out_on_the_evidence_needs_a_second_rep(review_se
             review_pb2.ConfirmDecisionRequest(case_id=case.case_id, confirm=True, note="agree after a second look")
         ).review_case
     assert done.state == review_pb2.CASE_STATE_APPROVED and done.confirmed_by == "rep-two"
+
+
+def test_the_queue_verb_lists_open_cases_with_sla_and_assignee(review_server, make_subject, capsys) -> None:  # type: ignore[no-untyped-def]
+    from sellerverify.cli import main
+
+    case = _open(review_server, make_subject(), review_pb2.CASE_KIND_DUPLICATE)
+    with rep(review_server) as one:
+        one.review.ClaimCase(review_pb2.ClaimCaseRequest(case_id=case.case_id))
+    argv = ["queue", "--address", review_server.address, "--token", TOKENS["cs_rep"], "--mine", "--kind", "duplicate"]
+    assert main(argv) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if case.case_id in line]
+    assert len(lines) == 1 and "duplicate" in lines[0] and lines[0].endswith("cs_rep-client")
+    assert "479 min" in lines[0] or "480 min" in lines[0]  # duplicate SLA: 8 h
