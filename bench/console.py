@@ -141,9 +141,7 @@ def main() -> None:
 
             from services.platform.models import ReviewCaseRow
 
-            out["cases_open"] = int(
-                session.scalar(select(func.count()).where(ReviewCaseRow.state == "open")) or 0
-            )
+            out["cases_open"] = int(session.scalar(select(func.count()).where(ReviewCaseRow.state == "open")) or 0)
 
         console = start_console(f"127.0.0.1:{thread.port}", port=0)
         try:
@@ -236,9 +234,7 @@ def _browser(base: str, token: str, case_ids: list[str], rng: random.Random, run
             case_id = rng.choice(case_ids)
             t = time.perf_counter()
             page.goto(f"{base}/cases/{case_id}", wait_until="load")
-            ok = page.evaluate(
-                "() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-            )
+            ok = page.evaluate("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
             ms.append((time.perf_counter() - t) * 1000)
             assert ok, "an image did not render"
         images = page.evaluate("() => document.images.length")

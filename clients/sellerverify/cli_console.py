@@ -33,7 +33,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
     from sellerverify.cli import _client
     from sellerverify.v1 import common_pb2, review_pb2
 
-    kind = getattr(review_pb2, f"CASE_KIND_{args.kind.upper()}") if args.kind else 0
+    kind = f"CASE_KIND_{args.kind.upper()}" if args.kind else None
     with _client(args) as client:
         assignee = client.review.GetReviewer(review_pb2.GetReviewerRequest()).client_id if args.mine else ""
         got = client.review.ListCases(

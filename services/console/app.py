@@ -503,7 +503,7 @@ def build(console: Console) -> Starlette:
                 review_pb2.DecideCaseRequest(
                     case_id=case_id,
                     decision=DECISIONS.get(decision, review_pb2.CASE_DECISION_UNSPECIFIED),
-                    reason=common_pb2.ReasonCode.Value(reason) if reason in common_pb2.ReasonCode.keys() else 0,
+                    reason=reason if reason in common_pb2.ReasonCode.keys() else None,
                     ban=form.get("ban") == "1",
                     note=form.get("note", ""),
                 ),

@@ -45,7 +45,8 @@ DECISION_FROM_PB = {
 DECISION_TO_PB = {v: k for k, v in DECISION_FROM_PB.items()}
 
 
-def _reason_pb(code: str | None) -> int:
+def _reason_pb(code: str | None) -> Any:
+    """The ReasonCode value of a stored code name (UNSPECIFIED for none)."""
     return common_pb2.ReasonCode.Value(code) if code else common_pb2.REASON_CODE_UNSPECIFIED
 
 
@@ -140,7 +141,7 @@ def case_to_pb(
         out.escalated = queue.escalated_at is not None
         out.escalation_note = queue.escalation_note or ""
         out.decision = DECISION_TO_PB.get(queue.decision or "", pb.CASE_DECISION_UNSPECIFIED)
-        out.decision_reason = _reason_pb(queue.decision_reason)  # type: ignore[assignment]
+        out.decision_reason = _reason_pb(queue.decision_reason)
         out.confirmed_by = queue.confirmed_by or ""
         out.ban = queue.ban
     return out

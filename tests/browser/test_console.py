@@ -274,9 +274,10 @@ def test_pages_and_images_are_never_cached_and_posts_need_the_csrf_token(suite: 
     response = page.goto(f"{suite.url}/cases/{case_id}")
     headers = response.headers
     assert headers["cache-control"] == "no-store"
-    assert "script-src 'self'" in headers["content-security-policy"] and "unsafe-inline" not in headers[
-        "content-security-policy"
-    ]
+    assert (
+        "script-src 'self'" in headers["content-security-policy"]
+        and "unsafe-inline" not in headers["content-security-policy"]
+    )
     assert headers["referrer-policy"] == "no-referrer"
     src = page.locator("figure.shot img").first.get_attribute("src")
     image = page.request.get(f"{suite.url}{src}")
