@@ -339,10 +339,32 @@ def build(console: Console) -> Starlette:
         fields: list[dict[str, Any]] = []
         boxes: dict[str, list[dict[str, Any]]] = {"front": [], "back": []}
         document: dict[str, Any] = {}
-        if case.document_id:
-            doc = call(
-                rep, backend.identity, "GetDocument", identity_pb2.GetDocumentRequest(document_id=case.document_id)
+        # The document, the trust score and the duplicate candidates are asked for at once.
+        doc_wait = (
+            backend.start(
+                rep.token,
+                backend.identity,
+                "GetDocument",
+                identity_pb2.GetDocumentRequest(document_id=case.document_id),
             )
+            if case.document_id
+            else None
+        )
+        trust_wait = backend.start(
+            rep.token, backend.trust, "GetTrustScore", trust_pb2.GetTrustScoreRequest(subject_id=case.subject_id)
+        )
+        dup_wait = (
+            backend.start(
+                rep.token,
+                backend.identity,
+                "SearchDuplicates",
+                identity_pb2.SearchDuplicatesRequest(subject_id=case.subject_id),
+            )
+            if view["kind"] == "duplicate"
+            else None
+        )
+        if doc_wait is not None:
+            doc = doc_wait()
             document = {
                 "kind": _enum(identity_pb2.DocumentKind, doc.kind, "DOCUMENT_KIND_"),
                 "verdict": _enum(common_pb2.Verdict, doc.verdict, "VERDICT_"),
@@ -367,9 +389,7 @@ def build(console: Console) -> Starlette:
                     )
         trust: dict[str, Any] | None
         try:
-            score = call(
-                rep, backend.trust, "GetTrustScore", trust_pb2.GetTrustScoreRequest(subject_id=case.subject_id)
-            )
+            score = trust_wait()
             t = score.trust
             trust = {
                 "score": f"{t.score:.0f}",
@@ -391,14 +411,9 @@ def build(console: Console) -> Starlette:
                 None if err.code.name in ("UNIMPLEMENTED", "NOT_FOUND", "FAILED_PRECONDITION") else {"error": str(err)}
             )
         duplicates: list[dict[str, Any]] = []
-        if view["kind"] == "duplicate":
+        if dup_wait is not None:
             try:
-                found = call(
-                    rep,
-                    backend.identity,
-                    "SearchDuplicates",
-                    identity_pb2.SearchDuplicatesRequest(subject_id=case.subject_id),
-                )
+                found = dup_wait()
                 duplicates = [
                     {
                         "subject": d.other_subject_id,

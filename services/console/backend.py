@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,21 @@ class Backend:
             return getattr(stub, method)(request, timeout=timeout, metadata=[("authorization", f"Bearer {token}")])
         except grpc.RpcError as err:
             raise SellerVerifyError.from_rpc_error(err) from None
+
+    def start(
+        self, token: str, stub: Any, method: str, request: Any, timeout: float = DEFAULT_TIMEOUT
+    ) -> Callable[[], Any]:
+        """Start a call without waiting (calls a page needs run side by side); the
+        returned function waits for the answer, raising SellerVerifyError on failure."""
+        future = getattr(stub, method).future(request, timeout=timeout, metadata=[("authorization", f"Bearer {token}")])
+
+        def wait() -> Any:
+            try:
+                return future.result()
+            except grpc.RpcError as err:
+                raise SellerVerifyError.from_rpc_error(err) from None
+
+        return wait
 
     def close(self) -> None:
         for ch in [self.channel, *self.others]:
