@@ -62,8 +62,13 @@ def start_console(
     # Inherited by accepted connections on Linux: without it a kept-alive connection
     # waits ~40 ms (Nagle + delayed ACK) between a response's header and body writes.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        console.backend.close()
+        raise
     bound = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="h11")
     server = uvicorn.Server(config)
@@ -92,10 +97,20 @@ def start_embedded(settings: Settings, grpc_port: int) -> ConsoleServer | None:
     if not settings.console_enabled:
         return None
     target = settings.console_grpc_target or f"127.0.0.1:{grpc_port}"
-    return start_console(
-        target,
-        host=settings.host,
-        port=settings.console_port,
-        credentials=grpc_credentials(settings),
-        secure_cookies=settings.console_secure_cookies,
-    )
+    try:
+        return start_console(
+            target,
+            host=settings.host,
+            port=settings.console_port,
+            credentials=grpc_credentials(settings),
+            secure_cookies=settings.console_secure_cookies,
+        )
+    except OSError as exc:
+        # gRPC keeps serving; the operator learns why the console is missing.
+        log.error(
+            "review console not started: cannot bind %s:%s (%s); set SELLERVERIFY_CONSOLE_PORT",
+            settings.host,
+            settings.console_port,
+            exc.strerror,
+        )
+        return None
