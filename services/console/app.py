@@ -10,6 +10,7 @@ carries a one-time token).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -79,6 +80,16 @@ REASON_LABELS = {
     "REVIEW_IMAGE_UNUSABLE": "Images too poor to decide",
     "REVIEW_NEEDS_VIDEO_CALL": "Needs a live video call",
 }
+
+
+def _asset_version() -> str:
+    digest = hashlib.sha256()
+    for name in ("console.js", "console.css"):
+        digest.update((HERE / "static" / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+ASSET_VERSION = _asset_version()
 THRESHOLD = re.compile(r">=\s*([0-9.]+)")
 IMAGE_ORDER = ("id_portrait", "selfie", "probe", "challenge_response", "video_frame", "document_front", "document_back")
 
@@ -209,7 +220,7 @@ def build(console: Console) -> Starlette:
         return render(
             request,
             name,
-            {"rep": rep, "csrf": rep.csrf if rep else "", "flash": flash, **context},
+            {"rep": rep, "csrf": rep.csrf if rep else "", "flash": flash, "v": ASSET_VERSION, **context},
             status_code=status,
         )
 
@@ -811,7 +822,8 @@ def header_values(static: bool) -> list[tuple[str, str]]:
         ("Cross-Origin-Opener-Policy", "same-origin"),
     ]
     if static:
-        out.append(("Cache-Control", "no-cache"))
+        # Versioned URLs (?v=<content hash>, see ASSET_VERSION): safe to keep for a day.
+        out.append(("Cache-Control", "public, max-age=86400"))
     else:
         # Pages and every biometric image: never into the browser's disk cache.
         out += [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
