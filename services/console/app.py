@@ -212,11 +212,21 @@ def build(console: Console) -> Starlette:
             raise PermissionError("CSRF token missing or wrong; reload the page")
         return {k: str(v) for k, v in form.items() if isinstance(v, str)}
 
+    def go(rep: RepSession | None, url: str, flash: str) -> Response:
+        """Redirect (303) with a message for the next page the rep sees."""
+        if rep is not None:
+            rep.flash = flash
+        return RedirectResponse(url, status_code=303)
+
     def call(rep: RepSession, stub: Any, method: str, request: Any) -> Any:
         return backend.call(rep.token, stub, method, request)
 
     def page(request: Request, name: str, rep: RepSession | None, status: int = 200, **context: Any) -> Response:
-        flash = context.pop("flash", None) or request.query_params.get("flash", "")
+        # Messages travel in the rep's server-side session, never in the URL (a crafted
+        # link cannot put words on the page).
+        flash = context.pop("flash", None) or (rep.flash if rep else "")
+        if rep:
+            rep.flash = ""
         return render(
             request,
             name,
@@ -322,7 +332,7 @@ def build(console: Console) -> Starlette:
         kind = KIND_NAMES.get(form.get("kind", ""), review_pb2.CASE_KIND_UNSPECIFIED)
         got = await run_in_threadpool(call, rep, backend.review, "NextCase", review_pb2.NextCaseRequest(kind=kind))
         if not got.review_case.case_id:
-            return RedirectResponse("/queue?" + urlencode({"flash": "Nothing is waiting: the queue is empty."}), 303)
+            return go(rep, "/queue", "Nothing is waiting: the queue is empty.")
         return RedirectResponse(f"/cases/{got.review_case.case_id}", status_code=303)
 
     # ------------------------------------------------------------------ case view
@@ -506,9 +516,7 @@ def build(console: Console) -> Starlette:
                 "SnoozeCase",
                 review_pb2.SnoozeCaseRequest(case_id=case_id, minutes=minutes, note=form.get("note", "")),
             )
-            return RedirectResponse(
-                "/queue?" + urlencode({"flash": f"Case {case_id[:8]} snoozed for {minutes} min."}), 303
-            )
+            return go(rep, "/queue", f"Case {case_id[:8]} snoozed for {minutes} min.")
         elif action == "escalate":
             await run_in_threadpool(
                 call,
@@ -517,7 +525,7 @@ def build(console: Console) -> Starlette:
                 "EscalateCase",
                 review_pb2.EscalateCaseRequest(case_id=case_id, note=form.get("note", "")),
             )
-            return RedirectResponse("/queue?" + urlencode({"flash": f"Case {case_id[:8]} escalated."}), 303)
+            return go(rep, "/queue", f"Case {case_id[:8]} escalated.")
         elif action == "decide":
             decision = form.get("decision", "")
             reason = form.get("reason", "")
@@ -578,7 +586,7 @@ def build(console: Console) -> Starlette:
             return RedirectResponse(f"/cases/{case_id}/call", status_code=303)
         else:
             return Response("unknown action", status_code=404)
-        return RedirectResponse(back + "?" + urlencode({"flash": flash}), status_code=303)
+        return go(rep, back, flash)
 
     # ------------------------------------------------------------------ video call (rep side)
     async def call_page(request: Request) -> Response:
@@ -641,9 +649,7 @@ def build(console: Console) -> Starlette:
                 raise LookupError("no video call is running for this case")
             frame, _ = CallRelay.newest(live)
             if not frame:
-                return RedirectResponse(
-                    f"/cases/{case_id}/call?" + urlencode({"flash": "No frame from the seller yet."}), 303
-                )
+                return go(rep, f"/cases/{case_id}/call", "No frame from the seller yet.")
             got = await run_in_threadpool(
                 call,
                 rep,
@@ -656,16 +662,14 @@ def build(console: Console) -> Starlette:
             verdicts = ", ".join(
                 f"{c.name} {_enum(common_pb2.Verdict, c.verdict, 'VERDICT_')}" for c in got.evidence[0].checks
             )
-            return RedirectResponse(
-                f"/cases/{case_id}/call?" + urlencode({"flash": f"Frame captured as evidence: {verdicts}."}), 303
-            )
+            return go(rep, f"/cases/{case_id}/call", f"Frame captured as evidence: {verdicts}.")
         if action == "end":
             if live is not None:
                 await run_in_threadpool(
                     call, rep, backend.review, "EndVideoCall", review_pb2.EndVideoCallRequest(call_id=live.call_id)
                 )
                 console.calls.end(live.call_id)
-            return RedirectResponse(f"/cases/{case_id}?" + urlencode({"flash": "Video call ended."}), 303)
+            return go(rep, f"/cases/{case_id}", "Video call ended.")
         return Response("unknown action", status_code=404)
 
     # ------------------------------------------------------------------ video call (seller side)
@@ -776,7 +780,7 @@ def build(console: Console) -> Starlette:
         if request.method == "POST" and case_id and status in (400, 403, 409):
             # Back to the case with the service's own words (reason code and message).
             flash = f"Refused ({err.reason or err.code.name}): {err.message}"
-            return RedirectResponse(f"/cases/{case_id}?" + urlencode({"flash": flash}), 303)
+            return go(store.get(request.cookies.get(SESSION_COOKIE)), f"/cases/{case_id}", flash)
         rep = store.get(request.cookies.get(SESSION_COOKIE))
         return page(request, "error.html", rep, status, message=err.message, reason=err.reason or err.code.name)
 

@@ -24,6 +24,7 @@ class RepSession:
     client_id: str
     role: str
     csrf: str
+    flash: str = ""
     created: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
 

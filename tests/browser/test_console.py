@@ -333,3 +333,10 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(suite: Suite, bro
         ctx.close()
     assert {k: v for k, v in seen.items() if v} == {}
     assert len(seen) == 9
+
+
+def test_a_crafted_link_cannot_put_a_message_on_the_page(suite: Suite, context: Any) -> None:
+    page = context.new_page()
+    login(page, suite)
+    page.goto(f"{suite.url}/queue?flash=Your+session+expired%2C+call+555-0100")
+    assert page.locator("[role=status]").count() == 0  # messages come from the session only
