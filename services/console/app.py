@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import cv2
 import jinja2
+import numpy as np
 from google.protobuf.json_format import MessageToDict
 from sellerverify.client import SellerVerifyError
 from sellerverify.v1 import common_pb2, identity_pb2, review_pb2, trust_pb2
@@ -183,6 +185,20 @@ def check_view(check: common_pb2.CheckResult, where: str = "") -> dict[str, Any]
         "detail": check.detail,
         "reasons": [(common_pb2.ReasonCode.Name(r.code), r.message) for r in check.reasons],
     }
+
+
+def redact(content: bytes, boxes: list[tuple[float, float, float, float]]) -> bytes:
+    """The image with each box painted over (a margin of a quarter of its height)."""
+    image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return content
+    for x, y, w, h in boxes:
+        pad = h / 4
+        top_left = (max(0, int(x - pad)), max(0, int(y - pad)))
+        bottom_right = (int(x + w + pad), int(y + h + pad))
+        cv2.rectangle(image, top_left, bottom_right, (90, 90, 90), thickness=-1)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return encoded.tobytes() if ok else content
 
 
 def _masked(name: str, value: str) -> str:
@@ -386,6 +402,7 @@ def build(console: Console) -> Starlette:
         )
         if doc_wait is not None:
             doc = doc_wait()
+            covers: dict[str, list[tuple[float, float, float, float]]] = {"front": [], "back": []}
             document = {
                 "kind": _enum(identity_pb2.DocumentKind, doc.kind, "DOCUMENT_KIND_"),
                 "verdict": _enum(common_pb2.Verdict, doc.verdict, "VERDICT_"),
@@ -408,6 +425,9 @@ def build(console: Console) -> Starlette:
                     boxes[side].append(
                         {"x": f.box.x, "y": f.box.y, "w": f.box.width, "h": f.box.height, "label": f.name}
                     )
+                    if masked != f.value:
+                        covers[side].append((f.box.x, f.box.y, f.box.width, f.box.height))
+            rep.secret_boxes[case.document_id] = covers  # the image requests that follow need them
         trust: dict[str, Any] | None
         try:
             score = trust_wait()
@@ -480,18 +500,39 @@ def build(console: Console) -> Starlette:
         revealed = request.query_params.get("revealed", "")
         return page(request, "case.html", rep, revealed=revealed, **data)
 
+    def secret_boxes(rep: RepSession, document_id: str) -> dict[str, list[tuple[float, float, float, float]]]:
+        """Where the ID number is printed on each side (cached per session and document)."""
+        cached = rep.secret_boxes.get(document_id)
+        if cached is not None:
+            return cached
+        doc = call(rep, backend.identity, "GetDocument", identity_pb2.GetDocumentRequest(document_id=document_id))
+        out: dict[str, list[tuple[float, float, float, float]]] = {"front": [], "back": []}
+        for f in doc.fields:
+            if _masked(f.name, f.value) != f.value and f.box.width and f.box.height:
+                side = "back" if f.side == identity_pb2.DOCUMENT_SIDE_BACK else "front"
+                out[side].append((f.box.x, f.box.y, f.box.width, f.box.height))
+        rep.secret_boxes[document_id] = out
+        return out
+
+    def image_for(rep: RepSession, case_id: str, evidence_id: str) -> tuple[bytes, str]:
+        got = call(
+            rep, backend.review, "GetEvidence", review_pb2.GetEvidenceRequest(case_id=case_id, evidence_id=evidence_id)
+        )
+        content, media = got.image.content, got.image.media_type or "image/jpeg"
+        label, _, document_id = evidence_id.partition(".")
+        if label in ("document_front", "document_back") and case_id not in rep.revealed:
+            # The ID number printed on the card is covered too, until the rep asks for it.
+            boxes = secret_boxes(rep, document_id)["back" if label == "document_back" else "front"]
+            if boxes:
+                content, media = redact(content, boxes), "image/jpeg"
+        return content, media
+
     async def case_image(request: Request) -> Response:
         rep = rep_of(request)
-        got = await run_in_threadpool(
-            call,
-            rep,
-            backend.review,
-            "GetEvidence",
-            review_pb2.GetEvidenceRequest(
-                case_id=request.path_params["case_id"], evidence_id=request.path_params["evidence_id"]
-            ),
+        content, media = await run_in_threadpool(
+            image_for, rep, request.path_params["case_id"], request.path_params["evidence_id"]
         )
-        return Response(got.image.content, media_type=got.image.media_type or "image/jpeg")
+        return Response(content, media_type=media)
 
     async def case_action(request: Request) -> Response:
         rep = rep_of(request)
@@ -566,6 +607,7 @@ def build(console: Console) -> Starlette:
                 "RevealIdNumber",
                 review_pb2.RevealIdNumberRequest(case_id=case_id, note=form.get("note", "")),
             )
+            rep.revealed.add(case_id)  # the document images of this case are shown uncovered too
             data = await run_in_threadpool(load_case, rep, case_id)
             return page(
                 request, "case.html", rep, revealed=got.id_number, flash="Full ID number shown (audited).", **data

@@ -25,6 +25,10 @@ class RepSession:
     role: str
     csrf: str
     flash: str = ""
+    # Cases whose full ID number the rep asked for (audited by RevealIdNumber).
+    revealed: set[str] = field(default_factory=set)
+    # Where ID numbers are printed on document images, by document id.
+    secret_boxes: dict[str, dict[str, list[tuple[float, float, float, float]]]] = field(default_factory=dict)
     created: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
 
