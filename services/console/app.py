@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,8 +319,6 @@ def build(console: Console) -> Starlette:
             page=common_pb2.PageRequest(page_size=50, page_token=q.get("page", "")),
         )
         got = await run_in_threadpool(call, rep, backend.review, "ListCases", req)
-        import time
-
         now = int(time.time())
         cases = [case_view(c, now) for c in got.cases]
         filters = {k: v for k, v in q.items() if k != "page"}
@@ -353,8 +352,6 @@ def build(console: Console) -> Starlette:
 
     # ------------------------------------------------------------------ case view
     def load_case(rep: RepSession, case_id: str) -> dict[str, Any]:
-        import time
-
         case = call(rep, backend.review, "GetCase", review_pb2.GetCaseRequest(case_id=case_id)).review_case
         view = case_view(case, int(time.time()))
         images: list[dict[str, Any]] = []

@@ -244,7 +244,7 @@ def list_cases(
     if assignee or escalated_only or hide_snoozed or pending_only:
         filters += f"|{assignee or ''}|{escalated_only:d}{hide_snoozed:d}{pending_only:d}"
     stmt = select(ReviewCaseRow).where(ReviewCaseRow.state == state)
-    stmt = review_queue.queue_filter(  # type: ignore[assignment]
+    stmt = review_queue.queue_filter(
         stmt,
         assignee=assignee,
         escalated_only=escalated_only,

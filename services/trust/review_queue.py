@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError, ErrorKind, invalid
@@ -249,18 +249,15 @@ def second_opinion(
 
 
 def queue_filter(
-    stmt: object,
+    stmt: Select[ReviewCaseRow],
     *,
     assignee: str | None,
     escalated_only: bool,
     hide_snoozed: bool,
     pending_only: bool,
     now: datetime,
-) -> object:
+) -> Select[ReviewCaseRow]:
     """Add the console's queue filters to a `select(ReviewCaseRow)` statement."""
-    from sqlalchemy import Select
-
-    assert isinstance(stmt, Select)
     if not (assignee or escalated_only or hide_snoozed or pending_only):
         return stmt
     stmt = stmt.outerjoin(CaseReviewRow, CaseReviewRow.case_id == ReviewCaseRow.id)
