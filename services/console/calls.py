@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_FRAME_BYTES = 2 * 1024 * 1024
+# Calls are forgotten after the longest link lifetime (ReviewService: 120 min) even if
+# nobody pressed "End call", so their frames do not stay in memory.
+MAX_CALL_SECONDS = 2 * 3600
 
 
 @dataclass
@@ -30,6 +33,7 @@ class LiveCall:
     guidance_seq: int = -1
     guidance: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    started: float = field(default_factory=time.monotonic)
 
 
 class CallRelay:
@@ -40,8 +44,10 @@ class CallRelay:
         self._lock = threading.Lock()
 
     def add(self, call: LiveCall) -> None:
+        now = time.monotonic()
         with self._lock:
-            for old in [c for c in self._calls.values() if c.case_id == call.case_id]:
+            stale = [c for c in self._calls.values() if c.case_id == call.case_id or now - c.started > MAX_CALL_SECONDS]
+            for old in stale:
                 self._calls.pop(old.call_id, None)
             self._calls[call.call_id] = call
 
