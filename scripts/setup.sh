@@ -17,6 +17,8 @@ if [ "$WITH_TEST_TOOLS" = "--test" ]; then
   command -v node >/dev/null 2>&1 || APT_PKGS+=(nodejs)
   command -v npm >/dev/null 2>&1 || APT_PKGS+=(npm)
   APT_PKGS+=(docker-compose)
+  # Browser tests of the review console (tests/browser): Playwright drives Debian's build.
+  APT_PKGS+=(chromium)
 fi
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -8,5 +8,8 @@ bash scripts/setup.sh --test
 if command -v npm >/dev/null 2>&1 && [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if command -v npm >/dev/null 2>&1 && [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 exec .venv/bin/python -m pytest "$@"

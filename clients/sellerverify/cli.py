@@ -164,6 +164,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"\nSeller Verify is serving {', '.join(settings.enabled_services())} on {address}", file=sys.stderr)
         if tokens_file:
             print(f"API tokens (one per role) are in {tokens_file.resolve()}.", file=sys.stderr)
+        from services.console.server import start_embedded
+
+        console = start_embedded(settings, running.port)
+        if console:
+            print(f"Review console for CS reps: {console.url} (sign in with a cs_rep token)", file=sys.stderr)
         data_dir = settings.data_dir.resolve()
         print("Onboard a sample seller end to end, in another terminal:", file=sys.stderr)
         print(f"  SELLERVERIFY_DATA_DIR={data_dir} {cli} demo", file=sys.stderr)
@@ -172,7 +177,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         if args.ready_file:
-            Path(args.ready_file).write_text(json.dumps({"address": address, "port": running.port}))
+            info = {"address": address, "port": running.port, "console_port": console.port if console else 0}
+            Path(args.ready_file).write_text(json.dumps(info))
 
     try:
         serve(settings, on_ready=ready)

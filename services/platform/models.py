@@ -447,3 +447,65 @@ class ReverifyCursorRow(Base):
 
 Index("ix_campaign_tasks_campaign_batch", CampaignTaskRow.campaign_id, CampaignTaskRow.batch)
 Index("ix_campaign_tasks_campaign_state", CampaignTaskRow.campaign_id, CampaignTaskRow.state)
+# ---- review console (issue 14)
+
+
+class CaseReviewRow(Base):
+    """The queue state of a review case (one row per case, created when it opens or
+    on the first claim of an older case): who holds it, when it is due, snooze and
+    escalation, and how it was decided (reason code, ban, the confirming second rep)."""
+
+    __tablename__ = "case_reviews"
+    __table_args__ = (Index("ix_case_reviews_assignee_due", "assignee", "sla_due_at"),)
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"), primary_key=True)
+    sla_due_at: Mapped[datetime] = mapped_column(index=True)
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    escalated_by: Mapped[str | None] = mapped_column(String(100))
+    escalation_note: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(String(30))
+    decision_reason: Mapped[str | None] = mapped_column(String(60))
+    confirmed_by: Mapped[str | None] = mapped_column(String(100))
+    ban: Mapped[bool] = mapped_column(default=False)
+
+
+class CaseDecisionProposalRow(Base):
+    """A four-eyes decision: proposed by one rep, confirmed or declined by another."""
+
+    __tablename__ = "case_decision_proposals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"), index=True)
+    # pending, confirmed, declined
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    decision: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(String(60))
+    note: Mapped[str] = mapped_column(Text)
+    ban: Mapped[bool] = mapped_column(default=False)
+    policy: Mapped[str] = mapped_column(String(200))
+    proposed_by: Mapped[str] = mapped_column(String(100))
+    proposed_at: Mapped[datetime]
+    second_by: Mapped[str | None] = mapped_column(String(100))
+    second_at: Mapped[datetime | None]
+    second_note: Mapped[str | None] = mapped_column(Text)
+
+
+class VideoCallRow(Base):
+    """A video-call session of a case; the seller's one-time join token is kept only
+    as its SHA-256 digest."""
+
+    __tablename__ = "video_calls"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("review_cases.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    joined_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(String(60))
+    note: Mapped[str] = mapped_column(Text)

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     reverify_activity_timeout_seconds: float = 30.0
     # When the daily annual planning runs, in default_time_zone.
     reverify_planning_cron: str = "0 2 * * *"
+    # --- Review console (services/console; issue 14) ---
+    console_enabled: bool = True  # `sellerverify serve` also serves the console
+    console_port: int = 8080  # on `host`; 0 = an ephemeral port
+    console_grpc_target: str = ""  # empty: this process's gRPC port on 127.0.0.1
+    console_secure_cookies: bool = False  # set behind HTTPS
 
     # --- Logging ---
     log_level: str = "INFO"

@@ -11,6 +11,7 @@ from services.platform import events
 from services.platform.auth import Caller
 from services.platform.models import CaseEvidenceRow, ReviewCaseRow, SubjectRow
 from services.platform.records import new_id, utcnow
+from services.trust.review_queue import new_queue_row
 
 CASE_KINDS = ("document", "face_match", "liveness", "duplicate", "video_call", "suspicious_activity", "reverification")
 
@@ -46,7 +47,8 @@ def open_case(
         opened_at=now,
     )
     session.add(row)
-    session.flush()  # the evidence rows reference the case
+    session.flush()  # the evidence and queue rows reference the case
+    session.add(new_queue_row(row))
     verification_id = verification_ids[0] if verification_ids else None
     for blob_id, label, media_type in evidence or []:
         session.add(

@@ -26,12 +26,13 @@ from services.identity import subjects
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
 from services.platform import events
 from services.platform.auth import Caller
-from services.platform.models import CaseEvidenceRow, ChallengeRow, ReviewCaseRow
+from services.platform.models import CaseEvidenceRow, ChallengeRow, DocumentRow, ReviewCaseRow, SubjectRow
 from services.platform.records import new_id, utcnow
 from services.trust.cases import CASE_KINDS, open_case
 
-CASE_STATES = ("open", "approved", "rejected")
-DECISIONS = ("approve", "reject")
+CASE_STATES = ("open", "approved", "rejected", "recapture_requested")
+DECISIONS = ("approve", "reject", "request_new_capture")
+DECIDED_STATE = {"approve": "approved", "reject": "rejected", "request_new_capture": "recapture_requested"}
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_LABEL_CHARS = 40
@@ -146,31 +147,51 @@ def attach_evidence(
     return rows
 
 
-def decide(session: Session, case: ReviewCaseRow, decision: str, note: str, caller: Caller) -> str | None:
-    """Record a rep's decision on an open case and apply it to the subject.
+def decide(
+    session: Session,
+    case: ReviewCaseRow,
+    decision: str,
+    note: str,
+    caller: Caller,
+    *,
+    reason: str = "",
+    ban: bool = False,
+    confirmed_by: str | None = None,
+) -> str | None:
+    """Record a decision on an open case and apply it to the subject (the four-eyes
+    check is the caller's: `review_servicer` asks `review_policy.four_eyes` first).
 
     Approve: the check the case stood for counts as passed now (`APPROVAL_COUNTS_AS`,
     via `subjects.mark_passed`, as the passing RPC would have done); challenges that
     waited for this review become passed. Reject: the subject is rejected and every
-    check must pass again (`subjects.reject`); waiting challenges become failed.
+    check must pass again (`subjects.reject`); with `ban` the queue row records that the
+    seller may not try again. Request new capture: the case closes, the check it stood
+    for must be done again (the subject is not rejected). Waiting challenges fail.
+    Emits `case.decided` (case_id, case_kind, decision, reason, ban).
     Returns the check that counted as passed, if any.
     """
+    from services.trust import review_queue
+
     if decision not in DECISIONS:
-        raise invalid(Reason.INVALID_FIELD, "decision must be APPROVE or REJECT", "decision")
+        raise invalid(Reason.INVALID_FIELD, "decision must be APPROVE, REJECT or REQUEST_NEW_CAPTURE", "decision")
     require_open(case)
     now = utcnow()
-    case.state = "approved" if decision == "approve" else "rejected"
+    case.state = DECIDED_STATE[decision]
     case.decided_at = now
     case.decided_by = caller.client_id
     case.decision_note = note[:MAX_NOTE_CHARS]
+    queue = review_queue.queue_row(session, case)
+    queue.decision = decision
+    queue.decision_reason = reason or None
+    queue.confirmed_by = confirmed_by
+    queue.ban = bool(ban and decision == "reject")
     session.flush()  # the subject's status is recomputed from the open cases
-    events.emit(
-        session,
-        "case.decided",
-        subject_id=case.subject_id,
-        payload={"case_id": case.id, "case_kind": case.kind, "decision": decision},
-        actor=caller.client_id,
-    )
+    payload: dict[str, Any] = {"case_id": case.id, "case_kind": case.kind, "decision": decision}
+    if reason:
+        payload["reason"] = reason
+    if queue.ban:
+        payload["ban"] = True
+    events.emit(session, "case.decided", subject_id=case.subject_id, payload=payload, actor=caller.client_id)
     waiting = [v for v in case.verification_ids if v]
     if waiting:
         for challenge in session.scalars(
@@ -182,6 +203,12 @@ def decide(session: Session, case: ReviewCaseRow, decision: str, note: str, call
         subjects.reject(session, subject)
         return None
     check = APPROVAL_COUNTS_AS.get(case.kind)
+    if decision == "request_new_capture":
+        if check is not None:
+            setattr(subject, f"{check}_verified_at", None)
+        subjects.recompute_status(session, subject)
+        subject.updated_at = now
+        return None
     if check is None:
         subjects.recompute_status(session, subject)
         subject.updated_at = now
@@ -198,6 +225,10 @@ def list_cases(
     subject_id: str | None,
     page_size: int,
     page_token: str,
+    assignee: str | None = None,
+    escalated_only: bool = False,
+    hide_snoozed: bool = False,
+    pending_only: bool = False,
 ) -> CasePage:
     """Cases in one state (optionally of one kind / subject), oldest first, by pages.
 
@@ -207,8 +238,20 @@ def list_cases(
     if page_size < 0:
         raise invalid(Reason.INVALID_FIELD, "page.page_size must not be negative", "page.page_size")
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    from services.trust import review_queue
+
     filters = f"{state}|{kind or ''}|{subject_id or ''}"
+    if assignee or escalated_only or hide_snoozed or pending_only:
+        filters += f"|{assignee or ''}|{escalated_only:d}{hide_snoozed:d}{pending_only:d}"
     stmt = select(ReviewCaseRow).where(ReviewCaseRow.state == state)
+    stmt = review_queue.queue_filter(
+        stmt,
+        assignee=assignee,
+        escalated_only=escalated_only,
+        hide_snoozed=hide_snoozed,
+        pending_only=pending_only,
+        now=utcnow(),
+    )
     if kind:
         stmt = stmt.where(ReviewCaseRow.kind == kind)
     if subject_id:
@@ -287,3 +330,65 @@ def _check(
         "detail": detail,
         "reasons": [{"code": r.value, "message": m, "field": ""} for r, m in reasons or []],
     }
+
+
+@dataclass
+class RelatedImage:
+    """An image of a case's subject (or duplicate candidate) not attached to the case."""
+
+    evidence_id: str
+    label: str
+    subject_id: str
+    blob_id: str
+    media_type: str
+
+
+RELATED_LABELS = ("id_portrait", "document_front", "document_back")
+
+
+def latest_document(session: Session, subject_id: str) -> DocumentRow | None:
+    """The subject's newest ID document (not a business licence)."""
+    return session.scalars(
+        select(DocumentRow)
+        .where(DocumentRow.subject_id == subject_id, DocumentRow.kind != "cn_business_licence")
+        .order_by(DocumentRow.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def related_images(session: Session, subject_id: str) -> list[RelatedImage]:
+    """The subject's ID portrait and newest document sides, as the case view shows them."""
+    out: list[RelatedImage] = []
+    subject = session.get(SubjectRow, subject_id)
+    if subject is not None and subject.reference_blob_id:
+        out.append(RelatedImage(f"id_portrait.{subject_id}", "id_portrait", subject_id, subject.reference_blob_id, ""))
+    doc = latest_document(session, subject_id)
+    if doc is not None:
+        for label, blob_id in (("document_front", doc.front_blob_id), ("document_back", doc.back_blob_id)):
+            if blob_id:
+                out.append(RelatedImage(f"{label}.{doc.id}", label, subject_id, blob_id, ""))
+    return out
+
+
+def resolve_related(session: Session, case: ReviewCaseRow, evidence_id: str) -> RelatedImage | None:
+    """A related image id (`<label>.<subject or document id>`) of this case, or None when
+    `evidence_id` is not of that form. The case's own subject's images resolve; a
+    duplicate case also resolves its candidates' ID portraits (what the rep compares)."""
+    label, dot, ref = evidence_id.partition(".")
+    if not dot or label not in RELATED_LABELS:
+        return None
+    missing = not_found(Reason.EVIDENCE_NOT_FOUND, f"case {case.id!r} has no image {evidence_id!r}")
+    if label == "id_portrait":
+        if ref != case.subject_id and case.kind != "duplicate":
+            raise missing
+        subject = session.get(SubjectRow, ref)
+        if subject is None or not subject.reference_blob_id:
+            raise missing
+        return RelatedImage(evidence_id, label, ref, subject.reference_blob_id, "")
+    doc = session.get(DocumentRow, ref)
+    if doc is None or doc.subject_id != case.subject_id:
+        raise missing
+    blob_id = doc.front_blob_id if label == "document_front" else doc.back_blob_id
+    if not blob_id:
+        raise missing
+    return RelatedImage(evidence_id, label, case.subject_id, blob_id, "")

@@ -42,6 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, sub
     log = home / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SELLERVERIFY_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "clients")])
+    env["SELLERVERIFY_CONSOLE_PORT"] = "0"  # the console's default 8080 may be taken on a test machine
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sellerverify.cli", "serve", "--port", "0"],

@@ -55,7 +55,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_file_validates_and_wires_every_service(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "temporal", "reverify-worker", *SERVICES}
+    assert set(services) == {"postgres", "migrate", "temporal", "reverify-worker", "console", *SERVICES}
     for name in SERVICES:
         svc = services[name]
         env = svc["environment"]
@@ -73,6 +73,11 @@ def test_compose_file_validates_and_wires_every_service(compose: dict[str, Any])
     assert migrate["command"] == ["migrate"]
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert migrate.get("restart", "no") == "no"
+    console = services["console"]  # the review console (issue 14): its own process, gRPC by service
+    assert console["entrypoint"] == ["python", "-m", "services.console"]
+    targets = dict(t.split("=") for t in console["environment"]["SELLERVERIFY_CONSOLE_GRPC_TARGET"].split(","))
+    assert {targets[s].split(":")[0] for s in ("review", "identity", "trust")} <= set(services)
+    assert "/healthz" in " ".join(console["healthcheck"]["test"])
     postgres = services["postgres"]
     assert postgres["image"].startswith("postgres:16")
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])

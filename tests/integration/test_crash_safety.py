@@ -42,6 +42,7 @@ def _start(tmp: Path, url: str, pause_ms: int) -> tuple[subprocess.Popen[bytes],
         "SELLERVERIFY_FAULT_WRITE_PAUSE_MS": str(pause_ms),
         "SELLERVERIFY_SHUTDOWN_GRACE_SECONDS": "10",
         "SELLERVERIFY_PURGE_INTERVAL_SECONDS": "3600",
+        "SELLERVERIFY_CONSOLE_PORT": "0",  # the embedded review console on an ephemeral port
     }
     cli = Path(sys.executable).parent / "sellerverify"
     proc = subprocess.Popen(
