@@ -43,6 +43,8 @@ class App:
     image_limits: ImageLimits
     tokens: TokenStore
     executor: ThreadPoolExecutor
+    # The admission lanes (services/platform/admission.py), set by server.start().
+    admission: Any = None
     _lazy: dict[str, Any] = field(default_factory=dict)
     _lazy_lock: threading.RLock = field(default_factory=threading.RLock)  # factories may need other lazy objects
 
@@ -95,6 +97,7 @@ class App:
                 max_bytes=settings.image_max_bytes,
                 max_side=settings.image_max_side,
                 max_pixels=settings.image_max_pixels,
+                max_aspect=settings.image_max_aspect,
             ),
             tokens=tokens,
             executor=ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="sv-work"),

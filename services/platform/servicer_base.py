@@ -21,6 +21,7 @@ from services.app import App
 from services.core.errors import invalid, missing
 from services.core.images import DecodedImage, decode_image
 from services.core.reasons import Reason
+from services.platform.admission import current_lane
 from services.platform.auth import current_caller
 
 T = TypeVar("T")
@@ -34,10 +35,17 @@ class ServicerBase:
         self.app = app
 
     async def offload(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking work (models, database) on the worker pool, keeping the caller context."""
+        """Run blocking work (models, database) on the worker pool, keeping the caller context.
+
+        Within a heavy streaming call each unit of work takes a place in its admission
+        lane (unary heavy calls hold theirs for the whole call, from the interceptor)."""
         ctx = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
+        lane = current_lane()
+        if lane is None:
+            return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
+        async with lane.slot():
+            return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
 
     async def mutate(
         self,
