@@ -82,6 +82,7 @@ class App:
             images=timedelta(days=settings.retention_images_days),
             templates=timedelta(days=settings.retention_templates_days),
             idempotency=timedelta(days=settings.retention_idempotency_days),
+            personal=timedelta(days=settings.retention_personal_days),
         )
         return cls(
             settings=settings,

@@ -202,11 +202,14 @@ def _png_header(data: bytes) -> HeaderClaims:
         raise _HeaderError(Reason.IMAGE_CORRUPT, "the PNG does not start with its IHDR header")
     width, height, bits, ctype, compression, filt, interlace = struct.unpack_from(">IIBBBBB", data, 16)
     if ctype not in _PNG_COLOUR:
-        raise _HeaderError(Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED, f"the PNG declares colour type {ctype}, which does not exist")
+        raise _HeaderError(
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED, f"the PNG declares colour type {ctype}, which does not exist"
+        )
     colour, channels, depths = _PNG_COLOUR[ctype]
     if bits not in depths:
         raise _HeaderError(
-            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED, f"the PNG declares {bits}-bit {colour} samples, which PNG does not allow"
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED,
+            f"the PNG declares {bits}-bit {colour} samples, which PNG does not allow",
         )
     if compression != 0 or filt != 0 or interlace not in (0, 1):
         raise _HeaderError(Reason.IMAGE_CORRUPT, "the PNG header names an unknown compression, filter or interlace")
@@ -284,8 +287,7 @@ def check_claims(claims: HeaderClaims, encoded_size: int, limits: ImageLimits, f
     if width * height > 4_000_000 and raw > limits.max_compression_ratio * encoded_size:
         raise invalid(
             Reason.IMAGE_TOO_LARGE_PIXELS,
-            f"{field} declares {width:,}x{height:,} px in only {encoded_size:,} bytes "
-            "(a decompression bomb); refused",
+            f"{field} declares {width:,}x{height:,} px in only {encoded_size:,} bytes (a decompression bomb); refused",
             field,
         )
 

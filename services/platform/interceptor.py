@@ -263,6 +263,7 @@ def _wrap(
             yield message
 
     deserializer = _tolerant(handler.request_deserializer)
+
     def log_line(caller: Caller | None, started: float, outcome: str, reason: str = "") -> None:
         log.info(
             "rpc",

@@ -310,3 +310,10 @@ class DomainEventRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     actor: Mapped[str | None] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+# ---- hardening (issue 18)
+# Columns added to existing tables by migration 0006 are declared on those classes
+# through these attributes (SQLAlchemy maps them as ordinary columns).
+DocumentRow.personal_data_purged_at = mapped_column(UTCDateTime(), nullable=True)  # type: ignore[attr-defined]
+DocumentRow.purged_fields = mapped_column(JSON, nullable=True)  # type: ignore[attr-defined]

@@ -141,7 +141,9 @@ def _violations(message: Message, prefix: str) -> Iterator[FieldViolation]:
         if f.is_repeated:
             values = getattr(message, f.name)
             if len(values) > check.repeated_max:
-                yield FieldViolation(path, f"{path} has {len(values):,} items; at most {check.repeated_max:,} are allowed")
+                yield FieldViolation(
+                    path, f"{path} has {len(values):,} items; at most {check.repeated_max:,} are allowed"
+                )
                 continue
             items = [(f"{path}[{i}]", v) for i, v in enumerate(values)]
         else:

@@ -41,8 +41,14 @@ def _sof_offset(jpeg: bytes) -> int:
         i += 2 + length
 
 
-def _patch_sof(jpeg: bytes, *, width: int | None = None, height: int | None = None, bits: int | None = None,
-               marker: int | None = None) -> bytes:
+def _patch_sof(
+    jpeg: bytes,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    bits: int | None = None,
+    marker: int | None = None,
+) -> bytes:
     b = bytearray(jpeg)
     i = _sof_offset(jpeg)
     if marker is not None:
@@ -84,8 +90,14 @@ def build() -> dict[str, tuple[bytes, str]]:
         "jpeg_zero_height.jpg": (_patch_sof(small, height=0), "IMAGE_DIMENSIONS_INVALID"),
         "jpeg_zero_width.jpg": (_patch_sof(small, width=0), "IMAGE_DIMENSIONS_INVALID"),
         "jpeg_header_lies.jpg": (_patch_sof(small, width=7000, height=3000), "IMAGE_TOO_LARGE_PIXELS"),
-        "jpeg_strip_32x8192.jpg": (_save(Image.new("RGB", (32, 8192), (90, 90, 90)), "JPEG", quality=50), "IMAGE_ASPECT_RATIO_UNSUPPORTED"),
-        "jpeg_strip_8192x40.jpg": (_save(Image.new("RGB", (8192, 40), (90, 90, 90)), "JPEG", quality=50), "IMAGE_ASPECT_RATIO_UNSUPPORTED"),
+        "jpeg_strip_32x8192.jpg": (
+            _save(Image.new("RGB", (32, 8192), (90, 90, 90)), "JPEG", quality=50),
+            "IMAGE_ASPECT_RATIO_UNSUPPORTED",
+        ),
+        "jpeg_strip_8192x40.jpg": (
+            _save(Image.new("RGB", (8192, 40), (90, 90, 90)), "JPEG", quality=50),
+            "IMAGE_ASPECT_RATIO_UNSUPPORTED",
+        ),
         "jpeg_cmyk.jpg": (_save(_noise(64, 64).convert("CMYK"), "JPEG"), "IMAGE_PIXEL_FORMAT_UNSUPPORTED"),
         "jpeg_12bit.jpg": (_patch_sof(small, bits=12), "IMAGE_PIXEL_FORMAT_UNSUPPORTED"),
         "jpeg_lossless.jpg": (_patch_sof(small, marker=0xC3), "IMAGE_PIXEL_FORMAT_UNSUPPORTED"),
@@ -99,7 +111,10 @@ def build() -> dict[str, tuple[bytes, str]]:
         "png_zero_width.png": (_png(0, 64), "IMAGE_DIMENSIONS_INVALID"),
         "png_rgb_4bit.png": (_png(64, 64, bits=4, ctype=2), "IMAGE_PIXEL_FORMAT_UNSUPPORTED"),
         "png_colour_type_5.png": (_png(64, 64, ctype=5), "IMAGE_PIXEL_FORMAT_UNSUPPORTED"),
-        "png_strip_40x4000.png": (_save(Image.new("RGB", (40, 4000), (90, 90, 90)), "PNG"), "IMAGE_ASPECT_RATIO_UNSUPPORTED"),
+        "png_strip_40x4000.png": (
+            _save(Image.new("RGB", (40, 4000), (90, 90, 90)), "PNG"),
+            "IMAGE_ASPECT_RATIO_UNSUPPORTED",
+        ),
         "png_animated.png": (
             _save(_noise(64, 64), "PNG", save_all=True, append_images=[_noise(64, 64, 1)]),
             "IMAGE_ANIMATED",

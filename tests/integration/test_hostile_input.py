@@ -66,7 +66,9 @@ def test_nul_and_control_characters_are_refused_before_the_database(server, fiel
             error = _refused(client.identity.CreateSubject, identity_pb2.CreateSubjectRequest(**values))
             _assert_invalid(error, field)
         # Non-ASCII letters are fine in a reference.
-        sub = client.identity.CreateSubject(identity_pb2.CreateSubjectRequest(external_ref=f"店铺-{uuid.uuid4().hex[:6]}"))
+        sub = client.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"店铺-{uuid.uuid4().hex[:6]}")
+        )
         assert sub.subject.subject_id
 
 
@@ -148,7 +150,9 @@ def test_heavy_calls_past_the_lane_are_refused_at_once_with_a_retry_hint(tmp_pat
             return Client(address, token=TOKENS["onboarding"], retries=0, timeout=120)
 
         with client() as c:
-            subject_id = c.identity.CreateSubject(identity_pb2.CreateSubjectRequest(external_ref="lane")).subject.subject_id
+            subject_id = c.identity.CreateSubject(
+                identity_pb2.CreateSubjectRequest(external_ref="lane")
+            ).subject.subject_id
 
             def match(skip: bool = True) -> identity_pb2.MatchFaceRequest:
                 return identity_pb2.MatchFaceRequest(
