@@ -82,7 +82,7 @@ def main() -> None:
             t.start()
         threading.Thread(target=watcher, daemon=True).start()
 
-        class TimeUp(Exception):
+        class TimeUpError(Exception):
             pass
 
         @settings(
@@ -95,13 +95,13 @@ def main() -> None:
         @given(all_strategy(ms, pool, corpus_images()))
         def produce(drawn: Any) -> None:
             if time.monotonic() > ends or crashed[0]:
-                raise TimeUp
+                raise TimeUpError
             work.put(drawn)
 
         started = time.monotonic()
         try:
             produce()
-        except TimeUp:
+        except TimeUpError:
             pass
         for _ in threads:
             work.put(None)

@@ -24,7 +24,7 @@ METHODS = methods()
 IMAGES = corpus_images()
 
 
-class _TimeUp(Exception):
+class _TimeUpError(Exception):
     pass
 
 
@@ -46,7 +46,7 @@ def test_every_rpc_survives_fuzzed_requests(server) -> None:  # type: ignore[no-
     @given(all_strategy(METHODS, pool, IMAGES))
     def one(drawn) -> None:  # type: ignore[no-untyped-def]
         if time.monotonic() > ends:
-            raise _TimeUp
+            raise _TimeUpError
         m, messages = drawn
         outcome = call(channel, m, messages, TOKENS[m.roles[0]], timeout=20)
         counts[outcome.code] = counts.get(outcome.code, 0) + 1
@@ -54,7 +54,7 @@ def test_every_rpc_survives_fuzzed_requests(server) -> None:  # type: ignore[no-
         if outcome.code in FAULTS:
             faults.append(f"{m.name}: {outcome.code} for {[str(x)[:300] for x in messages]}")
 
-    with pytest.raises(_TimeUp):
+    with pytest.raises(_TimeUpError):
         one()
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
     channel.close()
