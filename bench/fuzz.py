@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import queue
+import random
 import tempfile
 import threading
 import time
@@ -27,7 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from bench.serverproc import ServerProcess
 from tests.conftest import TOKENS
-from tests.fuzz.requests import FAULTS, all_strategy, call, corpus_images, methods, seed_pool
+from tests.fuzz.requests import FAULTS, all_strategy, call, corpus_images, methods, mutate, seed_pool
 
 
 def main() -> None:
@@ -35,6 +36,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--database-url", default="")
+    ap.add_argument(
+        "--seed-seconds", type=float, default=60, help="Hypothesis draws seeds this long; then seeds are mutated"
+    )
     args = ap.parse_args()
 
     load_before = os.getloadavg()
@@ -85,6 +89,10 @@ def main() -> None:
         class TimeUpError(Exception):
             pass
 
+        images = corpus_images()
+        seeds: list[Any] = []
+        seeding_ends = time.monotonic() + min(args.seed_seconds, args.seconds)
+
         @settings(
             max_examples=10_000_000,
             deadline=None,
@@ -92,10 +100,11 @@ def main() -> None:
             phases=[Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(all_strategy(ms, pool, corpus_images()))
+        @given(all_strategy(ms, pool, images))
         def produce(drawn: Any) -> None:
-            if time.monotonic() > ends or crashed[0]:
+            if time.monotonic() > seeding_ends or crashed[0]:
                 raise TimeUpError
+            seeds.append(drawn)
             work.put(drawn)
 
         started = time.monotonic()
@@ -103,6 +112,19 @@ def main() -> None:
             produce()
         except TimeUpError:
             pass
+        # Volume: copies of the seeds with one to three fields changed (protobuf-level mutation).
+        rng = random.Random(18)
+        mutated = 0
+        while seeds and time.monotonic() < ends and not crashed[0]:
+            m, messages = rng.choice(seeds)
+            copies = []
+            for original in messages:
+                copy = type(original)()
+                copy.CopyFrom(original)
+                mutate(copy, rng, pool, images)
+                copies.append(copy)
+            work.put((m, copies))
+            mutated += 1
         for _ in threads:
             work.put(None)
         for t in threads:
@@ -126,6 +148,8 @@ def main() -> None:
                     "seconds": round(elapsed, 1),
                     "clients": args.clients,
                     "requests": total,
+                    "hypothesis_seeds": len(seeds),
+                    "mutated_copies": mutated,
                     "requests_per_s": round(total / elapsed, 1),
                     "rpcs_covered": len(per_method),
                     "rpcs_in_contract": len(ms),

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -55,7 +54,8 @@ def _bucket(stack: str) -> str:
 
 def _idle(stack: str) -> bool:
     last = stack.split(";")[-1]
-    return any(s in last for s in ("wait (threading.py", "_worker (concurrent", "select (selectors", "poll", "_wait_for_tstate_lock"))
+    idle = ("wait (threading.py", "_worker (concurrent", "select (selectors", "poll", "_wait_for_tstate_lock")
+    return any(s in last for s in idle)
 
 
 def _summarise(raw: Path) -> dict[str, Any]:
@@ -177,8 +177,20 @@ def main() -> None:
             raw = Path(tmp) / f"{name}.txt"
             if not args.no_py_spy and shutil.which("py-spy"):
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "200",
-                     "--threads", "--output", str(raw), "--nonblocking"],
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(server.proc.pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "--threads",
+                        "--output",
+                        str(raw),
+                        "--nonblocking",
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

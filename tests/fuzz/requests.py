@@ -275,3 +275,78 @@ def tally(outcomes: Iterator[Outcome]) -> dict[str, int]:
     for o in outcomes:
         counts[o.code] = counts.get(o.code, 0) + 1
     return counts
+
+
+def _random_string(rng: Any, pool: Pool) -> str:
+    pick = rng.random()
+    if pick < 0.3:
+        return rng.choice(_HOSTILE_STRINGS)
+    if pick < 0.55:
+        return rng.choice(["a", "x", "\x00", "é", "/", "\x7f"]) * rng.choice(_LENGTHS)
+    if pick < 0.75 and pool.ids:
+        return rng.choice(pool.ids)
+    if pick < 0.85:
+        return str(uuid.uuid4())
+    chars = (chr(rng.choice([rng.randrange(32, 127), rng.randrange(0, 0x3000)])) for _ in range(rng.randrange(0, 30)))
+    return "".join(chars)
+
+
+def _random_bytes(rng: Any, images: list[bytes]) -> bytes:
+    pick = rng.random()
+    base = rng.choice(images)
+    if pick < 0.3:
+        return base
+    if pick < 0.8:
+        b = bytearray(base)
+        for _ in range(rng.randrange(1, 9)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            b = b[: rng.randrange(1, len(b) + 1)]
+        return bytes(b)
+    return rng.randbytes(rng.randrange(0, 300))
+
+
+def mutate(msg: Any, rng: Any, pool: Pool, images: list[bytes], depth: int = 0) -> None:
+    """Change one to three fields of `msg` in place (cheap protobuf-level mutation, for
+    volume after Hypothesis has drawn the seeds)."""
+    fields = list(msg.DESCRIPTOR.fields)
+    if not fields:
+        return
+    for _ in range(rng.randrange(1, 4)):
+        f = rng.choice(fields)
+        try:
+            if f.type == FieldDescriptor.TYPE_MESSAGE:
+                if f.message_type.GetOptions().map_entry or depth >= 3:
+                    continue
+                if f.is_repeated:
+                    items = getattr(msg, f.name)
+                    if rng.random() < 0.2:
+                        del items[:]
+                    else:
+                        for _ in range(rng.choice([1, 1, 2, 35])):
+                            mutate(items.add(), rng, pool, images, depth + 1)
+                else:
+                    if rng.random() < 0.2:
+                        msg.ClearField(f.name)
+                    else:
+                        mutate(getattr(msg, f.name), rng, pool, images, depth + 1)
+                continue
+            if f.type == FieldDescriptor.TYPE_STRING:
+                value: Any = _random_string(rng, pool)
+            elif f.type == FieldDescriptor.TYPE_BYTES:
+                value = _random_bytes(rng, images)
+            elif f.type == FieldDescriptor.TYPE_BOOL:
+                value = rng.random() < 0.5
+            elif f.type == FieldDescriptor.TYPE_ENUM:
+                value = rng.choice([rng.randrange(-3, 20), rng.choice([v.number for v in f.enum_type.values])])
+            elif f.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+                value = rng.choice([0.0, -1.0, 1e30, float("nan"), float("inf"), rng.random() * 100])
+            else:
+                lo, hi = _INT_RANGES[f.type]
+                value = rng.choice([lo, hi, 0, -1 if lo < 0 else 1, rng.randrange(0, 1000)])
+            if f.is_repeated:
+                getattr(msg, f.name).extend([value] * rng.choice([1, 2, 120]))
+            else:
+                setattr(msg, f.name, value)
+        except (ValueError, TypeError, OverflowError):
+            continue
