@@ -342,6 +342,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _decode_failure(field, exc) from None
+    except Exception as exc:  # noqa: BLE001 - a decoder plugin's own bug on hostile bytes is still bad input
+        raise _decode_failure(field, exc) from None
 
     if (width, height) != (claims.width, claims.height):
         raise invalid(
@@ -365,6 +367,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
         raise _decode_failure(field, exc) from None
     except MemoryError:
         raise invalid(Reason.IMAGE_TOO_LARGE_PIXELS, f"{field} is too large to decode", field) from None
+    except Exception as exc:  # noqa: BLE001 - as above: hostile bytes, never an INTERNAL
+        raise _decode_failure(field, exc) from None
 
     # One conversion into a fresh contiguous array (not a reversed view and then a copy).
     bgr = cv2.cvtColor(np.asarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR)
