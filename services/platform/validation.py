@@ -19,7 +19,8 @@ limit. Nothing user-supplied is logged from here.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+import zoneinfo
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -48,11 +49,26 @@ class Rule:
     max_len: int
     text: bool = False  # free text: tab, CR and LF allowed
     identifier: bool = False  # no format characters (zero-width, bidi controls) either
+    # A further check of a non-empty value: what is wrong with it, or None.
+    check: Callable[[str], str | None] | None = None
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _known_zone(value: str) -> str | None:
+    # Only names of the IANA database: a zoneinfo lookup of anything else reads the file
+    # system ("Asia" is a directory, an over-long name is "File name too long").
+    if value in _zones():
+        return None
+    return "is not an IANA time zone name (for example Asia/Shanghai or Europe/Paris)"
 
 
 ID = Rule(ID_MAX, identifier=True)
 REF = Rule(REF_MAX, identifier=True)
-TIME_ZONE = Rule(TIME_ZONE_MAX, identifier=True)
+TIME_ZONE = Rule(TIME_ZONE_MAX, identifier=True, check=_known_zone)
 SHORT = Rule(SHORT_TEXT_MAX)
 TEXT = Rule(TEXT_MAX, text=True)
 TOKEN = Rule(TOKEN_MAX, identifier=True)
@@ -167,6 +183,10 @@ def _check_string(path: str, value: str, rule: Rule) -> Iterator[FieldViolation]
     bad = _bad_character(value, rule)
     if bad:
         yield FieldViolation(path, f"{path} {bad}; send plain text")
+    elif rule.check is not None and value:
+        wrong = rule.check(value)
+        if wrong:
+            yield FieldViolation(path, f"{path} {wrong}")
 
 
 def validate(message: Message) -> None:

@@ -85,6 +85,8 @@ _HOSTILE_STRINGS = [
     "../../etc/passwd",
     "Asia/Shanghai",
     "UTC",
+    "Asia",
+    "zone.tab",
     "'; DROP TABLE subjects; --",
     "%s%s%n",
     "😀" * 10,

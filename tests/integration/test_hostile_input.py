@@ -48,6 +48,13 @@ def test_a_time_zone_longer_than_any_iana_name_is_invalid_argument(server, caplo
             )
             _assert_invalid(error, "time_zone", "x" * 100)
             assert f"{len(zone):,} characters" in error.message
+        # Short names that are not zones (a directory of the zone database, a data file).
+        for zone in ("Asia", "zone.tab", "Etc/../UTC", "posix"):
+            error = _refused(
+                client.liveness.IssueChallenge,
+                liveness_pb2.IssueChallengeRequest(subject_id=subject_id, time_zone=zone),
+            )
+            _assert_invalid(error, "time_zone")
         # A real zone still works.
         ok = client.liveness.IssueChallenge(
             liveness_pb2.IssueChallengeRequest(subject_id=subject_id, time_zone="Europe/Paris")
