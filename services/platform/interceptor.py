@@ -342,7 +342,8 @@ def _wrap(
             except Exception as exc:
                 if _is_abort(exc):
                     raise
-                await fail(context, caller, started, exc)
+                # A refused message explains whatever the handler then said about the cut stream.
+                await fail(context, caller, started, bad[0] if bad else exc)
                 return
             log_line(caller, started, "OK")
 
@@ -364,7 +365,8 @@ def _wrap(
             except Exception as exc:
                 if _is_abort(exc):
                     raise
-                await fail(context, caller, started, exc)
+                # A refused message explains whatever the handler then said about the cut stream.
+                await fail(context, caller, started, bad[0] if bad else exc)
                 return None
             log_line(caller, started, "OK")
             return response

@@ -198,3 +198,11 @@ def test_heavy_calls_past_the_lane_are_refused_at_once_with_a_retry_hint(tmp_pat
         # Light calls are never queued behind the lane.
         with client() as c:
             assert c.identity.GetSubject(identity_pb2.GetSubjectRequest(subject_id=subject_id)).subject.subject_id
+
+
+def test_a_bad_message_in_a_stream_fails_the_call_with_its_own_field(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    with sqlite_server.client() as client:
+        config = identity_pb2.StreamMatchConfig(request_id="r" * 500, subject_id=str(uuid.uuid4()))
+        with pytest.raises(SellerVerifyError) as err:
+            list(client.identity.StreamMatchFace(iter([identity_pb2.StreamMatchFaceRequest(config=config)])))
+    _assert_invalid(err.value, "config.request_id", "r" * 200)
