@@ -229,11 +229,26 @@ class Idempotency:
                 pause()
                 self.remember(session, caller, method, request_id, request, response)
             return response
-        except IntegrityError:
+        except IntegrityError as exc:
             stored = self.lookup(caller, method, request_id, request, cls)
-            if stored is None:
+            if stored is None and not _unique_violation(exc):
                 raise
+            if stored is None:
+                # Not our own twin: a concurrent request committed a row with the same unique
+                # key first (on PostgreSQL both pass the existence check). That is the
+                # conflict the check would have reported, not a fault.
+                raise DomainError(
+                    Reason.ALREADY_EXISTS,
+                    "a concurrent request created the same object first; read it, or retry with other values",
+                    ErrorKind.CONFLICT,
+                ) from None
             return stored
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    """Whether `exc` is a unique-key collision (PostgreSQL SQLSTATE 23505, SQLite UNIQUE)."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
 class VerificationLog:
