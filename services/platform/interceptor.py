@@ -1,4 +1,10 @@
-"""The one server interceptor: authentication, role checks, error mapping, access logs.
+"""The one server interceptor: authentication, role checks, request limits, admission
+control, error mapping, access logs.
+
+Order per call: credentials, role, then the request's limits (validation.py: every
+message, also each message of a client stream), then for heavy RPCs a place in their
+admission lane (admission.py), then the handler. Request bytes that do not parse are
+INVALID_ARGUMENT here, not grpc's INTERNAL.
 
 Every RPC of the contract declares its allowed roles with the `allowed_roles` method
 option in the .proto; the table below is read from the generated descriptors, so the
