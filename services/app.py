@@ -47,6 +47,8 @@ class App:
     executor: ThreadPoolExecutor
     # Trust snapshots refreshed in every writing transaction (services/trust/snapshots.py).
     trust: TrustProjection
+    # The admission lanes (services/platform/admission.py), set by server.start().
+    admission: Any = None
     _lazy: dict[str, Any] = field(default_factory=dict)
     _lazy_lock: threading.RLock = field(default_factory=threading.RLock)  # factories may need other lazy objects
 
@@ -84,6 +86,7 @@ class App:
             images=timedelta(days=settings.retention_images_days),
             templates=timedelta(days=settings.retention_templates_days),
             idempotency=timedelta(days=settings.retention_idempotency_days),
+            personal=timedelta(days=settings.retention_personal_days),
         )
         trust = TrustProjection(PolicySet.load(settings.trust_policy_file, settings.trust_policy_dirs))
         trust.install(db.sessions)
@@ -101,6 +104,7 @@ class App:
                 max_bytes=settings.image_max_bytes,
                 max_side=settings.image_max_side,
                 max_pixels=settings.image_max_pixels,
+                max_aspect=settings.image_max_aspect,
             ),
             tokens=tokens,
             executor=ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="sv-work"),

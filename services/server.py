@@ -22,7 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.app import FACE_FLOW, App
-from services.platform.interceptor import ServerInterceptor, allowed_roles_table
+from services.platform.admission import Admission, parse_lane_settings
+from services.platform.interceptor import ServerInterceptor, allowed_roles_table, request_types_table
 from services.platform.settings import ServiceName, Settings
 from services.reverify import engine as reverify_engine
 
@@ -98,8 +99,14 @@ async def start(settings: Settings, app: App | None = None) -> Running:
     """Build the app and start serving; returns once the port is bound."""
     app = app or App.build(settings)
     stopping = [False]
+    admission = Admission(
+        settings.admission_concurrency, settings.admission_queue, parse_lane_settings(settings.admission_lanes)
+    )
+    for method, request_type in request_types_table(_file_descriptors()).items():
+        admission.register(method, request_type)
+    app.admission = admission
     interceptor = ServerInterceptor(
-        app.tokens, allowed_roles_table(_file_descriptors()), app.cert_callers(), lambda: stopping[0]
+        app.tokens, allowed_roles_table(_file_descriptors()), app.cert_callers(), lambda: stopping[0], admission
     )
     limit = settings.max_message_bytes
     server = grpc.aio.server(

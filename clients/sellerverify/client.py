@@ -52,6 +52,8 @@ class SellerVerifyError(Exception):
     message: str
     violations: list[FieldViolation] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    # The server's google.rpc.RetryInfo hint (seconds), when it sent one (RATE_LIMITED).
+    retry_after_s: float | None = None
 
     def __str__(self) -> str:
         text = f"{self.code.name} {self.reason}: {self.message}"
@@ -63,7 +65,7 @@ class SellerVerifyError(Exception):
     def from_rpc_error(cls, err: grpc.RpcError) -> SellerVerifyError:
         code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
         message = err.details() if hasattr(err, "details") else str(err)
-        reason, violations, meta = "", [], {}
+        reason, violations, meta, retry_after = "", [], {}, None
         try:
             status = rpc_status.from_call(err)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - a status without details is still an error
@@ -78,7 +80,11 @@ class SellerVerifyError(Exception):
                     bad = error_details_pb2.BadRequest()
                     detail.Unpack(bad)
                     violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
-        return cls(code, reason, message or "", violations, meta)
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    hint = error_details_pb2.RetryInfo()
+                    detail.Unpack(hint)
+                    retry_after = hint.retry_delay.ToMilliseconds() / 1000
+        return cls(code, reason, message or "", violations, meta, retry_after)
 
 
 class _Service:
@@ -218,6 +224,8 @@ class Client:
                 if not retryable or attempt > self.retries:
                     raise error from None
                 pause = min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
+                if error.retry_after_s is not None:  # the server said when: wait that long, with jitter
+                    pause = error.retry_after_s * (1.0 + 0.5 * random.random())
                 if time.monotonic() + pause >= deadline:
                     raise error from None
                 time.sleep(pause)

@@ -48,6 +48,8 @@ class DomainError(Exception):
     kind: ErrorKind = ErrorKind.INVALID_INPUT
     violations: list[FieldViolation] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    # For RATE_LIMITED / UNAVAILABLE: when to retry (sent as google.rpc.RetryInfo).
+    retry_after_s: float | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -1,18 +1,25 @@
 """Decoding uploaded images safely, before any heavy work.
 
 Order matters: the byte size is checked first, then the format is sniffed from the
-magic bytes, then the header is parsed (Pillow reads only the header on `open`) and
-the declared dimensions are checked, and only then are the pixels decoded. A
-decompression bomb (tiny file, huge declared canvas) is refused at the header step
-and never allocates its canvas.
+magic bytes, then our own header reader (`read_header`, below) reads every claim the
+header makes -- width and height (every JPEG SOF, the PNG IHDR, the WebP VP8/VP8L/VP8X
+canvas), frame count (APNG acTL, WebP animation, more than one JPEG frame), bit depth,
+colour model and coding process -- and each is checked against the limits; then Pillow
+parses the header too and must agree; only then are the pixels decoded. A
+decompression bomb (tiny file, huge declared canvas) is refused at the header step by
+its declared size and never allocates its canvas. Decoding time and memory are bounded
+because the pixel count is (about 30 ms and 3 bytes per pixel per megapixel here).
 """
 
 from __future__ import annotations
 
+import contextvars
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -43,8 +50,39 @@ class ImageLimits:
 
     max_bytes: int = 10 * 1024 * 1024
     max_side: int = 8192
-    max_pixels: int = 40_000_000
+    # 25 Mpx: a 20 Mpx camera photo passes; a 48 Mpx one is asked to be resized.
+    max_pixels: int = 25_000_000
     min_side: int = 32
+    # Long side / short side: 6 lets through panoramic-ish crops and phone screenshots
+    # (2.2), refuses 32x8192 strips.
+    max_aspect: float = 6.0
+    # Declared raw bytes per encoded byte above which a large canvas is a bomb: photos
+    # compress 5-30x, flat scans about 100x; a bomb compresses 1,000x.
+    max_compression_ratio: float = 400.0
+
+
+# A floor under `min_side` set for the current call (challenge photos need more pixels
+# than a thumbnail); the interceptor sets it per RPC, so every decode path of the call
+# (unary, streaming, worker threads) applies it.
+_MIN_SIDE_FLOOR: contextvars.ContextVar[int] = contextvars.ContextVar("sv_image_min_side", default=0)
+
+
+def set_min_side_floor(pixels: int) -> None:
+    """Images decoded in the current context must be at least `pixels` on each side."""
+    _MIN_SIDE_FLOOR.set(pixels)
+
+
+@dataclass(frozen=True)
+class HeaderClaims:
+    """What an image's header says about it, read without decoding any pixel."""
+
+    width: int
+    height: int
+    frames: int = 1
+    bits: int = 8  # per channel
+    channels: int = 3
+    colour: str = "rgb"  # gray, rgb, rgba, gray_alpha, palette, cmyk
+    coding: str = ""  # JPEG coding process ("baseline", "progressive", "lossless", ...)
 
 
 @dataclass(frozen=True)
@@ -74,6 +112,186 @@ def sniff_media_type(data: bytes) -> str | None:
     return None
 
 
+class _HeaderError(Exception):
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+_JPEG_SOF = {
+    0xC0: "baseline",
+    0xC1: "extended",
+    0xC2: "progressive",
+    0xC3: "lossless",
+    0xC5: "hierarchical",
+    0xC6: "hierarchical",
+    0xC7: "hierarchical",
+    0xC9: "arithmetic",
+    0xCA: "arithmetic",
+    0xCB: "arithmetic",
+    0xCD: "arithmetic",
+    0xCE: "arithmetic",
+    0xCF: "arithmetic",
+}
+_JPEG_DECODED = {"baseline", "extended", "progressive"}
+
+
+def _jpeg_header(data: bytes) -> HeaderClaims:
+    frames: list[HeaderClaims] = []
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            raise _HeaderError(Reason.IMAGE_CORRUPT, "a JPEG marker is missing (the header is damaged)")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if marker == 0xD9:
+            break
+        (length,) = struct.unpack_from(">H", data, i + 2)
+        if length < 2:
+            raise _HeaderError(Reason.IMAGE_CORRUPT, "a JPEG segment declares an impossible length")
+        if marker in _JPEG_SOF:
+            if i + 10 > n:
+                break
+            bits, height, width, comps = struct.unpack_from(">BHHB", data, i + 4)
+            if length != 8 + 3 * comps:
+                raise _HeaderError(Reason.IMAGE_CORRUPT, "the JPEG frame header is damaged")
+            colour = {1: "gray", 3: "rgb", 4: "cmyk"}.get(comps, f"{comps}-channel")
+            frames.append(HeaderClaims(width, height, 1, bits, comps, colour, _JPEG_SOF[marker]))
+        if marker == 0xDA:  # start of scan: entropy-coded data follows, the header is over
+            break
+        i += 2 + length
+    if not frames:
+        raise _HeaderError(Reason.IMAGE_TRUNCATED, "the JPEG ends before its frame header (truncated upload)")
+    first = frames[0]
+    if len(frames) > 1:
+        raise _HeaderError(Reason.IMAGE_ANIMATED, f"the JPEG declares {len(frames)} frames; send a single photo")
+    if first.coding not in _JPEG_DECODED:
+        raise _HeaderError(
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED,
+            f"the JPEG uses {first.coding} coding; send an ordinary (baseline or progressive) JPEG",
+        )
+    if first.bits != 8:
+        raise _HeaderError(
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED, f"the JPEG has {first.bits}-bit samples; send an 8-bit JPEG"
+        )
+    if first.channels not in (1, 3):
+        raise _HeaderError(
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED,
+            f"the JPEG's colour model is {first.colour} ({first.channels} channels); send an RGB or greyscale photo",
+        )
+    return first
+
+
+# PNG colour type -> (name, channels, allowed bit depths)
+_PNG_COLOUR = {
+    0: ("gray", 1, (1, 2, 4, 8, 16)),
+    2: ("rgb", 3, (8, 16)),
+    3: ("palette", 1, (1, 2, 4, 8)),
+    4: ("gray_alpha", 2, (8, 16)),
+    6: ("rgba", 4, (8, 16)),
+}
+
+
+def _png_header(data: bytes) -> HeaderClaims:
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise _HeaderError(Reason.IMAGE_CORRUPT, "the PNG does not start with its IHDR header")
+    width, height, bits, ctype, compression, filt, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if ctype not in _PNG_COLOUR:
+        raise _HeaderError(
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED, f"the PNG declares colour type {ctype}, which does not exist"
+        )
+    colour, channels, depths = _PNG_COLOUR[ctype]
+    if bits not in depths:
+        raise _HeaderError(
+            Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED,
+            f"the PNG declares {bits}-bit {colour} samples, which PNG does not allow",
+        )
+    if compression != 0 or filt != 0 or interlace not in (0, 1):
+        raise _HeaderError(Reason.IMAGE_CORRUPT, "the PNG header names an unknown compression, filter or interlace")
+    frames, i = 1, 33
+    for _ in range(1000):  # chunks before the first IDAT; a hostile file gets no unbounded walk
+        if i + 8 > len(data):
+            break
+        length, kind = struct.unpack_from(">I4s", data, i)
+        if kind == b"IDAT":
+            break
+        if kind == b"acTL" and i + 12 <= len(data):
+            (frames,) = struct.unpack_from(">I", data, i + 8)
+        i += 12 + length
+    if frames != 1:
+        raise _HeaderError(Reason.IMAGE_ANIMATED, f"the PNG is animated ({frames} frames); send a single photo")
+    return HeaderClaims(width, height, frames, bits, channels, colour)
+
+
+def _webp_header(data: bytes) -> HeaderClaims:
+    kind = data[12:16]
+    body = 20
+    if kind == b"VP8X" and len(data) >= 30:
+        flags = data[body]
+        width = 1 + int.from_bytes(data[body + 4 : body + 7], "little")
+        height = 1 + int.from_bytes(data[body + 7 : body + 10], "little")
+        if flags & 0x02:
+            raise _HeaderError(Reason.IMAGE_ANIMATED, "the WebP is animated; send a single photo")
+        return HeaderClaims(width, height, 1, 8, 4 if flags & 0x10 else 3, "rgba" if flags & 0x10 else "rgb")
+    if kind == b"VP8 " and len(data) >= 30:
+        if data[body + 3 : body + 6] != b"\x9d\x01\x2a":
+            raise _HeaderError(Reason.IMAGE_CORRUPT, "the WebP's VP8 frame has no start code")
+        width, height = struct.unpack_from("<HH", data, body + 6)
+        return HeaderClaims(width & 0x3FFF, height & 0x3FFF)
+    if kind == b"VP8L" and len(data) >= 25:
+        if data[body] != 0x2F:
+            raise _HeaderError(Reason.IMAGE_CORRUPT, "the WebP's lossless frame has no signature")
+        (bits,) = struct.unpack_from("<I", data, body + 1)
+        return HeaderClaims((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1, 8, 4, "rgba")
+    raise _HeaderError(Reason.IMAGE_CORRUPT, "the WebP has no VP8, VP8L or VP8X frame header")
+
+
+def read_header(data: bytes, media_type: str) -> HeaderClaims:
+    """Every claim of the header of a JPEG, PNG or WebP, read without decoding.
+
+    Raises DomainError-free `_HeaderError`s; `decode_image` turns them into refusals."""
+    try:
+        if media_type == "image/jpeg":
+            return _jpeg_header(data)
+        if media_type == "image/png":
+            return _png_header(data)
+        return _webp_header(data)
+    except struct.error:
+        raise _HeaderError(Reason.IMAGE_TRUNCATED, "the header ends early (truncated upload)") from None
+
+
+def check_claims(claims: HeaderClaims, encoded_size: int, limits: ImageLimits, field: str) -> None:
+    """Refuse what the header says before a pixel is decoded."""
+    width, height = claims.width, claims.height
+    if width == 0 or height == 0:
+        raise invalid(
+            Reason.IMAGE_DIMENSIONS_INVALID,
+            f"{field} declares {width}x{height} px; an image needs a width and a height. Send the photo again",
+            field,
+        )
+    _check_dimensions(width, height, limits, field)
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side > limits.max_aspect * short_side:
+        raise invalid(
+            Reason.IMAGE_ASPECT_RATIO_UNSUPPORTED,
+            f"{field} is {width:,}x{height:,} px, a strip {long_side / short_side:.1f} times longer than wide; "
+            f"at most {limits.max_aspect:g} is accepted. Send the whole photo",
+            field,
+        )
+    raw = width * height * claims.channels * max(claims.bits, 8) // 8
+    if width * height > 4_000_000 and raw > limits.max_compression_ratio * encoded_size:
+        raise invalid(
+            Reason.IMAGE_TOO_LARGE_PIXELS,
+            f"{field} declares {width:,}x{height:,} px in only {encoded_size:,} bytes (a decompression bomb); refused",
+            field,
+        )
+
+
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = "image") -> DecodedImage:
     """Decode `data` into BGR pixels or raise a DomainError with an image reason code.
 
@@ -100,6 +318,17 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
                 )
         raise invalid(Reason.IMAGE_CORRUPT, f"{field} is not a JPEG, PNG or WebP image", field)
 
+    floor = _MIN_SIDE_FLOOR.get()
+    if floor > limits.min_side:
+        limits = ImageLimits(
+            limits.max_bytes, limits.max_side, limits.max_pixels, floor, limits.max_aspect, limits.max_compression_ratio
+        )
+    try:
+        claims = read_header(data, media_type)
+    except _HeaderError as exc:
+        raise invalid(exc.reason, f"{field}: {exc}", field) from None
+    check_claims(claims, size, limits, field)
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -113,8 +342,18 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _decode_failure(field, exc) from None
+    except Exception as exc:  # noqa: BLE001 - a decoder plugin's own bug on hostile bytes is still bad input
+        raise _decode_failure(field, exc) from None
 
+    if (width, height) != (claims.width, claims.height):
+        raise invalid(
+            Reason.IMAGE_DIMENSIONS_INVALID,
+            f"{field}'s header declares {claims.width}x{claims.height} px but its image data {width}x{height}; refused",
+            field,
+        )
     _check_dimensions(width, height, limits, field)
+    if getattr(img, "n_frames", 1) != 1:
+        raise invalid(Reason.IMAGE_ANIMATED, f"{field} has more than one frame; send a single photo", field)
 
     try:
         with warnings.catch_warnings():
@@ -128,9 +367,12 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
         raise _decode_failure(field, exc) from None
     except MemoryError:
         raise invalid(Reason.IMAGE_TOO_LARGE_PIXELS, f"{field} is too large to decode", field) from None
+    except Exception as exc:  # noqa: BLE001 - as above: hostile bytes, never an INTERNAL
+        raise _decode_failure(field, exc) from None
 
-    arr = np.asarray(rgb, dtype=np.uint8)[:, :, ::-1]
-    return DecodedImage(bgr=np.ascontiguousarray(arr), media_type=media_type, encoded_size=size)
+    # One conversion into a fresh contiguous array (not a reversed view and then a copy).
+    bgr = cv2.cvtColor(np.asarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR)
+    return DecodedImage(bgr=bgr, media_type=media_type, encoded_size=size)
 
 
 def _check_dimensions(width: int, height: int, limits: ImageLimits, field: str) -> None:

@@ -392,6 +392,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                     reasons=[reason_to_pb(r) for r in row.reasons],
                     fields=fields,
                     created_at=ts(row.created_at),
+                    # Retention (platform/records.minimise_personal) says what it reduced.
+                    personal_data_purged_at=ts(row.personal_data_purged_at),  # type: ignore[attr-defined]
+                    purged_fields=row.purged_fields or [],  # type: ignore[attr-defined]
                 )
 
         return await self.offload(read)

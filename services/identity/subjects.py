@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError, ErrorKind, not_found
+from services.core.masking import MRZ_NUMBER_FIELDS, mask_document_number, mask_id_number  # noqa: F401 (re-export)
 from services.core.reasons import Reason
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.platform.models import SubjectRow
@@ -45,24 +46,6 @@ def get_subject(session: Session, subject_id: str, *, for_update: bool = False) 
     if row is None:
         raise not_found(Reason.SUBJECT_NOT_FOUND, f"no subject with id {subject_id!r}")
     return row
-
-
-def mask_id_number(number: str) -> str:
-    """Keep the region prefix and the last 4 characters: 1101**********123X."""
-    if len(number) <= 8:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 8) + number[-4:]
-
-
-# Numbers on passports and TD1 cards that identify the holder (the visual zone's copy too).
-MRZ_NUMBER_FIELDS = ("document_number", "personal_number", "viz.document_number")
-
-
-def mask_document_number(number: str) -> str:
-    """A passport / TD1 number with only its last 3 characters shown: ******89X (all masked up to 4)."""
-    if len(number) <= 4:
-        return "*" * len(number)
-    return "*" * (len(number) - 3) + number[-3:]
 
 
 def mrz_number_confirmed(result: DocumentResult) -> bool:

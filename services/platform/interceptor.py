@@ -1,4 +1,10 @@
-"""The one server interceptor: authentication, role checks, error mapping, access logs.
+"""The one server interceptor: authentication, role checks, request limits, admission
+control, error mapping, access logs.
+
+Order per call: credentials, role, then the request's limits (validation.py: every
+message, also each message of a client stream), then for heavy RPCs a place in their
+admission lane (admission.py), then the handler. Request bytes that do not parse are
+INVALID_ARGUMENT here, not grpc's INTERNAL.
 
 Every RPC of the contract declares its allowed roles with the `allowed_roles` method
 option in the .proto; the table below is read from the generated descriptors, so the
@@ -11,16 +17,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import aclosing
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.core.errors import DomainError, ErrorKind
+from services.core.images import set_min_side_floor
 from services.core.reasons import Reason
+from services.platform.admission import Admission, Lane, set_stream_lane
 from services.platform.auth import Caller, Role, TokenStore, set_current_caller
+from services.platform.logs import redact
+from services.platform.validation import undecodable, validate
 
 log = logging.getLogger("sellerverify.rpc")
 
@@ -44,6 +56,17 @@ _KIND_TO_CODE: dict[ErrorKind, tuple[grpc.StatusCode, int]] = {
     ErrorKind.INTERNAL: (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL),
 }
 
+# Images answering a liveness challenge must show a face and a hand-written code: below
+# this many pixels on a side there is nothing to check (and a tiny face left the PAD
+# checks an empty patch). Applied by the image gate to every image of these RPCs.
+IMAGE_MIN_SIDE: dict[str, int] = {"RespondChallenge": 200, "StreamChallenge": 200}
+
+# What an error may carry back to the caller: bounded, so that nothing a caller sent
+# (an id of 20 KB) is echoed into trailing metadata.
+MESSAGE_MAX = 400
+VIOLATION_MAX = 300
+METADATA_MAX = 120
+
 _ROLE_FROM_PROTO = {1: Role.ONBOARDING, 2: Role.CS_REP, 3: Role.SCHEDULER, 4: Role.RISK, 5: Role.ADMIN}
 
 
@@ -60,26 +83,50 @@ def allowed_roles_table(file_descriptors: Iterable[Any]) -> dict[str, frozenset[
     return table
 
 
+def request_types_table(file_descriptors: Iterable[Any]) -> dict[str, Any]:
+    """Full method name -> request message descriptor."""
+    return {
+        f"/{service.full_name}/{method.name}": method.input_type
+        for fd in file_descriptors
+        for service in fd.services_by_name.values()
+        for method in service.methods
+    }
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` redacted and cut to `limit` characters (an error never echoes more)."""
+    text = redact(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def rich_status(error: DomainError) -> status_pb2.Status:
-    """google.rpc.Status with ErrorInfo (reason code) and BadRequest (field violations)."""
+    """google.rpc.Status with ErrorInfo (reason code), BadRequest (field violations) and
+    RetryInfo (when to retry), every text bounded."""
     _, code = _KIND_TO_CODE[error.kind]
-    info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=ERROR_DOMAIN, metadata=error.metadata)
-    details = [info]
+    metadata = {bounded(k, 60): bounded(v, METADATA_MAX) for k, v in list(error.metadata.items())[:10]}
+    info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=ERROR_DOMAIN, metadata=metadata)
+    details: list[Message] = [info]
     if error.violations:
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=bounded(v.field, 120), description=bounded(v.description, VIOLATION_MAX)
+                    )
+                    for v in error.violations[:20]
                 ]
             )
         )
+    if error.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     packed = []
     for d in details:
         a = any_pb2.Any()
         a.Pack(d)
         packed.append(a)
-    return status_pb2.Status(code=code, message=error.message, details=packed)
+    return status_pb2.Status(code=code, message=bounded(error.message, MESSAGE_MAX), details=packed)
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> None:
@@ -96,11 +143,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         roles: dict[str, frozenset[Role]],
         cert_callers: dict[str, Caller] | None = None,
         shutting_down: Callable[[], bool] = lambda: False,
+        admission: Admission | None = None,
     ) -> None:
         self._tokens = tokens
         self._roles = roles
         self._cert_callers = cert_callers or {}
         self._shutting_down = shutting_down
+        self._admission = admission
 
     async def intercept_service(
         self,
@@ -115,7 +164,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return handler
         allowed = self._roles.get(method)
         metadata = dict(handler_call_details.invocation_metadata or ())
-        return _wrap(handler, lambda ctx: self._authorise(method, allowed, metadata, ctx), method)
+        lane = self._admission.lane_for(method) if self._admission else None
+        return _wrap(
+            handler,
+            lambda ctx: self._authorise(method, allowed, metadata, ctx),
+            method,
+            lane,
+            IMAGE_MIN_SIDE.get(method.rsplit("/", 1)[-1], 0),
+        )
 
     def _authorise(
         self, method: str, allowed: frozenset[Role] | None, metadata: dict[str, Any], context: grpc.aio.ServicerContext
@@ -162,11 +218,58 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse (answered INVALID_ARGUMENT)."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # grpc answers INTERNAL when a deserializer raises; we answer INVALID_ARGUMENT instead.
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception:  # noqa: BLE001 - any parse failure is the caller's malformed message
+            return _UNDECODABLE
+
+    return tolerant
+
+
 def _wrap(
     handler: grpc.RpcMethodHandler,
     authorise: Callable[[grpc.aio.ServicerContext], Caller],
     method: str,
+    lane: Lane | None = None,
+    image_min_side: int = 0,
 ) -> grpc.RpcMethodHandler:
+    def check(request: Any) -> None:
+        if request is _UNDECODABLE:
+            raise undecodable(method)
+        validate(request)
+
+    def enter(context: grpc.aio.ServicerContext) -> Caller:
+        caller = authorise(context)
+        set_current_caller(caller)
+        set_min_side_floor(image_min_side)
+        return caller
+
+    async def checked(requests: AsyncIterator[Any], bad: list[DomainError]) -> AsyncIterator[Any]:
+        # A bad message ends the stream as seen by the handler; the interceptor then fails the call.
+        async for message in requests:
+            try:
+                check(message)
+            except DomainError as exc:
+                bad.append(exc)
+                return
+            yield message
+
+    deserializer = _tolerant(handler.request_deserializer)
+
     def log_line(caller: Caller | None, started: float, outcome: str, reason: str = "") -> None:
         log.info(
             "rpc",
@@ -204,9 +307,13 @@ def _wrap(
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started, caller = time.perf_counter(), None
             try:
-                caller = authorise(context)
-                set_current_caller(caller)
-                response = await inner_uu(request, context)
+                caller = enter(context)
+                check(request)
+                if lane is None:
+                    response = await inner_uu(request, context)
+                else:
+                    async with lane.slot():
+                        response = await inner_uu(request, context)
             except Exception as exc:
                 if _is_abort(exc):
                     raise
@@ -215,9 +322,7 @@ def _wrap(
             log_line(caller, started, "OK")
             return response
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, handler.response_serializer)
 
     if handler.stream_stream or handler.unary_stream:
         is_stream_in = handler.stream_stream is not None
@@ -225,41 +330,54 @@ def _wrap(
 
         async def streaming(request_or_iter: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started, caller = time.perf_counter(), None
+            bad: list[DomainError] = []
             try:
-                caller = authorise(context)
-                set_current_caller(caller)
-                async for item in inner_ss(request_or_iter, context):
-                    yield item
+                caller = enter(context)
+                set_stream_lane(lane)
+                if is_stream_in:
+                    request_or_iter = checked(request_or_iter, bad)
+                else:
+                    check(request_or_iter)
+                async with aclosing(inner_ss(request_or_iter, context)) as items:
+                    async for item in items:
+                        if bad:
+                            break
+                        yield item
+                if bad:
+                    raise bad[0]
             except Exception as exc:
                 if _is_abort(exc):
                     raise
-                await fail(context, caller, started, exc)
+                # A refused message explains whatever the handler then said about the cut stream.
+                await fail(context, caller, started, bad[0] if bad else exc)
                 return
             log_line(caller, started, "OK")
 
         factory = grpc.stream_stream_rpc_method_handler if is_stream_in else grpc.unary_stream_rpc_method_handler
-        return factory(streaming, handler.request_deserializer, handler.response_serializer)
+        return factory(streaming, deserializer, handler.response_serializer)
 
     if handler.stream_unary:
         inner_su = handler.stream_unary
 
         async def stream_unary(request_iter: Any, context: grpc.aio.ServicerContext) -> Any:
             started, caller = time.perf_counter(), None
+            bad: list[DomainError] = []
             try:
-                caller = authorise(context)
-                set_current_caller(caller)
-                response = await inner_su(request_iter, context)
+                caller = enter(context)
+                set_stream_lane(lane)
+                response = await inner_su(checked(request_iter, bad), context)
+                if bad:
+                    raise bad[0]
             except Exception as exc:
                 if _is_abort(exc):
                     raise
-                await fail(context, caller, started, exc)
+                # A refused message explains whatever the handler then said about the cut stream.
+                await fail(context, caller, started, bad[0] if bad else exc)
                 return None
             log_line(caller, started, "OK")
             return response
 
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.stream_unary_rpc_method_handler(stream_unary, deserializer, handler.response_serializer)
     return handler
 
 

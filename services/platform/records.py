@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,15 @@ from services.core.reasons import Reason
 from services.platform.auth import Caller
 from services.platform.crypto import KeyRing
 from services.platform.database import Database
-from services.platform.models import AuditEventRow, BlobRow, FaceTemplateRow, IdempotencyRow, VerificationRow
+from services.platform.models import (
+    AuditEventRow,
+    BlobRow,
+    DocumentRow,
+    FaceTemplateRow,
+    IdempotencyRow,
+    SubjectRow,
+    VerificationRow,
+)
 
 log = logging.getLogger("sellerverify.records")
 
@@ -42,9 +50,14 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Retention:
+    """How long each kind of data is kept. Applied at purge time to what is stored
+    (from each row's created_at), so a changed setting reaches old rows too."""
+
     images: timedelta
     templates: timedelta
     idempotency: timedelta
+    # Personal fields of documents, subjects' names and sealed full responses.
+    personal: timedelta = timedelta(days=90)
 
 
 class BlobStore:
@@ -74,14 +87,33 @@ class BlobStore:
         )
         return blob_id
 
+    @property
+    def keys(self) -> KeyRing:
+        return self._keys
+
+    def keep_for(self, purpose: str) -> timedelta:
+        """The current retention of blobs of `purpose`."""
+        return self._retention.templates if purpose in self.TEMPLATE_PURPOSES else self._retention.images
+
     def get(self, session: Session, blob_id: str) -> tuple[bytes, BlobRow] | None:
         row = session.get(BlobRow, blob_id)
-        if row is None or row.expires_at <= utcnow():
+        now = utcnow()
+        if row is None or row.expires_at <= now or row.created_at + self.keep_for(row.purpose) <= now:
             return None
         return self._keys.open(row.sealed, f"blob:{blob_id}"), row
 
+    def expired(self, now: datetime) -> ColumnElement[bool]:
+        """Blobs past retention: the expiry fixed when written, or created_at plus the
+        *current* policy, whichever comes first (lowering a setting applies to old blobs)."""
+        templates = tuple(self.TEMPLATE_PURPOSES)
+        return or_(
+            BlobRow.expires_at <= now,
+            and_(BlobRow.purpose.in_(templates), BlobRow.created_at <= now - self._retention.templates),
+            and_(BlobRow.purpose.not_in(templates), BlobRow.created_at <= now - self._retention.images),
+        )
+
     def purge_expired(self, session: Session, now: datetime | None = None) -> int:
-        result = session.execute(delete(BlobRow).where(BlobRow.expires_at <= (now or utcnow())))
+        result = session.execute(delete(BlobRow).where(self.expired(now or utcnow())))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -197,11 +229,26 @@ class Idempotency:
                 pause()
                 self.remember(session, caller, method, request_id, request, response)
             return response
-        except IntegrityError:
+        except IntegrityError as exc:
             stored = self.lookup(caller, method, request_id, request, cls)
-            if stored is None:
+            if stored is None and not _unique_violation(exc):
                 raise
+            if stored is None:
+                # Not our own twin: a concurrent request committed a row with the same unique
+                # key first (on PostgreSQL both pass the existence check). That is the
+                # conflict the check would have reported, not a fault.
+                raise DomainError(
+                    Reason.ALREADY_EXISTS,
+                    "a concurrent request created the same object first; read it, or retry with other values",
+                    ErrorKind.CONFLICT,
+                ) from None
             return stored
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    """Whether `exc` is a unique-key collision (PostgreSQL SQLSTATE 23505, SQLite UNIQUE)."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
 class VerificationLog:
@@ -272,31 +319,99 @@ class VerificationLog:
 
 
 def purge_expired(
-    db: Database, blobs: BlobStore, retention: Retention, purged_templates: list[str] | None = None
+    db: Database,
+    blobs: BlobStore,
+    retention: Retention,
+    purged_templates: list[str] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, int]:
-    """Delete biometric blobs past retention and old idempotency records.
+    """Delete biometric blobs past retention and old idempotency records, and reduce
+    personal data past its retention to what the policy keeps (see `minimise_personal`).
 
+    Every expiry is computed from the row's created_at and the *current* settings.
     Face templates whose sealed vector expires are deleted with it, and their ids are
     appended to `purged_templates` so the caller can drop them from search indexes too."""
-    now = utcnow()
+    now = now or utcnow()
     with db.transaction() as session:
         expiring = list(
             session.scalars(
                 select(FaceTemplateRow.id)
                 .join(BlobRow, FaceTemplateRow.blob_id == BlobRow.id)
-                .where(BlobRow.expires_at <= now)
+                .where(blobs.expired(now))
             )
         )
         if expiring:
             session.execute(delete(FaceTemplateRow).where(FaceTemplateRow.id.in_(expiring)))
         n_blobs = blobs.purge_expired(session, now)
-        res = session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at <= now - retention.idempotency))
+        # Stored responses repeat what the call returned (document fields): never kept
+        # longer than personal data.
+        keep_idem = min(retention.idempotency, retention.personal)
+        res = session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at <= now - keep_idem))
         n_idem = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    personal = minimise_personal(db, blobs.keys, retention, now)
     if purged_templates is not None:
         purged_templates.extend(expiring)
-    if n_blobs or n_idem:
-        log.info(
-            "retention purge",
-            extra={"blobs_deleted": n_blobs, "templates_deleted": len(expiring), "idempotency_deleted": n_idem},
+    counts = {"blobs": n_blobs, "templates": len(expiring), "idempotency": n_idem, **personal}
+    if any(counts.values()):
+        log.info("retention purge", extra={f"{k}_purged": v for k, v in counts.items()})
+    return counts
+
+
+def minimise_personal(
+    db: Database, keys: KeyRing, retention: Retention, now: datetime, batch: int = 500
+) -> dict[str, int]:
+    """Past `retention.personal` (from created_at): document fields reduced to what
+    core.masking keeps (masked numbers, company identity; other values emptied; each
+    field's status and reasons, the verdict and reason codes stay), the document
+    marked with when and which fields; sealed full responses of verifications dropped
+    (verdict, reasons and checks stay in their columns); a subject's sealed name
+    dropped once none of its documents keeps personal data. One transaction per batch."""
+    from sellerverify.v1 import identity_pb2  # the sealed document-fields format
+
+    from services.core.masking import minimised_value
+
+    cutoff = now - retention.personal
+    n_docs = 0
+    while True:
+        with db.transaction() as session:
+            rows = list(
+                session.scalars(
+                    select(DocumentRow)
+                    .where(DocumentRow.created_at <= cutoff, DocumentRow.personal_data_purged_at.is_(None))  # type: ignore[attr-defined]
+                    .limit(batch)
+                )
+            )
+            for row in rows:
+                aad = f"document:{row.id}"
+                stored = identity_pb2.GetDocumentResponse.FromString(keys.open(row.fields_sealed, aad))
+                purged: list[str] = []
+                for f in stored.fields:
+                    reduced = minimised_value(f.name, f.value)
+                    if reduced is not None:
+                        f.value = reduced
+                        purged.append(f.name)
+                row.fields_sealed = keys.seal(stored.SerializeToString(), aad)
+                row.personal_data_purged_at = now  # type: ignore[attr-defined]
+                row.purged_fields = purged  # type: ignore[attr-defined]
+            n_docs += len(rows)
+        if len(rows) < batch:
+            break
+    with db.transaction() as session:
+        res = session.execute(
+            update(VerificationRow)
+            .where(VerificationRow.created_at <= cutoff, VerificationRow.result_sealed.is_not(None))
+            .values(result_sealed=None)
         )
-    return {"blobs": n_blobs, "templates": len(expiring), "idempotency": n_idem}
+        n_results = int(res.rowcount or 0)  # type: ignore[attr-defined]
+        live_document = exists().where(
+            DocumentRow.subject_id == SubjectRow.id,
+            DocumentRow.personal_data_purged_at.is_(None),  # type: ignore[attr-defined]
+        )
+        res = session.execute(
+            update(SubjectRow)
+            .where(SubjectRow.name_sealed.is_not(None), ~live_document)
+            .values(name_sealed=None)
+            .execution_options(synchronize_session=False)
+        )
+        n_names = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    return {"documents_minimised": n_docs, "verification_results": n_results, "subject_names": n_names}

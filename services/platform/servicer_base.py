@@ -21,10 +21,17 @@ from services.app import App
 from services.core.errors import invalid, missing
 from services.core.images import DecodedImage, decode_image
 from services.core.reasons import Reason
+from services.platform.admission import current_lane
 from services.platform.auth import current_caller
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
+
+# (client, method, request id) that `replayed` found new in this call: `mutate` then goes
+# straight to the write (the idempotency row's primary key still catches a racing twin).
+_CHECKED_NEW: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar(
+    "sv_checked_new", default=None
+)
 
 
 class ServicerBase:
@@ -34,10 +41,17 @@ class ServicerBase:
         self.app = app
 
     async def offload(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking work (models, database) on the worker pool, keeping the caller context."""
+        """Run blocking work (models, database) on the worker pool, keeping the caller context.
+
+        Within a heavy streaming call each unit of work takes a place in its admission
+        lane (unary heavy calls hold theirs for the whole call, from the interceptor)."""
         ctx = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
+        lane = current_lane()
+        if lane is None:
+            return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
+        async with lane.slot():
+            return await loop.run_in_executor(self.app.executor, partial(ctx.run, fn, *args, **kwargs))
 
     async def mutate(
         self,
@@ -53,9 +67,10 @@ class ServicerBase:
         """
         caller = current_caller()
         request_id: str = request.request_id  # type: ignore[attr-defined]  # every mutating request has one (contract test)
-        stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
-        if stored is not None:
-            return stored
+        if _CHECKED_NEW.get() != (caller.client_id, method, request_id):
+            stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
+            if stored is not None:
+                return stored
         return await self.offload(
             self.app.idempotency.commit_once,
             caller,
@@ -70,14 +85,12 @@ class ServicerBase:
     async def replayed(self, method: str, request: Message, response_cls: type[M]) -> M | None:
         """The stored response if this request id was already served (checked before heavy work)."""
         caller = current_caller()
-        return await self.offload(
-            self.app.idempotency.lookup,
-            caller,
-            method,
-            request.request_id,  # type: ignore[attr-defined]
-            request,
-            response_cls,
-        )
+        request_id: str = request.request_id  # type: ignore[attr-defined]
+        stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
+        # Looked up once: mutate() skips its own lookup for this request (one database
+        # read and one worker hop less per heavy call).
+        _CHECKED_NEW.set(None if stored is not None else (caller.client_id, method, request_id))
+        return stored
 
     def _fault_pause(self) -> None:
         ms = self.app.settings.fault_write_pause_ms

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     max_message_bytes: int = 64 * 1024 * 1024
     # Worker threads for CPU-bound model calls.
     worker_threads: int = 4
+    # Admission control of heavy RPCs (those whose requests carry images): per lane
+    # (face, document, liveness, ...) this many calls run and this many wait; beyond
+    # that a call is refused at once with RESOURCE_EXHAUSTED (RATE_LIMITED + RetryInfo).
+    admission_concurrency: int = 2
+    admission_queue: int = 8
+    # Per-lane overrides, `lane=concurrency:queue,...` (e.g. "face=3:12,document=1:4").
+    admission_lanes: str = ""
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 20.0
 
@@ -71,13 +78,18 @@ class Settings(BaseSettings):
     retention_images_days: int = 90
     retention_templates_days: int = 3 * 365
     retention_idempotency_days: int = 7
+    # Personal fields read from documents (name, address, full numbers, dates) and the
+    # full sealed responses that repeat them: after this, only the masked number,
+    # verdict and reason codes are kept. Applied to what is stored already.
+    retention_personal_days: int = 90
     # How often the server deletes what is past retention.
     purge_interval_seconds: int = 3600
 
     # --- Images ---
     image_max_bytes: int = 10 * 1024 * 1024
     image_max_side: int = 8192
-    image_max_pixels: int = 40_000_000
+    image_max_pixels: int = 25_000_000
+    image_max_aspect: float = 6.0
 
     # --- Face matching ---
     # Directory holding an insightface ArcFace pack (non-commercial licence); empty = bundled SFace.

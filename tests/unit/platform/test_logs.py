@@ -53,3 +53,19 @@ def test_exception_text_is_redacted(log: logging.Logger, capsys: pytest.CaptureF
     except ValueError:
         log.exception("lookup failed")
     assert ID_NUMBER not in capsys.readouterr().err
+
+
+def test_long_values_and_exception_texts_are_cut(log: logging.Logger, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO")
+    huge = "Asia/" + "x" * (1 << 20)
+    log.info("rpc", extra={"time_zone": huge})
+    try:
+        raise OSError(36, "File name too long", huge)
+    except OSError:
+        log.exception("unhandled error in %s", "/sellerverify.v1.LivenessService/IssueChallenge")
+    lines = _lines(capsys)
+    assert len(lines) == 2
+    assert all(len(line) < 40_000 for line in lines)  # not the 1 MiB value
+    first = json.loads(lines[0])
+    assert first["time_zone"].startswith("Asia/xxx") and "more characters]" in first["time_zone"]
+    assert "File name too long" in json.loads(lines[1])["exc_info"]

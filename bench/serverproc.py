@@ -1,0 +1,83 @@
+"""A real `sellerverify serve` process for benches (own data dir, ephemeral port)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from tests.conftest import TOKEN_SPEC
+
+
+class ServerProcess:
+    """Start, kill -9, restart; RSS from /proc."""
+
+    def __init__(self, data_dir: Path, database_url: str = "", **env: str) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url or f"sqlite:///{data_dir / 'sellerverify.db'}"
+        self.extra = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.address = ""
+        self.port = 0
+        self.log = data_dir / "server.log"
+
+    def start(self, port: int = 0, timeout: float = 120.0) -> float:
+        """Start the server; returns seconds until it was serving."""
+        ready = self.data_dir / f"ready-{uuid.uuid4().hex}.json"
+        env = {
+            **os.environ,
+            "SELLERVERIFY_DATA_DIR": str(self.data_dir),
+            "SELLERVERIFY_DATABASE_URL": self.database_url,
+            "SELLERVERIFY_API_TOKENS": TOKEN_SPEC,
+            "SELLERVERIFY_ENCRYPTION_KEY_FILE": str(self.data_dir / "keys" / "master.key"),
+            "SELLERVERIFY_PURGE_INTERVAL_SECONDS": "3600",
+            **self.extra,
+        }
+        cli = Path(sys.executable).parent / "sellerverify"
+        started = time.monotonic()
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(cli), "serve", "--port", str(port), "--ready-file", str(ready)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() - started > timeout:
+                self.proc.kill()
+                raise RuntimeError(f"server did not start (exit {self.proc.returncode}); see {self.log}")
+            time.sleep(0.02)
+        info = json.loads(ready.read_text())
+        self.address, self.port = info["address"], info["port"]
+        return time.monotonic() - started
+
+    def rss_mb(self, peak: bool = False) -> float:
+        """Resident memory now (or the peak, VmHWM) in MB, 0 when not running."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0.0
+        key = "VmHWM" if peak else "VmRSS"
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return 0.0
+        return 0.0
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill9()

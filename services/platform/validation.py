@@ -1,0 +1,216 @@
+"""Generic request validation, applied by the interceptor to every message of every RPC.
+
+Nothing here knows a particular RPC: limits are derived from each request's descriptor,
+walked recursively, by field *kind* (an id, a reference, a time zone, free text), with
+per-field overrides in one table (`OVERRIDES`). An RPC added later is covered without
+its author doing anything; a field that needs a different limit gets one row below.
+
+What is refused, with INVALID_ARGUMENT, reason INVALID_FIELD and a field violation:
+- a string longer than its limit (ids and references are short, notes are bounded);
+- NUL and other control characters (free text may keep tab and newlines), lone
+  surrogates, and, in identifiers, any invisible format character;
+- a repeated field with more items than its bound;
+- bytes beyond their bound (image fields are bounded by the image gate instead).
+
+Error texts never quote the offending value: they name the field, its length and the
+limit. Nothing user-supplied is logged from here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from services.core.errors import DomainError, ErrorKind, FieldViolation
+from services.core.reasons import Reason
+
+# --- Limits (characters for strings, items for repeated fields, bytes for bytes) ---
+ID_MAX = 100  # object ids, request ids (server ids are 36-char UUIDs; request ids are the caller's)
+REF_MAX = 200  # external references (subjects.external_ref is String(200))
+TIME_ZONE_MAX = 64  # IANA names are at most ~32 characters; the column is String(64)
+SHORT_TEXT_MAX = 200  # names, labels, media types, anything not named otherwise
+TEXT_MAX = 4096  # notes, descriptions
+TOKEN_MAX = 1024  # page tokens
+REPEATED_MAX = 100  # items in a repeated scalar field
+REPEATED_MESSAGES_MAX = 32  # items in a repeated message field (images: the RPC's own bound is lower)
+BYTES_MAX = 64 * 1024 * 1024  # the transport's limit; image fields are checked by the image gate
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one field is checked."""
+
+    max_len: int
+    text: bool = False  # free text: tab, CR and LF allowed
+    identifier: bool = False  # no format characters (zero-width, bidi controls) either
+    # A further check of a non-empty value: what is wrong with it, or None.
+    check: Callable[[str], str | None] | None = None
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _known_zone(value: str) -> str | None:
+    # Only names of the IANA database: a zoneinfo lookup of anything else reads the file
+    # system ("Asia" is a directory, an over-long name is "File name too long").
+    if value in _zones():
+        return None
+    return "is not an IANA time zone name (for example Asia/Shanghai or Europe/Paris)"
+
+
+ID = Rule(ID_MAX, identifier=True)
+REF = Rule(REF_MAX, identifier=True)
+TIME_ZONE = Rule(TIME_ZONE_MAX, identifier=True, check=_known_zone)
+SHORT = Rule(SHORT_TEXT_MAX)
+TEXT = Rule(TEXT_MAX, text=True)
+TOKEN = Rule(TOKEN_MAX, identifier=True)
+
+# Per-field overrides: "<message full name>.<field>" or a bare field name (any message).
+# The column a value lands in decides the tightest limit.
+OVERRIDES: dict[str, Rule] = {
+    "time_zone": TIME_ZONE,
+    "external_ref": REF,
+    "shop_ref": REF,
+    "page_token": TOKEN,
+    "note": TEXT,
+    "description": TEXT,
+    "detail": TEXT,
+    "sellerverify.v1.AttachEvidenceRequest.label": Rule(40),  # case_evidence.label is String(40)
+    "sellerverify.v1.AddExecutiveRequest.name": Rule(100),  # executives.name is String(100)
+}
+REPEATED_OVERRIDES: dict[str, int] = {
+    "enterprise_ids": 1000,
+}
+
+
+def rule_for(message: Descriptor, field: FieldDescriptor) -> Rule:
+    """The rule of a string field: override table first, then the field's kind by name."""
+    for key in (f"{message.full_name}.{field.name}", field.name):
+        if key in OVERRIDES:
+            return OVERRIDES[key]
+    name = field.name
+    if name == "request_id" or name.endswith("_id") or name.endswith("_ids") or name == "id":
+        return ID
+    if name.endswith("_ref"):
+        return REF
+    return SHORT
+
+
+@dataclass(frozen=True)
+class _Check:
+    field: FieldDescriptor
+    rule: Rule | None  # for strings
+    repeated_max: int
+    sub: Descriptor | None  # for messages
+
+
+@cache
+def _plan(message: Descriptor) -> tuple[_Check, ...]:
+    checks: list[_Check] = []
+    for f in message.fields:
+        if f.type == FieldDescriptor.TYPE_STRING:
+            checks.append(_Check(f, rule_for(message, f), REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
+        elif f.type == FieldDescriptor.TYPE_BYTES:
+            checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
+        elif f.type == FieldDescriptor.TYPE_MESSAGE:
+            # Well-known types (Timestamp, Duration) carry no strings worth checking.
+            sub = None if f.message_type.full_name.startswith("google.protobuf.") else f.message_type
+            checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MESSAGES_MAX), sub))
+        elif f.is_repeated:
+            checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
+    return tuple(checks)
+
+
+def _bad_character(value: str, rule: Rule) -> str | None:
+    """What is wrong with the characters of `value` (a description, never the value), or None."""
+    if value.isprintable() and (value.isascii() or not rule.identifier):
+        # Fast path: printable text. isprintable() is False for every Cc/Cf/Cs/Co/Cn/Zl/Zp/Zs-but-space char.
+        return None
+    for ch in value:
+        if ch == "\x00":
+            return "contains a NUL character"
+        if ch == " " or (rule.text and ch in "\t\r\n"):
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cc" or cat in ("Zl", "Zp"):
+            return f"contains the control character U+{ord(ch):04X}"
+        if cat == "Cs":
+            return "contains an unpaired surrogate (not valid UTF-8 text)"
+        if rule.identifier and (cat == "Cf" or cat.startswith("Z")):
+            return f"contains the invisible or space character U+{ord(ch):04X}"
+    return None
+
+
+def _violations(message: Message, prefix: str) -> Iterator[FieldViolation]:
+    desc = message.DESCRIPTOR
+    for check in _plan(desc):
+        f = check.field
+        path = f"{prefix}{f.name}"
+        if f.is_repeated:
+            values = getattr(message, f.name)
+            if len(values) > check.repeated_max:
+                yield FieldViolation(
+                    path, f"{path} has {len(values):,} items; at most {check.repeated_max:,} are allowed"
+                )
+                continue
+            items = [(f"{path}[{i}]", v) for i, v in enumerate(values)]
+        else:
+            if f.type == FieldDescriptor.TYPE_MESSAGE and not message.HasField(f.name):
+                continue
+            items = [(path, getattr(message, f.name))]
+        for item_path, value in items:
+            if check.rule is not None:
+                yield from _check_string(item_path, value, check.rule)
+            elif f.type == FieldDescriptor.TYPE_BYTES:
+                if len(value) > BYTES_MAX:
+                    yield FieldViolation(item_path, f"{item_path} is {len(value):,} bytes; the limit is {BYTES_MAX:,}")
+            elif check.sub is not None:
+                yield from _violations(value, f"{item_path}.")
+
+
+def _check_string(path: str, value: str, rule: Rule) -> Iterator[FieldViolation]:
+    if len(value) > rule.max_len:
+        yield FieldViolation(path, f"{path} is {len(value):,} characters long; the limit is {rule.max_len:,}")
+        return
+    bad = _bad_character(value, rule)
+    if bad:
+        yield FieldViolation(path, f"{path} {bad}; send plain text")
+    elif rule.check is not None and value:
+        wrong = rule.check(value)
+        if wrong:
+            yield FieldViolation(path, f"{path} {wrong}")
+
+
+def validate(message: Message) -> None:
+    """Raise INVALID_INPUT (INVALID_FIELD, with every field violation) if `message` breaks a limit."""
+    violations = list(_violations(message, ""))
+    if violations:
+        first = violations[0].description
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        raise DomainError(
+            Reason.INVALID_FIELD,
+            first + more,
+            ErrorKind.INVALID_INPUT,
+            violations[:20],
+            metadata={"rule": "request_limits"},
+        )
+
+
+def undecodable(method: str) -> DomainError:
+    """The error for request bytes that do not parse as the RPC's message (bad wire
+    format or a string field that is not valid UTF-8)."""
+    return DomainError(
+        Reason.INVALID_FIELD,
+        f"the request is not a valid {method.rsplit('/', 1)[-1]} message "
+        "(malformed protobuf, or a string field that is not valid UTF-8)",
+        ErrorKind.INVALID_INPUT,
+        metadata={"rule": "request_encoding"},
+    )
