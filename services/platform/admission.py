@@ -100,7 +100,9 @@ def _carries_bytes(message: Descriptor, seen: frozenset[str] = frozenset()) -> b
     for f in message.fields:
         if f.type == FieldDescriptor.TYPE_BYTES:
             return True
-        if f.type == FieldDescriptor.TYPE_MESSAGE and _carries_bytes(f.message_type, seen | {message.full_name}):
+        if f.type != FieldDescriptor.TYPE_MESSAGE or f.message_type is None:
+            continue
+        if _carries_bytes(f.message_type, seen | {message.full_name}):
             return True
     return False
 

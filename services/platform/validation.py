@@ -122,7 +122,9 @@ def _plan(message: Descriptor) -> tuple[_Check, ...]:
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
         elif f.type == FieldDescriptor.TYPE_MESSAGE:
             # Well-known types (Timestamp, Duration) carry no strings worth checking.
-            sub = None if f.message_type.full_name.startswith("google.protobuf.") else f.message_type
+            kind = f.message_type
+            assert kind is not None  # a message field always names its type
+            sub = None if kind.full_name.startswith("google.protobuf.") else kind
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MESSAGES_MAX), sub))
         elif f.is_repeated:
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
