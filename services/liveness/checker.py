@@ -19,7 +19,7 @@ from services.core.reasons import Reason
 from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
-from services.liveness import pad
+from services.liveness import pad, replay
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision.face_quality import head_pose
 from services.vision.faces import DETECT_MAX_SIDE
@@ -35,6 +35,10 @@ _DATE = re.compile(r"(20\d\d)\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
 class ReplayStore(Protocol):
     def seen(self, phash: str, max_distance: int) -> list[str]:
         """Subject ids that submitted a near-identical image before."""
+        ...
+
+    def index(self) -> replay.Index:
+        """Keypoint fingerprints of earlier submissions (services/liveness/replay.py)."""
         ...
 
 
@@ -57,6 +61,7 @@ class Outcome:
     checks: list[Check]
     phashes: list[str]
     face_template: np.ndarray | None = None
+    fingerprints: list[replay.Fingerprint] = field(default_factory=list)  # to store, paper left out
 
     @property
     def reasons(self) -> list[tuple[Reason, str]]:
@@ -392,15 +397,6 @@ def check_response(
         Check("freshness", "fail" if fresh else "pass", detail="" if fresh else "open, unused, in time", reasons=fresh)
     )
     hashes = [phash(img) for img in images]
-    replayed = sorted({s for h in hashes for s in replays.seen(h, REPLAY_MAX_DISTANCE)})
-    checks.append(
-        Check(
-            "replay",
-            "fail" if replayed else "pass",
-            detail=f"near-identical to {len(replayed)} earlier submission(s)" if replayed else "not seen before",
-            reasons=[(Reason.REPLAYED_IMAGE, "this photo (or a near copy) was submitted before")] if replayed else [],
-        )
-    )
     image = images[0]
     # The template keeps its source image, so a borderline match gets the second opinion.
     # Faces at the full working size: the paper and attack rules below use the face box.
@@ -453,11 +449,46 @@ def check_response(
         checks.append(read_check)
         if quality.face is not None:
             checks.append(pose_check(challenge.pose, quality.face.landmarks, quality.face.box, box, image.shape[1]))
+    replay_check, fingerprints = near_duplicate_check(images, hashes, box, replays)
+    checks.insert(1, replay_check)
     if detect_presentation_attacks:
         checks.append(presentation_check(image, quality.face.box if quality.face else None))
     verdicts = {c.verdict for c in checks}
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
-    return Outcome(verdict, checks, hashes, template.vector if template else None)
+    return Outcome(verdict, checks, hashes, template.vector if template else None, fingerprints)
+
+
+def near_duplicate_check(
+    images: list[np.ndarray], hashes: list[str], paper_box: tuple[int, int, int, int] | None, replays: ReplayStore
+) -> tuple[Check, list[replay.Fingerprint]]:
+    """An exact or edited copy (cropped, rescaled, rotated, re-encoded, recoloured,
+    mirrored) of any earlier submission, of any subject. The held paper is left out of
+    the comparison (the same day's newspaper is in many honest photos) and of what is
+    stored. Returns the check and the fingerprints to store."""
+    replayed = {s for h in hashes for s in replays.seen(h, REPLAY_MAX_DISTANCE)}
+    index = replays.index()
+    strongest = 0
+    fingerprints = []
+    for i, img in enumerate(images):
+        boxes = [paper_box] if paper_box is not None and i == 0 else []
+        fp = replay.fingerprint(img).outside(boxes)
+        fingerprints.append(fp)
+        consistent = index.consistent(fp, replay.mirrored(img, boxes))
+        strongest = max([strongest, *consistent.values()])
+        replayed.update(replay.replayed_from(consistent))
+    evidence = f"{strongest} keypoints consistent with the closest earlier photo (replay at >= {replay.MIN_INLIERS})"
+    if replayed:
+        return (
+            Check(
+                "replay",
+                "fail",
+                float(strongest),
+                f"an edited or exact copy of {len(replayed)} earlier submission(s): {evidence}",
+                [(Reason.REPLAYED_IMAGE, "this photo (or an edited copy of it) was submitted before")],
+            ),
+            fingerprints,
+        )
+    return Check("replay", "pass", float(strongest), f"not seen before: {evidence}"), fingerprints
 
 
 def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, float] | None) -> Check:
