@@ -44,7 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.attacks2 import edits
+from bench.attacks2 import edits, scenes
 from bench.face_data import FACES, LIMITS
 from services.core.images import decode_image
 from services.identity.documents.ocr import default_ocr
@@ -252,6 +252,37 @@ def main() -> None:
             run("replayed_image", c7, f"{subject}-other", attackgen.recompress(genuine), ref, replays)
             c8 = fresh()
             run("two_faces", c8, subject, attackgen.two_faces(live, images[people[other][-1]], engine), ref)
+            # The second renderer (bench/attacks2/scenes.py): attacks nobody tuned on.
+            card_img = render_front(random_card(rng, now.date(), portrait), rng)
+            face = engine.detect(live)
+            if face:
+                box = face[0].box
+                c10 = fresh()
+                run("x2_card_with_paper", c10, subject, scenes.card_with_paper(card_img, c10.code, rng), ref)
+                c11 = fresh()
+                run(
+                    "x2_card_beside_face",
+                    c11,
+                    subject,
+                    scenes.card_beside_face(live, box, card_img, c11.code, rng),
+                    ref,
+                )
+                c12 = fresh()
+                run(
+                    "x2_code_on_screen",
+                    c12,
+                    subject,
+                    scenes.code_on_screen(live, box, c12.code, POSES[c12.pose], rng),
+                    ref,
+                )
+                c13 = fresh()
+                run(
+                    "x2_paper_before_screen",
+                    c13,
+                    subject,
+                    scenes.paper_before_screen(live, box, c13.code, POSES[c13.pose], rng),
+                    ref,
+                )
             c9 = fresh()
             card = random_card(rng, now.date(), portrait)
             run(
