@@ -38,7 +38,7 @@ PURPOSE_PREFIX = "replay_kp:"
 
 Box = tuple[float, float, float, float]
 
-_orb = cv2.ORB_create(nfeatures=1500, scaleFactor=1.2, nlevels=8, edgeThreshold=15, fastThreshold=12)
+_orb = cv2.ORB_create(nfeatures=1500, scaleFactor=1.2, nlevels=8, edgeThreshold=15, fastThreshold=12)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -192,12 +192,12 @@ def _consistent(fp: Fingerprint, points: np.ndarray, desc: np.ndarray, group: np
             continue
         src = fp.points[[q for q, _ in pr]]
         dst = points[[t for _, t in pr]]
-        m, inliers = cv2.estimateAffinePartial2D(
+        transform, inliers = cv2.estimateAffinePartial2D(
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=INLIER_PX, maxIters=300, confidence=0.99
         )
-        if m is None or inliers is None:
+        if transform is None or inliers is None:
             continue
-        scale = float(np.hypot(m[0, 0], m[1, 0]))
+        scale = float(np.hypot(transform[0, 0], transform[1, 0]))
         if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
             continue
         out[g] = int(inliers.sum())
