@@ -419,15 +419,12 @@ def check_response(
                 [r for r in outcome.reasons if r[0] in (Reason.FACE_NO_MATCH, Reason.FACE_MATCH_UNCERTAIN)],
             )
         )
-        if quality.face is not None and presence.portrait_of_card(image, quality.face.box, ocr):
-            checks.append(
-                Check(
-                    "id_card",
-                    "fail",
-                    detail="the face is the portrait of a card-shaped document",
-                    reasons=[(Reason.ID_CARD_AS_SELFIE, "the photo shows an ID card, not a live person")],
-                )
-            )
+        if quality.face is not None:
+            checks.append(document_portrait_check(image, quality.face.box, ocr))
+    if quality.face is not None:
+        second = held_document_check(image, quality.face.box, matcher)
+        if second is not None:
+            checks.append(second)
     read_check, box = _read_best_paper(challenge, image, quality.face.box if quality.face else None, ocr)
     if read_check is None or read_check.verdict != "pass":
         # The paper may have merged with a white shirt or wall: look for the code or date
@@ -456,6 +453,46 @@ def check_response(
     verdicts = {c.verdict for c in checks}
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
     return Outcome(verdict, checks, hashes, template.vector if template else None, fingerprints)
+
+
+def document_portrait_check(image: np.ndarray, face_box: tuple[float, float, float, float], ocr: Ocr) -> Check:
+    """The face must belong to a body, not be the portrait printed on an ID card or
+    passport page held in the frame (services/identity/documents/presence.py): by its
+    surroundings (a card outline around it, printed characters beside it), or by the
+    citizen-number line of a Chinese card that fills the frame."""
+    evidence = presence.portrait_in_document(image, face_box)
+    if not evidence and presence.portrait_of_card(image, face_box, ocr):
+        evidence = "the face is the portrait of a card-shaped document with a citizen-number line"
+    if evidence:
+        return Check(
+            "id_card",
+            "fail",
+            detail=evidence,
+            reasons=[(Reason.ID_CARD_AS_SELFIE, "the face in the photo is a document's portrait, not a live person")],
+        )
+    return Check("id_card", "pass", detail="no document around the face")
+
+
+def held_document_check(
+    image: np.ndarray, face_box: tuple[float, float, float, float], matcher: FaceMatcher
+) -> Check | None:
+    """A second, smaller "face" that is a card or passport portrait held up beside the
+    live face is an attack (the card may be what the face match used, or what a person
+    reviewing would be shown), not a second person."""
+    fx, fy, fw, fh = face_box
+    for face in matcher.engine.detect(image, DETECT_MAX_SIDE):
+        x, y, w, h = face.box
+        if abs(x + w / 2 - fx - fw / 2) < 0.5 * fw and abs(y + h / 2 - fy - fh / 2) < 0.5 * fh:
+            continue  # the main face itself
+        evidence = presence.portrait_in_document(image, face.box)
+        if evidence:
+            return Check(
+                "held_document",
+                "fail",
+                detail=f"a second face in the picture: {evidence}",
+                reasons=[(Reason.DOCUMENT_PORTRAIT_IN_FRAME, "an ID document's portrait is held up in the photo")],
+            )
+    return None
 
 
 def near_duplicate_check(
