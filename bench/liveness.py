@@ -44,11 +44,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.attacks2 import edits, scenes
 from bench.face_data import FACES, LIMITS
 from services.core.images import decode_image
 from services.identity.documents.ocr import default_ocr
 from services.identity.face_match import CalibrationTable, FaceMatcher
 from services.liveness import challenge as ch
+from services.liveness import replay
 from services.liveness.checker import check_response
 from services.vision.faces import default_engine
 from services.vision.second_opinion import default_describer
@@ -62,15 +64,34 @@ POSES = {ch.Pose.PAPER_UNDER_CHIN: "under_chin", ch.Pose.PAPER_LEFT_HALF: "left"
 
 
 class MemoryReplays:
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, str]] = []
+    """Earlier responses (their source photo, subject, hashes, fingerprints), as the
+    service's DatabaseReplayStore holds them."""
+
+    def __init__(self, entries: list[tuple[str, str, list[str], list[replay.Fingerprint]]] | None = None) -> None:
+        self.entries = entries if entries is not None else []
+        self._index: replay.Index | None = None
 
     def seen(self, phash: str, max_distance: int) -> list[str]:
         v = int(phash, 16)
-        return [s for h, s in self.rows if bin(h ^ v).count("1") <= max_distance]
+        return [s for _, s, hs, _ in self.entries for h in hs if bin(int(h, 16) ^ v).count("1") <= max_distance]
 
-    def add(self, phashes: list[str], subject: str) -> None:
-        self.rows += [(int(h, 16), subject) for h in phashes]
+    def index(self) -> replay.Index:
+        if self._index is None:
+            self._index = replay.Index()
+            for i, (_, subject, _, fps) in enumerate(self.entries):
+                for fp in fps:
+                    self._index.add(str(i), subject, fp)
+        return self._index
+
+    def add(self, source: str, subject: str, outcome: Any) -> None:
+        self.entries.append((source, subject, outcome.phashes, outcome.fingerprints))
+        self._index = None
+
+    def without(self, source: str) -> MemoryReplays:
+        """The store minus responses made from this source photo: a genuine response is
+        checked against other photos only (the same photo with another paper pasted in
+        would be a replay, and a real seller never sends one)."""
+        return MemoryReplays([e for e in self.entries if e[0] != source])
 
 
 def main() -> None:
@@ -97,11 +118,20 @@ def main() -> None:
     outcomes: dict[str, list[str]] = defaultdict(list)
     times: list[float] = []
     reasons_seen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    pool: list[tuple[str, str, np.ndarray, Any]] = []  # every genuine response: source, person, image, outcome
 
     def run(
-        kind: str, c: ch.Challenge, subject: str, img: np.ndarray, ref: Any, store: MemoryReplays | None = None
+        kind: str,
+        c: ch.Challenge,
+        subject: str,
+        img: np.ndarray,
+        ref: Any,
+        store: MemoryReplays | None = None,
+        source: str = "",
     ) -> None:
         t = time.perf_counter()
+        if kind.startswith("genuine") and store is not None:
+            store = store.without(source)
         out = check_response(c, subject, [img], ref, matcher, ocr, store or MemoryReplays(), now)
         times.append((time.perf_counter() - t) * 1000)
         outcomes[kind].append(out.verdict)
@@ -111,7 +141,8 @@ def main() -> None:
             pad = next((x for x in out.checks if x.name == "presentation_attack"), None)
             dump.write(json.dumps({"kind": kind, "verdict": out.verdict, "pad": pad.detail if pad else ""}) + "\n")
         if kind.startswith("genuine"):
-            replays.add(out.phashes, subject)
+            replays.add(source, subject, out)
+            pool.append((source, subject.rsplit("-", 1)[0], img, out))
 
     for rep in range(args.repeats):
         replays = MemoryReplays()  # each round is its own world: a new photo of the same person is no replay
@@ -150,8 +181,9 @@ def main() -> None:
                 genuine_news = attackgen.camera(attackgen.compose(live, engine, news, POSES[cn.pose], rng, size), rng)
             except ValueError:
                 continue
-            run("genuine_code", c, subject, genuine, ref, replays)
-            run("genuine_newspaper", cn, subject, genuine_news, ref, replays)
+            source = paths[1 + (rep % (len(paths) - 1))]
+            run("genuine_code", c, subject, genuine, ref, replays, source)
+            run("genuine_newspaper", cn, subject, genuine_news, ref, replays, source)
             for kind, attack in (
                 ("screen_replay", presentation.screen_replay),
                 ("printed_photo", presentation.printed_photo),
@@ -220,6 +252,37 @@ def main() -> None:
             run("replayed_image", c7, f"{subject}-other", attackgen.recompress(genuine), ref, replays)
             c8 = fresh()
             run("two_faces", c8, subject, attackgen.two_faces(live, images[people[other][-1]], engine), ref)
+            # The second renderer (bench/attacks2/scenes.py): attacks nobody tuned on.
+            card_img = render_front(random_card(rng, now.date(), portrait), rng)
+            face = engine.detect(live)
+            if face:
+                box = face[0].box
+                c10 = fresh()
+                run("x2_card_with_paper", c10, subject, scenes.card_with_paper(card_img, c10.code, rng), ref)
+                c11 = fresh()
+                run(
+                    "x2_card_beside_face",
+                    c11,
+                    subject,
+                    scenes.card_beside_face(live, box, card_img, c11.code, rng),
+                    ref,
+                )
+                c12 = fresh()
+                run(
+                    "x2_code_on_screen",
+                    c12,
+                    subject,
+                    scenes.code_on_screen(live, box, c12.code, POSES[c12.pose], rng),
+                    ref,
+                )
+                c13 = fresh()
+                run(
+                    "x2_paper_before_screen",
+                    c13,
+                    subject,
+                    scenes.paper_before_screen(live, box, c13.code, POSES[c13.pose], rng),
+                    ref,
+                )
             c9 = fresh()
             card = random_card(rng, now.date(), portrait)
             run(
@@ -258,12 +321,58 @@ def main() -> None:
             "sent_to_review": verdicts.count("review"),
             "reasons": dict(reasons_seen[kind]),
         }
+    result["near_duplicate_replay"] = replay_curve(pool, random.Random(args.seed + 100))
     result["ms_per_response"] = {
         "p50": round(float(np.percentile(times, 50)), 1),
         "p90": round(float(np.percentile(times, 90)), 1),
     }
     result["seconds"] = round(time.time() - started, 1)
     print(json.dumps(result, indent=1))
+
+
+def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Random) -> dict[str, Any]:
+    """Edit strength -> detection for each near-duplicate edit (bench/attacks2/edits.py, the
+    issue's limits at strength 1), beside the false-alarm rate of genuine responses against
+    every other genuine response made from a distinct photo (of the same person, and of
+    anyone). The store holds what the service stores (paper left out)."""
+    index = replay.Index()
+    for i, (_, _, _, out) in enumerate(pool):
+        for fp in out.fingerprints:
+            index.add(str(i), str(i), fp)
+    false_same, false_any, pairs_same = 0, 0, 0
+    strongest_distinct = 0
+    for i, (source, person, img, out) in enumerate(pool):
+        consistent = index.consistent(out.fingerprints[0], replay.mirrored(img))
+        for j_str, n in consistent.items():
+            j = int(j_str)
+            if j == i or pool[j][0] == source:
+                continue
+            strongest_distinct = max(strongest_distinct, n)
+            hit = n >= replay.MIN_INLIERS
+            false_any += hit
+            if pool[j][1] == person:
+                false_same += hit
+        pairs_same += sum(1 for k, e in enumerate(pool) if k != i and e[1] == person and e[0] != source)
+    n = len(pool)
+    curve: dict[str, dict[str, Any]] = {}
+    for kind in edits.KINDS:
+        curve[kind] = {}
+        for strength in (0.25, 0.5, 0.75, 1.0):
+            found = 0
+            for i, (_, _, img, _) in enumerate(pool):
+                copy = edits.edit(img, kind, strength, rng)
+                found += str(i) in replay.replayed_from(
+                    index.consistent(replay.fingerprint(copy), replay.mirrored(copy))
+                )
+            curve[kind][str(strength)] = {"detected": found, "of": n, "rate": round(found / max(n, 1), 4)}
+    return {
+        "genuine_responses": n,
+        "false_alarms_same_person_distinct_photo": {"hits": false_same, "pairs": pairs_same},
+        "false_alarms_any_distinct_photo": {"hits": false_any, "pairs": n * (n - 1)},
+        "strongest_distinct_photo_inliers": strongest_distinct,
+        "replay_at_inliers": replay.MIN_INLIERS,
+        "edit_strength_to_detection": curve,
+    }
 
 
 def _phone_sized(bgr: np.ndarray, short_side: int = 480) -> np.ndarray:

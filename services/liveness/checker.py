@@ -19,7 +19,7 @@ from services.core.reasons import Reason
 from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
-from services.liveness import pad
+from services.liveness import pad, replay
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision.face_quality import head_pose
 from services.vision.faces import DETECT_MAX_SIDE
@@ -35,6 +35,10 @@ _DATE = re.compile(r"(20\d\d)\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
 class ReplayStore(Protocol):
     def seen(self, phash: str, max_distance: int) -> list[str]:
         """Subject ids that submitted a near-identical image before."""
+        ...
+
+    def index(self) -> replay.Index:
+        """Keypoint fingerprints of earlier submissions (services/liveness/replay.py)."""
         ...
 
 
@@ -57,6 +61,7 @@ class Outcome:
     checks: list[Check]
     phashes: list[str]
     face_template: np.ndarray | None = None
+    fingerprints: list[replay.Fingerprint] = field(default_factory=list)  # to store, paper left out
 
     @property
     def reasons(self) -> list[tuple[Reason, str]]:
@@ -392,15 +397,6 @@ def check_response(
         Check("freshness", "fail" if fresh else "pass", detail="" if fresh else "open, unused, in time", reasons=fresh)
     )
     hashes = [phash(img) for img in images]
-    replayed = sorted({s for h in hashes for s in replays.seen(h, REPLAY_MAX_DISTANCE)})
-    checks.append(
-        Check(
-            "replay",
-            "fail" if replayed else "pass",
-            detail=f"near-identical to {len(replayed)} earlier submission(s)" if replayed else "not seen before",
-            reasons=[(Reason.REPLAYED_IMAGE, "this photo (or a near copy) was submitted before")] if replayed else [],
-        )
-    )
     image = images[0]
     # The template keeps its source image, so a borderline match gets the second opinion.
     # Faces at the full working size: the paper and attack rules below use the face box.
@@ -423,15 +419,12 @@ def check_response(
                 [r for r in outcome.reasons if r[0] in (Reason.FACE_NO_MATCH, Reason.FACE_MATCH_UNCERTAIN)],
             )
         )
-        if quality.face is not None and presence.portrait_of_card(image, quality.face.box, ocr):
-            checks.append(
-                Check(
-                    "id_card",
-                    "fail",
-                    detail="the face is the portrait of a card-shaped document",
-                    reasons=[(Reason.ID_CARD_AS_SELFIE, "the photo shows an ID card, not a live person")],
-                )
-            )
+        if quality.face is not None:
+            checks.append(document_portrait_check(image, quality.face.box, ocr))
+    if quality.face is not None:
+        second = held_document_check(image, quality.face.box, matcher)
+        if second is not None:
+            checks.append(second)
     read_check, box = _read_best_paper(challenge, image, quality.face.box if quality.face else None, ocr)
     if read_check is None or read_check.verdict != "pass":
         # The paper may have merged with a white shirt or wall: look for the code or date
@@ -453,11 +446,86 @@ def check_response(
         checks.append(read_check)
         if quality.face is not None:
             checks.append(pose_check(challenge.pose, quality.face.landmarks, quality.face.box, box, image.shape[1]))
+    replay_check, fingerprints = near_duplicate_check(images, hashes, box, replays)
+    checks.insert(1, replay_check)
     if detect_presentation_attacks:
         checks.append(presentation_check(image, quality.face.box if quality.face else None))
     verdicts = {c.verdict for c in checks}
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
-    return Outcome(verdict, checks, hashes, template.vector if template else None)
+    return Outcome(verdict, checks, hashes, template.vector if template else None, fingerprints)
+
+
+def document_portrait_check(image: np.ndarray, face_box: tuple[float, float, float, float], ocr: Ocr) -> Check:
+    """The face must belong to a body, not be the portrait printed on an ID card or
+    passport page held in the frame (services/identity/documents/presence.py): by its
+    surroundings (a card outline around it, printed characters beside it), or by the
+    citizen-number line of a Chinese card that fills the frame."""
+    evidence = presence.portrait_in_document(image, face_box)
+    if not evidence and presence.portrait_of_card(image, face_box, ocr):
+        evidence = "the face is the portrait of a card-shaped document with a citizen-number line"
+    if evidence:
+        return Check(
+            "id_card",
+            "fail",
+            detail=evidence,
+            reasons=[(Reason.ID_CARD_AS_SELFIE, "the face in the photo is a document's portrait, not a live person")],
+        )
+    return Check("id_card", "pass", detail="no document around the face")
+
+
+def held_document_check(
+    image: np.ndarray, face_box: tuple[float, float, float, float], matcher: FaceMatcher
+) -> Check | None:
+    """A second, smaller "face" that is a card or passport portrait held up beside the
+    live face is an attack (the card may be what the face match used, or what a person
+    reviewing would be shown), not a second person."""
+    fx, fy, fw, fh = face_box
+    for face in matcher.engine.detect(image, DETECT_MAX_SIDE):
+        x, y, w, h = face.box
+        if abs(x + w / 2 - fx - fw / 2) < 0.5 * fw and abs(y + h / 2 - fy - fh / 2) < 0.5 * fh:
+            continue  # the main face itself
+        evidence = presence.portrait_in_document(image, face.box)
+        if evidence:
+            return Check(
+                "held_document",
+                "fail",
+                detail=f"a second face in the picture: {evidence}",
+                reasons=[(Reason.DOCUMENT_PORTRAIT_IN_FRAME, "an ID document's portrait is held up in the photo")],
+            )
+    return None
+
+
+def near_duplicate_check(
+    images: list[np.ndarray], hashes: list[str], paper_box: tuple[int, int, int, int] | None, replays: ReplayStore
+) -> tuple[Check, list[replay.Fingerprint]]:
+    """An exact or edited copy (cropped, rescaled, rotated, re-encoded, recoloured,
+    mirrored) of any earlier submission, of any subject. The held paper is left out of
+    the comparison (the same day's newspaper is in many honest photos) and of what is
+    stored. Returns the check and the fingerprints to store."""
+    replayed = {s for h in hashes for s in replays.seen(h, REPLAY_MAX_DISTANCE)}
+    index = replays.index()
+    strongest = 0
+    fingerprints = []
+    for i, img in enumerate(images):
+        boxes = [paper_box] if paper_box is not None and i == 0 else []
+        fp = replay.fingerprint(img).outside(boxes)
+        fingerprints.append(fp)
+        consistent = index.consistent(fp, replay.mirrored(img, boxes))
+        strongest = max([strongest, *consistent.values()])
+        replayed.update(replay.replayed_from(consistent))
+    evidence = f"{strongest} keypoints consistent with the closest earlier photo (replay at >= {replay.MIN_INLIERS})"
+    if replayed:
+        return (
+            Check(
+                "replay",
+                "fail",
+                float(strongest),
+                f"an edited or exact copy of {len(replayed)} earlier submission(s): {evidence}",
+                [(Reason.REPLAYED_IMAGE, "this photo (or an edited copy of it) was submitted before")],
+            ),
+            fingerprints,
+        )
+    return Check("replay", "pass", float(strongest), f"not seen before: {evidence}"), fingerprints
 
 
 def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, float] | None) -> Check:

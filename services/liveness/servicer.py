@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from services.identity import subjects
 from services.identity.face_flow import FaceFlow
 from services.identity.face_match import PairType
 from services.liveness import challenge as ch
-from services.liveness import stream
+from services.liveness import replay, stream
 from services.liveness.checker import Ocr, Outcome, check_response
 from services.platform.auth import current_caller
 from services.platform.frame_pump import PumpStats, Step, pump
@@ -81,10 +82,24 @@ def _to_pb(c: ch.Challenge, now_expired: bool = False) -> pb.Challenge:
 
 
 class DatabaseReplayStore:
-    """Perceptual hashes of earlier responses, compared by Hamming distance."""
+    """Perceptual hashes of earlier responses, compared by Hamming distance, and their
+    keypoint fingerprints (one row per keypoint, purpose "replay_kp:x:y"), across subjects."""
 
     def __init__(self, session: Session) -> None:
-        self._rows = list(session.execute(select(ImageHashRow.phash, ImageHashRow.subject_id)))
+        rows = session.execute(
+            select(ImageHashRow.phash, ImageHashRow.subject_id, ImageHashRow.purpose, ImageHashRow.verification_id)
+        ).all()
+        self._rows = [(h, sid) for h, sid, purpose, _ in rows if not purpose.startswith(replay.PURPOSE_PREFIX)]
+        grouped: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        for h, sid, purpose, vid in rows:
+            if purpose.startswith(replay.PURPOSE_PREFIX):
+                grouped[(vid or "", sid)].append((h, purpose))
+        self._index = replay.Index()
+        for (vid, sid), kps in grouped.items():
+            self._index.add(vid, sid, replay.from_rows(kps))
+
+    def index(self) -> replay.Index:
+        return self._index
 
     def seen(self, phash: str, max_distance: int) -> list[str]:
         value = int(phash, 16)
@@ -255,6 +270,18 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
                 )
                 for content, media_type in images
             ]
+            for fp in outcome.fingerprints:
+                for h, purpose in fp.rows():
+                    session.add(
+                        ImageHashRow(
+                            id=new_id(),
+                            subject_id=subject_id,
+                            phash=h,
+                            purpose=purpose,
+                            verification_id=verification_id,
+                            created_at=utcnow(),
+                        )
+                    )
             for h in outcome.phashes:
                 session.add(
                     ImageHashRow(

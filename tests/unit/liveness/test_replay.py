@@ -1,0 +1,56 @@
+"""Near-duplicate replay on real photos: an edited copy lines up with its original, a
+distinct photo of the same person does not, and a fingerprint survives its storage rows."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.attacks2.edits import KINDS, edit
+from services.liveness import replay
+from tests.conftest import FACES
+
+ORIGINAL = FACES / "guido_van_rossum" / "facerecpr1285_guido_van_rossum1.jpg"
+SAME_PERSON = FACES / "guido_van_rossum" / "facerecpr1285_guido_van_rossum2.jpg"
+
+
+@pytest.fixture(scope="module")
+def index() -> replay.Index:
+    idx = replay.Index()
+    idx.add("v1", "subject-a", replay.fingerprint(cv2.imread(str(ORIGINAL))))
+    return idx
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_edited_copy_lines_up_with_its_original(index, kind) -> None:  # type: ignore[no-untyped-def]
+    copy = edit(cv2.imread(str(ORIGINAL)), kind, 1.0, random.Random(3))
+    consistent = index.consistent(replay.fingerprint(copy), replay.mirrored(copy))
+    assert replay.replayed_from(consistent) == ["subject-a"], consistent
+
+
+def test_a_distinct_photo_of_the_same_person_is_no_replay(index) -> None:  # type: ignore[no-untyped-def]
+    other = cv2.imread(str(SAME_PERSON))
+    consistent = index.consistent(replay.fingerprint(other), replay.mirrored(other))
+    assert replay.replayed_from(consistent) == [], consistent
+
+
+def test_the_fingerprint_survives_its_storage_rows() -> None:
+    fp = replay.fingerprint(cv2.imread(str(ORIGINAL)))
+    rows = fp.rows()
+    assert len(rows) == len(fp.points) >= 100
+    assert all(len(h) == 64 and len(p) <= 40 for h, p in rows)  # ImageHashRow.phash / .purpose sizes
+    back = replay.from_rows(rows)
+    assert np.array_equal(back.descriptors, fp.descriptors)
+    assert np.allclose(back.points, fp.points, atol=0.06)
+
+
+def test_the_held_paper_is_left_out_of_what_is_stored() -> None:
+    img = cv2.imread(str(ORIGINAL))
+    h, w = img.shape[:2]
+    fp = replay.fingerprint(img)
+    kept = fp.outside([(0, 0, w / 2, h)])
+    assert 0 < len(kept.points) < len(fp.points)
+    assert (kept.points[:, 0] > 0.5 * w * fp.scale).all()
