@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-
 from sellerverify.client import Client, SellerVerifyError
 
 ROLES = ("onboarding", "cs_rep", "scheduler", "risk", "admin")

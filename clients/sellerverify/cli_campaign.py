@@ -85,7 +85,6 @@ def _counts(campaign: Any) -> dict[str, int]:
 
 def cmd_campaign(args: argparse.Namespace) -> int:
     from google.protobuf.timestamp_pb2 import Timestamp
-
     from sellerverify.v1 import common_pb2
     from sellerverify.v1 import reverify_pb2 as pb
 

@@ -127,7 +127,6 @@ def cmd_signal(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
-
     from sellerverify.cli import _client
 
     pb = _pb()
@@ -141,7 +140,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
-
     from sellerverify.cli import _client
     from sellerverify.v1 import common_pb2
 

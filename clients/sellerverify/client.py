@@ -25,7 +25,6 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-
 from sellerverify.v1 import (
     identity_pb2_grpc,
     liveness_pb2_grpc,

@@ -23,7 +23,6 @@ from types import ModuleType
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-
 from sellerverify.client import Client, SellerVerifyError
 
 HERE = Path(__file__).resolve().parent
