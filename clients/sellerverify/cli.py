@@ -70,7 +70,7 @@ def resolve_connection(args: argparse.Namespace) -> tuple[str, str | None]:
     token = args.token or os.environ.get("SELLERVERIFY_TOKEN")
     token_file = args.token_file or os.environ.get("SELLERVERIFY_TOKEN_FILE") or endpoint.get("tokens_file")
     if not token and token_file:
-        token = _token_from_file(Path(token_file), args.role)
+        token = _token_from_file(Path(token_file), args.token_role)
     return address, token
 
 
@@ -356,7 +356,7 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         "else the local server's)",
     )
     parser.add_argument(
-        "--role",
+        "--token-role",
         default=d("admin"),
         choices=ROLES,
         help="which token to take from a tokens file (default admin, which may call every RPC)",

@@ -185,28 +185,34 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "campaign-worker", parents=[common], help="run the campaign worker against SELLERVERIFY_TEMPORAL_ADDRESS"
     ).set_defaults(func=cmd_campaign_worker)
     p = sub.add_parser("enterprise", parents=[common], help="register and read enterprises, add executives")
-    p.add_argument("action", choices=["register", "get", "add-executive"])
+    p.add_argument("action", choices=["register", "get", "add-executive"], help="what to do")
     p.add_argument("target", help="licence document id (register) or enterprise id")
     p.add_argument("subject", nargs="?", help="subject id (add-executive)")
     p.add_argument("--ref", help="your reference for the enterprise (register)")
-    p.add_argument("--role", choices=sorted(ROLE_NAMES))
+    p.add_argument("--role", choices=sorted(ROLE_NAMES), help="the executive's role (add-executive)")
     p.add_argument("--name", help="executive's name (not needed for the legal representative)")
     p.add_argument("--share", type=float, help="share percent (shareholders)")
     p.set_defaults(func=cmd_enterprise)
 
     p = sub.add_parser("campaign", parents=[common], help="re-verification campaigns: create, watch, waive, ...")
-    p.add_argument("action", choices=["create", "get", "tasks", "watch", "pause", "resume", "waive", "extend", "plan"])
+    p.add_argument(
+        "action",
+        choices=["create", "get", "tasks", "watch", "pause", "resume", "waive", "extend", "plan"],
+        help="what to do",
+    )
     p.add_argument("target", nargs="?", default="", help="campaign id (get/tasks/watch/pause/resume) or task id")
-    p.add_argument("--enterprise", action="append")
-    p.add_argument("--subject", action="append")
+    p.add_argument("--enterprise", action="append", help="enterprise id to include (repeatable; create)")
+    p.add_argument("--subject", action="append", help="subject id to include (repeatable; create)")
     p.add_argument("--region", help="GB/T 2260 division code prefix of the credit code, e.g. 31")
     p.add_argument("--all", action="store_true", help="every enterprise's executives")
-    p.add_argument("--name")
-    p.add_argument("--deadline-days", type=float, default=30.0)
-    p.add_argument("--remind-days", type=float, action="append")
-    p.add_argument("--state", choices=list(ORDER))
-    p.add_argument("--all-pages", action="store_true")
-    p.add_argument("--reason")
+    p.add_argument("--name", help="the campaign's name (create)")
+    p.add_argument(
+        "--deadline-days", type=float, default=30.0, help="days to re-verify in (create, extend; default 30)"
+    )
+    p.add_argument("--remind-days", type=float, action="append", help="remind after this many days (repeatable)")
+    p.add_argument("--state", choices=list(ORDER), help="only tasks in this state (tasks)")
+    p.add_argument("--all-pages", action="store_true", help="list every page of tasks (tasks)")
+    p.add_argument("--reason", help="why, recorded in the audit trail (waive, extend)")
     p.add_argument("--days", type=float, default=7.0, help="extend: new deadline this many days from now")
     p.add_argument("--interval", type=float, default=2.0, help="watch: seconds between looks")
     p.add_argument("--once", action="store_true", help="watch: print one line and exit")

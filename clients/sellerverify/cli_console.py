@@ -52,7 +52,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add this area's verbs to the `sellerverify` parser."""
     p = sub.add_parser("console", parents=[common], help="serve the CS review console against --address")
-    p.add_argument("--console-host", default="127.0.0.1")
+    p.add_argument("--console-host", default="127.0.0.1", help="address to bind the console to (default 127.0.0.1)")
     p.add_argument("--console-port", type=int, default=8080, help="0 = an ephemeral port")
     p.set_defaults(func=cmd_console)
     p = sub.add_parser("queue", parents=[common], help="list open review cases (age, SLA due, assignee)")
@@ -67,7 +67,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
             "suspicious_activity",
             "reverification",
         ],
+        help="only cases of this kind",
     )
     p.add_argument("--mine", action="store_true", help="only cases claimed by this token's client")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="most cases to list (default 50)")
     p.set_defaults(func=cmd_queue)

@@ -179,19 +179,26 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--kind",
         required=True,
         choices=["account_takeover", "fraud_complaint", "counterfeit_goods", "linked_accounts", "other"],
+        help="what was seen",
     )
-    p.add_argument("--severity", default="medium", choices=["low", "medium", "high", "critical"])
-    p.add_argument("--source", default="cli")
-    p.add_argument("--description", default="")
+    p.add_argument(
+        "--severity",
+        default="medium",
+        choices=["low", "medium", "high", "critical"],
+        help="how serious (default medium)",
+    )
+    p.add_argument("--source", default="cli", help="which platform system reports it (default cli)")
+    p.add_argument("--description", default="", help="what happened; no ID numbers or images")
     p.set_defaults(func=cmd_report)
     p = targeted("signal", "record a platform signal")
     p.add_argument(
         "--kind",
         required=True,
         choices=["penalty_record", "policy_violation", "user_credibility", "positive_behaviour", "ban", "ban_lifted"],
+        help="the signal's kind",
     )
-    p.add_argument("--value", type=float, default=0.0)
-    p.add_argument("--source", default="cli")
+    p.add_argument("--value", type=float, default=0.0, help="the signal's value in its own unit (e.g. a rating)")
+    p.add_argument("--source", default="cli", help="which platform system records it (default cli)")
     p.set_defaults(func=cmd_signal)
     p = verbs.add_parser("watch", parents=[common], help="stream change events (JSON lines)")
     p.add_argument("--after", type=int, default=0, help="resume after this seq")
@@ -199,9 +206,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max", type=int, default=0, help="stop after this many events")
     p.set_defaults(func=cmd_watch)
     p = verbs.add_parser("audit", parents=[common], help="the audit trail (admin token)")
-    p.add_argument("--subject")
-    p.add_argument("--actor")
-    p.add_argument("--action")
-    p.add_argument("--page-size", type=int, default=50)
-    p.add_argument("--page-token")
+    p.add_argument("--subject", help="only events about this subject id")
+    p.add_argument("--actor", help="only events by this API client")
+    p.add_argument("--action", help="only this action (e.g. read_evidence)")
+    p.add_argument("--page-size", type=int, default=50, help="events per page (default 50)")
+    p.add_argument("--page-token", help="the next_page_token of the previous page")
     p.set_defaults(func=cmd_audit)

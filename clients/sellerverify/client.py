@@ -118,7 +118,6 @@ class _Service:
 
         return call
 
-
     def _server_streaming(self, method: grpc.UnaryStreamMultiCallable) -> Callable[..., Iterator[Any]]:
         def call(request: Any, timeout: float | None = None) -> Iterator[Any]:
             try:
