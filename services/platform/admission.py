@@ -100,9 +100,10 @@ def _carries_bytes(message: Descriptor, seen: frozenset[str] = frozenset()) -> b
     for f in message.fields:
         if f.type == FieldDescriptor.TYPE_BYTES:
             return True
-        if f.type != FieldDescriptor.TYPE_MESSAGE or f.message_type is None:
+        sub = f.message_type
+        if f.type != FieldDescriptor.TYPE_MESSAGE or sub is None:
             continue
-        if _carries_bytes(f.message_type, seen | {message.full_name}):
+        if _carries_bytes(sub, seen | {message.full_name}):
             return True
     return False
 

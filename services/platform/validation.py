@@ -122,9 +122,8 @@ def _plan(message: Descriptor) -> tuple[_Check, ...]:
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
         elif f.type == FieldDescriptor.TYPE_MESSAGE:
             # Well-known types (Timestamp, Duration) carry no strings worth checking.
-            kind = f.message_type
-            assert kind is not None  # a message field always names its type
-            sub = None if kind.full_name.startswith("google.protobuf.") else kind
+            mt = f.message_type
+            sub = None if mt is None or mt.full_name.startswith("google.protobuf.") else mt
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MESSAGES_MAX), sub))
         elif f.is_repeated:
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
