@@ -339,7 +339,7 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
     for i, (_, _, _, out) in enumerate(pool):
         for fp in out.fingerprints:
             index.add(str(i), str(i), fp)
-    false_same, false_any, pairs_same = 0, 0, 0
+    false_same, false_any, pairs_same, pairs_any = 0, 0, 0, 0
     strongest_distinct = 0
     for i, (source, person, img, out) in enumerate(pool):
         consistent = index.consistent(out.fingerprints[0], replay.mirrored(img))
@@ -353,6 +353,7 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
             if pool[j][1] == person:
                 false_same += hit
         pairs_same += sum(1 for k, e in enumerate(pool) if k != i and e[1] == person and e[0] != source)
+        pairs_any += sum(1 for k, e in enumerate(pool) if k != i and e[0] != source)
     n = len(pool)
     curve: dict[str, dict[str, Any]] = {}
     for kind in edits.KINDS:
@@ -368,7 +369,7 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
     return {
         "genuine_responses": n,
         "false_alarms_same_person_distinct_photo": {"hits": false_same, "pairs": pairs_same},
-        "false_alarms_any_distinct_photo": {"hits": false_any, "pairs": n * (n - 1)},
+        "false_alarms_any_distinct_photo": {"hits": false_any, "pairs": pairs_any},
         "strongest_distinct_photo_inliers": strongest_distinct,
         "replay_at_inliers": replay.MIN_INLIERS,
         "edit_strength_to_detection": curve,
