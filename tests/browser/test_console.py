@@ -114,7 +114,11 @@ def test_a_rep_claims_inspects_and_rejects_a_case(suite: Suite, context: Any) ->
     # The ID number is masked until asked for.
     number = page.locator("table.fields tr", has_text="citizen_number").locator("td").first.inner_text()
     assert "*" in number
-    assert page.inner_text("#trust-unavailable") == "Trust score unavailable."
+    # The subject's trust score and its named signals, from TrustService.
+    assert re.match(r"Score \d+", page.inner_text("#trust-score"))
+    signals = page.locator("section[aria-labelledby=trust-h] table tbody tr")
+    assert signals.count() >= 3
+    assert "face_match" in page.locator("section[aria-labelledby=trust-h] table").inner_text()
     # Zoom, rotate, compare.
     page.locator("#shot-1 [data-act=zoom-in]").click()
     page.locator("#shot-2 [data-act=rotate]").click()
