@@ -24,6 +24,9 @@ METHODS = methods()
 IMAGES = corpus_images()
 
 
+MIN_REQUESTS = 50
+
+
 class _TimeUpError(Exception):
     pass
 
@@ -33,7 +36,8 @@ def test_every_rpc_survives_fuzzed_requests(server) -> None:  # type: ignore[no-
     counts: dict[str, int] = {}
     faults: list[str] = []
     per_method: dict[str, int] = {}
-    ends = time.monotonic() + FUZZ_SECONDS
+    started = time.monotonic()
+    ends, hard_stop = started + FUZZ_SECONDS, started + 4 * FUZZ_SECONDS
     channel = grpc.insecure_channel(server.address, options=[("grpc.max_send_message_length", 64 << 20)])
 
     @settings(
@@ -45,7 +49,9 @@ def test_every_rpc_survives_fuzzed_requests(server) -> None:  # type: ignore[no-
     )
     @given(all_strategy(METHODS, pool, IMAGES))
     def one(drawn) -> None:  # type: ignore[no-untyped-def]
-        if time.monotonic() > ends:
+        # Bounded in time, but on a loaded machine it runs on (up to 4x) until enough requests went through.
+        now = time.monotonic()
+        if now > hard_stop or (now > ends and sum(counts.values()) >= MIN_REQUESTS):
             raise _TimeUpError
         m, messages = drawn
         outcome = call(channel, m, messages, TOKENS[m.roles[0]], timeout=20)
@@ -62,4 +68,4 @@ def test_every_rpc_survives_fuzzed_requests(server) -> None:  # type: ignore[no-
     print(f"fuzzed {total} requests over {len(per_method)} RPCs: {counts}")
     assert not faults, "\n".join(faults[:10])
     assert health.status == health_pb2.HealthCheckResponse.SERVING
-    assert total >= 50 and len(per_method) >= len(METHODS) // 2  # it really ran, across the contract
+    assert total >= MIN_REQUESTS and len(per_method) >= len(METHODS) // 2  # it really ran, across the contract
