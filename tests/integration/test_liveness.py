@@ -19,7 +19,7 @@ from sellerverify.v1 import common_pb2, liveness_pb2
 from services.platform.models import ChallengeRow
 from services.platform.records import utcnow
 from services.vision.faces import default_engine
-from tests import attackgen
+from tests import attackgen, challenges
 from tests.attackgen import presentation
 from tests.conftest import FACES, id_card_subjects
 from tests.docgen.capture import capture
@@ -38,30 +38,9 @@ def verified_documents(sqlite_server):  # type: ignore[no-untyped-def]
     return id_card_subjects(sqlite_server, seed=21, ref_prefix="live")
 
 
-def _issue(server, subject_id: str, mode=liveness_pb2.CHALLENGE_MODE_CODE_ON_PAPER, pose: str = "paper_under_chin"):  # type: ignore[no-untyped-def]
-    with server.client() as client:
-        c = client.liveness.IssueChallenge(
-            liveness_pb2.IssueChallengeRequest(subject_id=subject_id, mode=mode)
-        ).challenge
-    # The pose is drawn at random; the test fixes it so the composed photo can satisfy it.
-    with server.app.db.transaction() as session:
-        session.get(ChallengeRow, c.challenge_id).pose = pose
-    return c
-
-
-def _respond(server, challenge, subject_id: str, image) -> liveness_pb2.RespondChallengeResponse:  # type: ignore[no-untyped-def]
-    with server.client() as client:
-        return client.liveness.RespondChallenge(
-            liveness_pb2.RespondChallengeRequest(
-                challenge_id=challenge.challenge_id,
-                subject_id=subject_id,
-                images=[common_pb2.Image(content=attackgen.jpeg(image))],
-            )
-        )
-
-
-def _codes(response: liveness_pb2.RespondChallengeResponse) -> set[str]:
-    return {common_pb2.ReasonCode.Name(r.code) for r in response.reasons}
+_issue = challenges.issue
+_respond = challenges.respond
+_codes = challenges.codes
 
 
 def _with_paper(path, paper, where: str = "under_chin"):  # type: ignore[no-untyped-def]

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import random
 from datetime import date
+from functools import partial
 
 import cv2
 import pytest
 from sellerverify.v1 import common_pb2, liveness_pb2
 
 from bench.attacks2.edits import edit
-from services.platform.models import ChallengeRow, ImageHashRow
+from services.platform.models import ImageHashRow
 from services.vision.faces import default_engine
-from tests import attackgen
+from tests import attackgen, challenges
 from tests.conftest import FACES, id_card_subjects
 
 LIVE_PHOTO = FACES / "barack_obama" / "facerec_obama2.jpg"
@@ -29,29 +30,9 @@ def verified_documents(sqlite_server):  # type: ignore[no-untyped-def]
     return id_card_subjects(sqlite_server, seed=23, ref_prefix="replay")
 
 
-def _issue(server, subject_id: str, mode=liveness_pb2.CHALLENGE_MODE_CODE_ON_PAPER, pose: str = "paper_left_half"):  # type: ignore[no-untyped-def]
-    with server.client() as client:
-        c = client.liveness.IssueChallenge(
-            liveness_pb2.IssueChallengeRequest(subject_id=subject_id, mode=mode)
-        ).challenge
-    with server.app.db.transaction() as session:
-        session.get(ChallengeRow, c.challenge_id).pose = pose
-    return c
-
-
-def _respond(server, challenge, subject_id: str, image) -> liveness_pb2.RespondChallengeResponse:  # type: ignore[no-untyped-def]
-    with server.client() as client:
-        return client.liveness.RespondChallenge(
-            liveness_pb2.RespondChallengeRequest(
-                challenge_id=challenge.challenge_id,
-                subject_id=subject_id,
-                images=[common_pb2.Image(content=attackgen.jpeg(image))],
-            )
-        )
-
-
-def _codes(response: liveness_pb2.RespondChallengeResponse) -> set[str]:
-    return {common_pb2.ReasonCode.Name(r.code) for r in response.reasons}
+_issue = partial(challenges.issue, pose="paper_left_half")
+_respond = challenges.respond
+_codes = challenges.codes
 
 
 @pytest.fixture(scope="module")
