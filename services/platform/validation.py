@@ -110,6 +110,12 @@ class _Check:
     rule: Rule | None  # for strings
     repeated_max: int
     sub: Descriptor | None  # for messages
+    enum_numbers: frozenset[int] | None = None  # for enums: the defined values
+    timestamp: bool = False  # a google.protobuf.Timestamp
+
+
+# What a Timestamp may hold (0001-01-01 to 9999-12-31, as protobuf's own rules say).
+_TS_MIN, _TS_MAX = -62_135_596_800, 253_402_300_799
 
 
 @cache
@@ -124,7 +130,12 @@ def _plan(message: Descriptor) -> tuple[_Check, ...]:
             # Well-known types (Timestamp, Duration) carry no strings worth checking.
             mt = f.message_type
             sub = None if mt is None or mt.full_name.startswith("google.protobuf.") else mt
-            checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MESSAGES_MAX), sub))
+            is_ts = mt is not None and mt.full_name == "google.protobuf.Timestamp"
+            checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MESSAGES_MAX), sub, timestamp=is_ts))
+        elif f.type == FieldDescriptor.TYPE_ENUM and f.enum_type is not None:
+            # proto3 enums are open: an undefined number parses, then breaks Name() lookups.
+            numbers = frozenset(v.number for v in f.enum_type.values)
+            checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None, enum_numbers=numbers))
         elif f.is_repeated:
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
     return tuple(checks)
@@ -173,6 +184,12 @@ def _violations(message: Message, prefix: str) -> Iterator[FieldViolation]:
             elif f.type == FieldDescriptor.TYPE_BYTES:
                 if len(value) > BYTES_MAX:
                     yield FieldViolation(item_path, f"{item_path} is {len(value):,} bytes; the limit is {BYTES_MAX:,}")
+            elif check.enum_numbers is not None:
+                if value not in check.enum_numbers:
+                    yield FieldViolation(item_path, f"{item_path} is {value}, not one of the defined values")
+            elif check.timestamp:
+                if not (0 <= value.nanos < 1_000_000_000 and _TS_MIN <= value.seconds <= _TS_MAX):
+                    yield FieldViolation(item_path, f"{item_path} is not a valid timestamp")
             elif check.sub is not None:
                 yield from _violations(value, f"{item_path}.")
 

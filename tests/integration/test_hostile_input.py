@@ -233,3 +233,28 @@ def test_concurrent_creates_of_one_reference_give_one_subject_and_already_exists
         assert all(e.code.name == "ALREADY_EXISTS" and e.reason == "ALREADY_EXISTS" for e in errors), [
             str(e) for e in errors
         ]
+
+
+def test_undefined_enum_values_and_impossible_timestamps_are_invalid_argument(server) -> None:  # type: ignore[no-untyped-def]
+    """Found by the fuzzer: an enum number the contract does not define (proto3 parses it)
+    and a Timestamp with negative nanos reached the domain and came back INTERNAL."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    with server.client("cs_rep") as rep:
+        error = _refused(
+            rep.review.StartVideoCall,
+            review_pb2.StartVideoCallRequest(case_id=str(uuid.uuid4()), reason=667, note="call"),  # type: ignore[arg-type]
+        )
+        assert error.code is grpc.StatusCode.INVALID_ARGUMENT and error.reason == "INVALID_FIELD", error
+        assert [v.field for v in error.violations] == ["reason"]
+        error = _refused(
+            rep.reverify.ExtendTask,
+            reverify_pb2.ExtendTaskRequest(
+                request_id=str(uuid.uuid4()),
+                task_id=str(uuid.uuid4()),
+                new_deadline=Timestamp(seconds=1, nanos=-5),
+                reason="fuzz",
+            ),
+        )
+        assert error.code is grpc.StatusCode.INVALID_ARGUMENT and error.reason == "INVALID_FIELD", error
+        assert [v.field for v in error.violations] == ["new_deadline"]
