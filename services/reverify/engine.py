@@ -42,6 +42,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
+from services.platform.private_files import private_dir, private_file
 from services.reverify import campaigns
 from services.reverify import policy as pol
 from services.reverify.workflows import (
@@ -116,7 +117,11 @@ class DevServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        # Workflow state names subjects: owner-only, like the suite's own database. The dev
+        # server creates its SQLite file itself (a pre-created empty one is taken for an
+        # initialised database), so it runs under an owner-only umask.
+        private_dir(self.db_file.parent)
+        private_file(self.log_file)
         cmd = [
             str(temporal_binary()),
             "server",
@@ -137,7 +142,7 @@ class DevServer:
         ]
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
-                _die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                _die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, umask=0o077
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

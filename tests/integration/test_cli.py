@@ -118,7 +118,7 @@ def test_data_folder_keys_tokens_and_database_are_private(served) -> None:  # ty
     for name in ("master.key", "api_tokens.txt", "endpoint.json", "sellerverify.db"):
         assert modes[name] == 0o600, (name, oct(modes[name]))
     for name, mode in modes.items():
-        if name.startswith("sellerverify.db"):
+        if name.startswith(("sellerverify.db", "temporal.")):  # the suite's and the campaign engine's state
             assert mode == 0o600, (name, oct(mode))
     assert "sellerverify.db-wal" in modes
 
