@@ -120,7 +120,7 @@ def test_data_folder_keys_tokens_and_database_are_private(served) -> None:  # ty
     for name, mode in modes.items():
         if name.startswith(("sellerverify.db", "temporal.")):  # the suite's and the campaign engine's state
             assert mode == 0o600, (name, oct(mode))
-    assert "sellerverify.db-wal" in modes
+    assert "sellerverify.db-wal" in modes and "temporal.db" in modes
 
 
 def test_samples_are_accepted_by_the_verbs(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
