@@ -212,20 +212,12 @@ def _browser(base: str, token: str, case_ids: list[str], rng: random.Random, run
         from playwright.sync_api import sync_playwright
     except ImportError:
         return {"skipped": "playwright not installed"}
-    if not Path("/usr/bin/chromium").exists():
-        return {"skipped": "/usr/bin/chromium not installed"}
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    from tests.browser.chromium import ARGS, CHROMIUM
+
+    if not CHROMIUM.exists():
+        return {"skipped": f"{CHROMIUM} not installed"}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page()
         page.goto(f"{base}/login")
         page.fill("#token", token)

@@ -23,22 +23,12 @@ import pytest
 
 from services.console.server import ConsoleServer, start_console
 from services.server import ServerThread
+from tests.browser.chromium import ARGS, CHROMIUM
 from tests.conftest import FACES, TOKEN_SPEC, TOKENS, LiveServer, id_card_subjects, make_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 SECOND_REP = ("rep-two", "tok-cs-rep-two-browser-0123")
 CAMERA_FACE = FACES / "barack_obama" / "facerec_obama2.jpg"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.exists():
