@@ -13,7 +13,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Executable, Row, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.platform.private_files import private_file
@@ -77,6 +78,14 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._point_reads: Engine | None = None
+        if engine.dialect.name == "postgresql":
+            # Hot single-statement reads (a trust score): autocommit, so one round trip
+            # instead of four (pre-ping, BEGIN, SELECT, ROLLBACK). Its own small pool
+            # without pre-ping; a connection dropped by a database restart is retried once.
+            self._point_reads = create_engine(
+                engine.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10, pool_recycle=1800
+            )
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -95,5 +104,27 @@ class Database:
         with self._sessions() as session:
             yield session
 
+    def first(self, statement: Executable) -> Row[Any] | None:
+        """The first row of one read-only statement, outside any transaction (a single
+        statement sees one consistent snapshot by itself)."""
+        if self._point_reads is None:  # SQLite: local, a transaction costs nothing
+            with self.engine.connect() as conn:
+                return conn.execute(statement).first()
+        for attempt in (1, 2):
+            try:
+                with self._point_reads.connect() as conn:
+                    return conn.execute(statement).first()
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def scalar(self, statement: Executable) -> Any:
+        """The first column of `first(statement)`, or None."""
+        row = self.first(statement)
+        return None if row is None else row[0]
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._point_reads is not None:
+            self._point_reads.dispose()

@@ -168,8 +168,7 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         target = _target(request)
 
         def read() -> pb.GetTrustScoreResponse:
-            with self.app.db.read() as session:
-                result, _ = self.app.trust.current(session, target.kind, target.target_id)
+            result, _ = self.app.trust.read_now(self.app.db, target.kind, target.target_id)
             return pb.GetTrustScoreResponse(
                 trust=score_to_pb(result),
                 members=[

@@ -15,12 +15,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Select, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.core.errors import not_found
 from services.core.reasons import Reason
 from services.platform import events
+from services.platform.database import Database
 from services.platform.models import DomainEventRow, TrustSnapshotRow
 from services.platform.records import utcnow
 from services.trust import facts as facts_mod
@@ -150,11 +151,7 @@ class TrustProjection:
     def facts_of(self, session: Session, kind: str, target_id: str) -> dict[str, Any]:
         """The stored facts of a target (read live when it has no snapshot yet)."""
         # Core select of one column: the hot path of every score read.
-        stored = session.execute(
-            select(TrustSnapshotRow.facts).where(
-                TrustSnapshotRow.target_id == target_id, TrustSnapshotRow.target_kind == kind
-            )
-        ).scalar()
+        stored = session.execute(self._facts_query(kind, target_id)).scalar()
         if stored is not None:
             return dict(stored)
         f = (
@@ -167,6 +164,21 @@ class TrustProjection:
                 raise not_found(Reason.SUBJECT_NOT_FOUND, f"no subject with id {target_id!r}")
             raise not_found(Reason.ENTERPRISE_NOT_FOUND, f"no enterprise with id {target_id!r}")
         return f
+
+    def read_now(self, db: Database, kind: str, target_id: str) -> tuple[Score, dict[str, Any]]:
+        """`current` for a caller outside a transaction: the stored facts in one point
+        read (one database round trip), a session only when there is no snapshot yet."""
+        stored = db.scalar(self._facts_query(kind, target_id))
+        if stored is not None:
+            return score(self.policies.active, dict(stored), utcnow()), dict(stored)
+        with db.read() as session:
+            return self.current(session, kind, target_id)
+
+    @staticmethod
+    def _facts_query(kind: str, target_id: str) -> Select[tuple[Any]]:
+        return select(TrustSnapshotRow.facts).where(
+            TrustSnapshotRow.target_id == target_id, TrustSnapshotRow.target_kind == kind
+        )
 
     def current(
         self, session: Session, kind: str, target_id: str, now: datetime | None = None
