@@ -182,17 +182,22 @@ class Idempotency:
             )
         if len(request_id) > 100:
             raise DomainError(Reason.INVALID_FIELD, "request_id is longer than 100 characters", ErrorKind.INVALID_INPUT)
-        with self._db.read() as session:
-            row = session.get(IdempotencyRow, (caller.client_id, method, request_id))
-            if row is None:
-                return None
-            if row.request_digest != request_digest(request):
-                raise DomainError(
-                    Reason.REQUEST_ID_REUSED,
-                    f"request_id {request_id!r} was already used for a different request; use a new id",
-                    ErrorKind.CONFLICT,
-                )
-            return self._sealer.open_message(row.response_sealed, self._aad(caller, method, request_id), cls)
+        row = self._db.first(
+            select(IdempotencyRow.request_digest, IdempotencyRow.response_sealed).where(
+                IdempotencyRow.client_id == caller.client_id,
+                IdempotencyRow.method == method,
+                IdempotencyRow.request_id == request_id,
+            )
+        )
+        if row is None:
+            return None
+        if row.request_digest != request_digest(request):
+            raise DomainError(
+                Reason.REQUEST_ID_REUSED,
+                f"request_id {request_id!r} was already used for a different request; use a new id",
+                ErrorKind.CONFLICT,
+            )
+        return self._sealer.open_message(row.response_sealed, self._aad(caller, method, request_id), cls)
 
     def remember(
         self, session: Session, caller: Caller, method: str, request_id: str, request: Message, response: Message

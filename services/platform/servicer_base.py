@@ -67,20 +67,19 @@ class ServicerBase:
         """
         caller = current_caller()
         request_id: str = request.request_id  # type: ignore[attr-defined]  # every mutating request has one (contract test)
-        if _CHECKED_NEW.get() != (caller.client_id, method, request_id):
-            stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
-            if stored is not None:
-                return stored
-        return await self.offload(
-            self.app.idempotency.commit_once,
-            caller,
-            method,
-            request_id,
-            request,
-            response_cls,
-            write,
-            self._fault_pause,
-        )
+        checked = _CHECKED_NEW.get() == (caller.client_id, method, request_id)
+        idempotency = self.app.idempotency
+
+        def once() -> M:  # lookup and write in one trip to the worker pool
+            if not checked:
+                stored = idempotency.lookup(caller, method, request_id, request, response_cls)
+                if stored is not None:
+                    return stored
+            return idempotency.commit_once(
+                caller, method, request_id, request, response_cls, write, self._fault_pause
+            )
+
+        return await self.offload(once)
 
     async def replayed(self, method: str, request: Message, response_cls: type[M]) -> M | None:
         """The stored response if this request id was already served (checked before heavy work)."""
