@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.platform import events
@@ -75,10 +75,12 @@ def open_case(
         },
         actor=opened_by.client_id,
     )
-    subject = session.get(SubjectRow, subject_id)
-    if subject is not None and subject.status != "rejected":
-        subject.status = "in_review"
-        subject.updated_at = now
+    # One UPDATE, not a load and a flush (the session's copy, if loaded, is synchronised).
+    session.execute(
+        update(SubjectRow)
+        .where(SubjectRow.id == subject_id, SubjectRow.status != "rejected")
+        .values(status="in_review", updated_at=now)
+    )
     return row
 
 

@@ -14,7 +14,7 @@ from services.core.errors import invalid, not_found
 from services.core.reasons import Reason
 from services.platform import events
 from services.platform.auth import Caller
-from services.platform.models import ReviewCaseRow, ShopDecisionRow
+from services.platform.models import ReviewCaseRow, ShopDecisionRow, TrustSnapshotRow
 from services.platform.records import AuditLog, new_id, utcnow
 from services.trust.cases import open_case
 from services.trust.policy import PolicySet
@@ -74,19 +74,32 @@ def decide(
     if len(ref) > MAX_SHOP_REF:
         raise invalid(Reason.INVALID_FIELD, f"shop_ref is longer than {MAX_SHOP_REF} characters", "shop_ref")
     now = utcnow()
-    f = trust.facts_of(session, target.kind, target.target_id)
+    # The snapshot row itself (not only its facts): a REVIEW stores it again, without a second read.
+    snapshot = session.get(TrustSnapshotRow, target.target_id)
+    if snapshot is not None and snapshot.target_kind == target.kind:
+        f = dict(snapshot.facts)
+    else:
+        snapshot = None
+        f = trust.facts_of(session, target.kind, target.target_id)
     result = score(trust.policies.active, f, now)
     reasons = result.decision_reasons()
     case_id: str | None = None
     if result.decision == "REVIEW":
         on = _case_subject(target, f)
         if on:
-            already = session.scalars(
-                select(ReviewCaseRow.id)
-                .where(ReviewCaseRow.subject_id == on, ReviewCaseRow.state == "open")
-                .order_by(ReviewCaseRow.opened_at)
-                .limit(1)
-            ).first()
+            # A subject's snapshot lists its open cases, oldest first (kept current by every
+            # writer); an enterprise's case goes to its legal representative, looked up.
+            already: str | None
+            if snapshot is not None and target.kind == "subject":
+                listed = (f.get("cases") or {}).get("open") or []
+                already = listed[0] if listed else None
+            else:
+                already = session.scalars(
+                    select(ReviewCaseRow.id)
+                    .where(ReviewCaseRow.subject_id == on, ReviewCaseRow.state == "open")
+                    .order_by(ReviewCaseRow.opened_at)
+                    .limit(1)
+                ).first()
             if already is not None:
                 case_id = already
             else:
@@ -111,7 +124,7 @@ def decide(
                     patched["cases"] = cases
                     if f.get("status") != "rejected":
                         patched["status"] = "in_review"
-                    trust.store(session, "subject", on, patched, now)
+                    trust.store(session, "subject", on, patched, now, row=snapshot)
     row = ShopDecisionRow(
         id=new_id(),
         target_id=target.target_id,
