@@ -172,8 +172,8 @@ class Idempotency:
     def _aad(self, caller: Caller, method: str, request_id: str) -> str:
         return f"idem:{caller.client_id}:{method}:{request_id}"
 
-    def lookup(self, caller: Caller, method: str, request_id: str, request: Message, cls: type[M]) -> M | None:
-        """The stored response for a repeated request, or None for a new one."""
+    @staticmethod
+    def check_request_id(request_id: str) -> None:
         if not request_id:
             raise DomainError(
                 Reason.MISSING_FIELD,
@@ -182,6 +182,10 @@ class Idempotency:
             )
         if len(request_id) > 100:
             raise DomainError(Reason.INVALID_FIELD, "request_id is longer than 100 characters", ErrorKind.INVALID_INPUT)
+
+    def lookup(self, caller: Caller, method: str, request_id: str, request: Message, cls: type[M]) -> M | None:
+        """The stored response for a repeated request, or None for a new one."""
+        self.check_request_id(request_id)
         row = self._db.first(
             select(IdempotencyRow.request_digest, IdempotencyRow.response_sealed).where(
                 IdempotencyRow.client_id == caller.client_id,
@@ -225,15 +229,23 @@ class Idempotency:
     ) -> M:
         """Run `write` in one transaction together with the idempotency record.
 
-        If a concurrent identical request won the race, its stored response is returned
-        and this transaction is rolled back.
+        A request id already served (a replay, or a concurrent identical request that won
+        the race) gets its stored response and this transaction is rolled back: its
+        idempotency row collides, or `write` refuses because the first call changed the
+        state (a case already decided), and the stored answer is looked up then.
         """
+        self.check_request_id(request_id)
         try:
             with self._db.transaction() as session:
                 response = write(session)
                 pause()
                 self.remember(session, caller, method, request_id, request, response)
             return response
+        except DomainError:
+            stored = self.lookup(caller, method, request_id, request, cls)
+            if stored is None:
+                raise
+            return stored
         except IntegrityError as exc:
             stored = self.lookup(caller, method, request_id, request, cls)
             if stored is None and not _unique_violation(exc):

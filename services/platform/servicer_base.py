@@ -27,12 +27,6 @@ from services.platform.auth import current_caller
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
-# (client, method, request id) that `replayed` found new in this call: `mutate` then goes
-# straight to the write (the idempotency row's primary key still catches a racing twin).
-_CHECKED_NEW: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar(
-    "sv_checked_new", default=None
-)
-
 
 class ServicerBase:
     """Base of the five servicers."""
@@ -67,29 +61,25 @@ class ServicerBase:
         """
         caller = current_caller()
         request_id: str = request.request_id  # type: ignore[attr-defined]  # every mutating request has one (contract test)
-        checked = _CHECKED_NEW.get() == (caller.client_id, method, request_id)
-        idempotency = self.app.idempotency
-
-        def once() -> M:  # lookup and write in one trip to the worker pool
-            if not checked:
-                stored = idempotency.lookup(caller, method, request_id, request, response_cls)
-                if stored is not None:
-                    return stored
-            return idempotency.commit_once(
-                caller, method, request_id, request, response_cls, write, self._fault_pause
-            )
-
-        return await self.offload(once)
+        # Write first: a new request id (the common case) costs no read of its own. A
+        # replay finds its stored answer when the write collides with its idempotency
+        # row, or when the write refuses what has changed since (commit_once).
+        return await self.offload(
+            self.app.idempotency.commit_once,
+            caller,
+            method,
+            request_id,
+            request,
+            response_cls,
+            write,
+            self._fault_pause,
+        )
 
     async def replayed(self, method: str, request: Message, response_cls: type[M]) -> M | None:
         """The stored response if this request id was already served (checked before heavy work)."""
         caller = current_caller()
         request_id: str = request.request_id  # type: ignore[attr-defined]
-        stored = await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
-        # Looked up once: mutate() skips its own lookup for this request (one database
-        # read and one worker hop less per heavy call).
-        _CHECKED_NEW.set(None if stored is not None else (caller.client_id, method, request_id))
-        return stored
+        return await self.offload(self.app.idempotency.lookup, caller, method, request_id, request, response_cls)
 
     def _fault_pause(self) -> None:
         ms = self.app.settings.fault_write_pause_ms
