@@ -373,6 +373,20 @@ def build(console: Console) -> Starlette:
         fields: list[dict[str, Any]] = []
         boxes: dict[str, list[dict[str, Any]]] = {"front": [], "back": []}
         document: dict[str, Any] = {}
+        # The images are fetched (each GetEvidence audited) side by side with the rest,
+        # so the browser's image requests that follow are answered from memory.
+        image_waits = [
+            (
+                img["id"],
+                backend.start(
+                    rep.token,
+                    backend.review,
+                    "GetEvidence",
+                    review_pb2.GetEvidenceRequest(case_id=case_id, evidence_id=img["id"]),
+                ),
+            )
+            for img in images
+        ]
         # The document, the trust score and the duplicate candidates are asked for at once.
         doc_wait = (
             backend.start(
@@ -464,6 +478,12 @@ def build(console: Console) -> Starlette:
                 ]
             except SellerVerifyError:
                 duplicates = []
+        for evidence_id, wait in image_waits:
+            try:
+                content, media = shown(rep, case_id, evidence_id, wait())
+            except SellerVerifyError:
+                continue  # the image request itself will say why (past retention, ...)
+            rep.keep_image(case_id, evidence_id, content, media)
         decisions = [
             {
                 "value": d,
@@ -512,9 +532,16 @@ def build(console: Console) -> Starlette:
         return out
 
     def image_for(rep: RepSession, case_id: str, evidence_id: str) -> tuple[bytes, str]:
+        kept = rep.take_image(case_id, evidence_id)
+        if kept is not None:
+            return kept
         got = call(
             rep, backend.review, "GetEvidence", review_pb2.GetEvidenceRequest(case_id=case_id, evidence_id=evidence_id)
         )
+        return shown(rep, case_id, evidence_id, got)
+
+    def shown(rep: RepSession, case_id: str, evidence_id: str, got: Any) -> tuple[bytes, str]:
+        """An evidence image as the rep may see it now (the ID number covered unless revealed)."""
         content, media = got.image.content, got.image.media_type or "image/jpeg"
         label, _, document_id = evidence_id.partition(".")
         if label in ("document_front", "document_back") and case_id not in rep.revealed:

@@ -15,6 +15,9 @@ IDLE_SECONDS = 30 * 60
 MAX_AGE_SECONDS = 12 * 3600
 
 
+MAX_PREFETCHED = 24  # images held per rep (a case page shows 4-8)
+
+
 @dataclass
 class RepSession:
     """A signed-in rep."""
@@ -31,6 +34,23 @@ class RepSession:
     secret_boxes: dict[str, dict[str, list[tuple[float, float, float, float]]]] = field(default_factory=dict)
     created: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
+    # Images of the case page just rendered, fetched (and audited) while the page was
+    # built, held in memory until the browser asks for them: (case, evidence) ->
+    # (content, media type, monotonic expiry). Taken once; never on disk.
+    prefetched: dict[tuple[str, str], tuple[bytes, str, float]] = field(default_factory=dict)
+
+    def keep_image(self, case_id: str, evidence_id: str, content: bytes, media: str, ttl: float = 30.0) -> None:
+        now = time.monotonic()
+        for key in [k for k, (_, _, until) in self.prefetched.items() if until < now]:
+            self.prefetched.pop(key, None)
+        if len(self.prefetched) < MAX_PREFETCHED:
+            self.prefetched[(case_id, evidence_id)] = (content, media, now + ttl)
+
+    def take_image(self, case_id: str, evidence_id: str) -> tuple[bytes, str] | None:
+        got = self.prefetched.pop((case_id, evidence_id), None)
+        if got is None or got[2] < time.monotonic():
+            return None
+        return got[0], got[1]
 
 
 class SessionStore:

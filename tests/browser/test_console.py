@@ -303,6 +303,35 @@ def test_pages_and_images_are_never_cached_and_posts_need_the_csrf_token(suite: 
         assert admin.review.GetReviewer(review_pb2.GetReviewerRequest()).role == "admin"
 
 
+def _evidence_reads(suite: Suite, case_id: str) -> int:
+    """Audited evidence reads of one case (every image a rep was given)."""
+    with suite.server.app.db.read() as session:
+        stmt = select(func.count()).where(
+            AuditEventRow.action == "get_evidence", AuditEventRow.detail.contains(f"case={case_id}")
+        )
+        return int(session.scalar(stmt) or 0)
+
+
+def test_each_image_a_case_page_shows_is_audited_once_per_view(suite: Suite, context: Any) -> None:
+    # The page fetches its images while it is built (each GetEvidence audited) and hands
+    # them to the browser from memory, once: a later request is a new, audited read.
+    case_id = _case(suite)
+    page = context.new_page()
+    login(page, suite)
+    before = _evidence_reads(suite, case_id)
+    html = page.request.get(f"{suite.url}/cases/{case_id}").text()  # the page alone, no image loaded yet
+    sources = re.findall(rf'src="(/cases/{case_id}/images/[^"]+)"', html)
+    assert len(sources) >= 3  # the selfie, the ID portrait and the card's sides
+    assert _evidence_reads(suite, case_id) - before == len(sources)
+    for src in sources:
+        got = page.request.get(f"{suite.url}{src}")
+        assert got.status == 200 and got.headers["cache-control"] == "no-store"
+        assert got.body()[:2] in (b"\xff\xd8", b"\x89P")
+    assert _evidence_reads(suite, case_id) - before == len(sources)  # served from what the page read
+    again = page.request.get(f"{suite.url}{sources[0]}")
+    assert again.status == 200 and _evidence_reads(suite, case_id) - before == len(sources) + 1
+
+
 def test_every_screen_has_no_serious_or_critical_axe_violation(suite: Suite, browser: Any) -> None:
     case_id = _case(suite)
     call_case = _case(suite, review_pb2.CASE_KIND_VIDEO_CALL)
