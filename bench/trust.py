@@ -382,7 +382,7 @@ def measure(
 
 
 def in_process(url: str, data_dir: str, n: int, queries: int, rng: random.Random) -> dict[str, Any]:
-    """GetTrustScore's domain work alone (one point read of the snapshot + scoring), without gRPC: where the time goes."""
+    """GetTrustScore's domain work alone (one point read + scoring), without gRPC: where the time goes."""
     from services.app import App
     from services.platform.settings import Settings
 

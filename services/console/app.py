@@ -66,6 +66,13 @@ STATE_NAMES = {
     "rejected": review_pb2.CASE_STATE_REJECTED,
     "recapture_requested": review_pb2.CASE_STATE_RECAPTURE_REQUESTED,
 }
+# Risk bands from worst to best; the queue filter keeps a band and every worse one.
+RISK_BANDS = {
+    "very_high": trust_pb2.RISK_BAND_VERY_HIGH,
+    "high": trust_pb2.RISK_BAND_HIGH,
+    "medium": trust_pb2.RISK_BAND_MEDIUM,
+    "low": trust_pb2.RISK_BAND_LOW,
+}
 DECISIONS = {
     "approve": review_pb2.CASE_DECISION_APPROVE,
     "reject": review_pb2.CASE_DECISION_REJECT,
@@ -146,6 +153,7 @@ def case_view(case: review_pb2.ReviewCase, now_seconds: int) -> dict[str, Any]:
         "subject_id": case.subject_id,
         "kind": _enum(review_pb2.CaseKind, case.kind, "CASE_KIND_"),
         "state": _enum(review_pb2.CaseState, case.state, "CASE_STATE_"),
+        "risk": "" if not case.risk_band else _enum(trust_pb2.RiskBand, case.risk_band, "RISK_BAND_"),
         "is_open": case.state == review_pb2.CASE_STATE_OPEN,
         "age": _duration(case.age_seconds),
         "age_seconds": case.age_seconds,
@@ -309,7 +317,11 @@ def build(console: Console) -> Starlette:
         kind = q.get("kind", "")
         state = q.get("state", "open")
         who = q.get("assignee", "")
+        risk = q.get("risk", "")
+        names = list(RISK_BANDS)
+        worse = names[: names.index(risk) + 1] if risk in RISK_BANDS else []
         req = review_pb2.ListCasesRequest(
+            risk_bands=[RISK_BANDS[b] for b in worse],
             state=STATE_NAMES.get(state, review_pb2.CASE_STATE_OPEN),
             kind=KIND_NAMES.get(kind, review_pb2.CASE_KIND_UNSPECIFIED),
             assignee={"me": rep.client_id, "unclaimed": "-"}.get(who, ""),
@@ -332,10 +344,12 @@ def build(console: Console) -> Starlette:
             cases=cases,
             kinds=list(KIND_NAMES),
             states=list(STATE_NAMES),
+            risks=names,
             f={
                 "kind": kind,
                 "state": state,
                 "assignee": who,
+                "risk": risk,
                 **{k: q.get(k, "") for k in ("escalated", "hide_snoozed", "pending")},
             },
             next_url=next_url,

@@ -26,7 +26,14 @@ from services.identity import subjects
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
 from services.platform import events
 from services.platform.auth import Caller
-from services.platform.models import CaseEvidenceRow, ChallengeRow, DocumentRow, ReviewCaseRow, SubjectRow
+from services.platform.models import (
+    CaseEvidenceRow,
+    ChallengeRow,
+    DocumentRow,
+    ReviewCaseRow,
+    SubjectRow,
+    TrustSnapshotRow,
+)
 from services.platform.records import new_id, utcnow
 from services.trust.cases import CASE_KINDS, open_case
 
@@ -229,6 +236,7 @@ def list_cases(
     escalated_only: bool = False,
     hide_snoozed: bool = False,
     pending_only: bool = False,
+    risk_bands: list[str] | None = None,
 ) -> CasePage:
     """Cases in one state (optionally of one kind / subject), oldest first, by pages.
 
@@ -254,6 +262,16 @@ def list_cases(
     )
     if kind:
         stmt = stmt.where(ReviewCaseRow.kind == kind)
+    if risk_bands:
+        bands = sorted(set(risk_bands))
+        filters += f"|bands={','.join(bands)}"
+        stmt = stmt.where(
+            ReviewCaseRow.subject_id.in_(
+                select(TrustSnapshotRow.target_id).where(
+                    TrustSnapshotRow.target_kind == "subject", TrustSnapshotRow.band.in_(bands)
+                )
+            )
+        )
     if subject_id:
         stmt = stmt.where(ReviewCaseRow.subject_id == subject_id)
     if page_token:
@@ -269,6 +287,18 @@ def list_cases(
     rows = rows[:size]
     token = _encode_token(rows[-1].opened_at, rows[-1].id, filters) if more else ""
     return CasePage(rows, token)
+
+
+def risk_bands_of(session: Session, subject_ids: list[str]) -> dict[str, str]:
+    """Each subject's band in its trust snapshot (subjects without one are left out)."""
+    if not subject_ids:
+        return {}
+    rows = session.execute(
+        select(TrustSnapshotRow.target_id, TrustSnapshotRow.band).where(
+            TrustSnapshotRow.target_kind == "subject", TrustSnapshotRow.target_id.in_(sorted(set(subject_ids)))
+        )
+    )
+    return {target_id: band for target_id, band in rows}
 
 
 def _fingerprint(filters: str) -> str:

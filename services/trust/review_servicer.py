@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from sellerverify.v1 import common_pb2
+from sellerverify.v1 import common_pb2, trust_pb2
 from sellerverify.v1 import review_pb2 as pb
 from sellerverify.v1 import review_pb2_grpc as pb_grpc
 from sqlalchemy.orm import Session
@@ -30,7 +30,9 @@ from services.platform.records_pb import check_to_pb, reason_dict, reason_to_pb
 from services.platform.servicer_base import ServicerBase, check_image_count, require, ts
 from services.trust import review, review_policy, review_queue, video_calls
 from services.trust.cases import CASE_KINDS
+from services.trust.servicer import BAND_TO_PB
 
+BAND_FROM_PB = {v: k for k, v in BAND_TO_PB.items()}
 SERVICE = "sellerverify.v1.ReviewService"
 MAX_EVIDENCE_IMAGES = 10
 KIND_TO_PB = {k: getattr(pb, f"CASE_KIND_{k.upper()}") for k in CASE_KINDS}
@@ -148,14 +150,18 @@ def case_to_pb(
 
 
 def cases_to_pb(session: Session, rows: list[ReviewCaseRow]) -> list[pb.ReviewCase]:
-    """Cases with their evidence list, queue state, pending decision and newest call
-    (four queries for the whole page)."""
+    """Cases with their evidence list, queue state, pending decision, newest call and the
+    subject's risk band (five queries for the whole page)."""
     ids = [r.id for r in rows]
     evidence = review.evidence_of(session, ids)
     queues = review_queue.queue_rows(session, ids)
     pending = review_queue.pending_proposals(session, ids)
     calls = video_calls.latest_calls(session, ids)
-    return [case_to_pb(r, evidence[r.id], queues.get(r.id), pending.get(r.id), calls.get(r.id)) for r in rows]
+    bands = review.risk_bands_of(session, [r.subject_id for r in rows])
+    out = [case_to_pb(r, evidence[r.id], queues.get(r.id), pending.get(r.id), calls.get(r.id)) for r in rows]
+    for case in out:
+        case.risk_band = BAND_TO_PB.get(bands.get(case.subject_id, ""), trust_pb2.RISK_BAND_UNSPECIFIED)
+    return out
 
 
 def _case_pb(session: Session, row: ReviewCaseRow, *, related: bool = False) -> pb.ReviewCase:
@@ -224,6 +230,7 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
                     escalated_only=request.escalated_only,
                     hide_snoozed=request.hide_snoozed,
                     pending_only=request.pending_confirmation_only,
+                    risk_bands=[BAND_FROM_PB[b] for b in request.risk_bands if b in BAND_FROM_PB],
                 )
                 return pb.ListCasesResponse(
                     cases=cases_to_pb(session, page.cases),

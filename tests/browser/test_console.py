@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from sellerverify import Client
-from sellerverify.v1 import common_pb2, identity_pb2, review_pb2
+from sellerverify.v1 import common_pb2, identity_pb2, review_pb2, trust_pb2
 from sqlalchemy import func, select
 
 from services.platform.models import AuditEventRow, DomainEventRow
@@ -95,8 +95,9 @@ def test_a_rep_claims_inspects_and_rejects_a_case(suite: Suite, context: Any) ->
     login(page, suite)
     row = page.locator(f"tr[data-case='{case_id}']")
     assert row.locator("td").nth(1).inner_text() == "face match"
-    assert re.search(r"\d+ min", row.locator("td").nth(2).inner_text())  # how long it has waited
-    assert re.match(r"in (1 h 5\d|2 h 00) min", row.locator("td").nth(3).inner_text())  # face-match SLA: 2 h
+    assert row.locator("td").nth(2).inner_text() in ("low", "medium", "high", "very high")  # the subject's risk band
+    assert re.search(r"\d+ min", row.locator("td").nth(3).inner_text())  # how long it has waited
+    assert re.match(r"in (1 h 5\d|2 h 00) min", row.locator("td").nth(4).inner_text())  # face-match SLA: 2 h
     row.get_by_role("button", name=re.compile("Claim")).click()
     page.wait_for_url(re.compile(case_id))
     assert page.inner_text("#assignee") == "cs_rep-client"
@@ -330,6 +331,29 @@ def test_each_image_a_case_page_shows_is_audited_once_per_view(suite: Suite, con
     assert _evidence_reads(suite, case_id) - before == len(sources)  # served from what the page read
     again = page.request.get(f"{suite.url}{sources[0]}")
     assert again.status == 200 and _evidence_reads(suite, case_id) - before == len(sources) + 1
+
+
+def test_the_queue_shows_each_cases_risk_band_and_filters_by_it(suite: Suite, context: Any) -> None:
+    case_id = _case(suite)
+    subject_id = _get(suite, case_id).subject_id
+    with suite.server.client("risk") as risk:
+        band = risk.trust.GetTrustScore(trust_pb2.GetTrustScoreRequest(subject_id=subject_id)).trust.band
+    name = trust_pb2.RiskBand.Name(band).removeprefix("RISK_BAND_").lower()
+    assert band != trust_pb2.RISK_BAND_UNSPECIFIED
+    page = context.new_page()
+    login(page, suite)
+    page.goto(f"{suite.url}/queue")
+    page.select_option("#f-risk", name)
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(rf"risk={name}"))
+    row = page.locator(f'tr[data-case="{case_id}"]')
+    assert row.count() == 1 and row.locator("td[data-risk]").get_attribute("data-risk") == name
+    better = [b for b in ("very_high", "high", "medium", "low") if b != name]
+    worst_first = ["very_high", "high", "medium", "low"]
+    stricter = [b for b in better if worst_first.index(b) < worst_first.index(name)]
+    if stricter:  # a filter for worse bands only leaves this case out
+        page.goto(f"{suite.url}/queue?risk={stricter[-1]}")
+        assert page.locator(f'tr[data-case="{case_id}"]').count() == 0
 
 
 def test_every_screen_has_no_serious_or_critical_axe_violation(suite: Suite, browser: Any) -> None:

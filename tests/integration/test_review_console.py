@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from sellerverify import Client, SellerVerifyError
-from sellerverify.v1 import common_pb2, identity_pb2, review_pb2
+from sellerverify.v1 import common_pb2, identity_pb2, review_pb2, trust_pb2
 from sqlalchemy import func, select
 
 from services.platform.models import AuditEventRow, DomainEventRow
@@ -375,3 +375,33 @@ def test_the_queue_verb_lists_open_cases_with_sla_and_assignee(review_server, ma
     lines = [line for line in capsys.readouterr().out.splitlines() if case.case_id in line]
     assert len(lines) == 1 and "duplicate" in lines[0] and lines[0].endswith("cs_rep-client")
     assert "479 min" in lines[0] or "480 min" in lines[0]  # duplicate SLA: 8 h
+
+
+def test_the_queue_shows_and_filters_by_the_subjects_risk_band(review_server, make_subject) -> None:  # type: ignore[no-untyped-def]
+    calm, reported = make_subject(), make_subject()
+    with review_server.client("risk") as risk:
+        risk.trust.ReportSuspiciousActivity(
+            trust_pb2.ReportSuspiciousActivityRequest(
+                request_id=str(uuid.uuid4()),
+                subject_id=reported,
+                kind=trust_pb2.ACTIVITY_KIND_FRAUD_COMPLAINT,
+                severity=trust_pb2.SEVERITY_HIGH,
+                source="complaints-desk",
+                description="buyers report items never shipped",
+            )
+        )
+        band = {
+            s: risk.trust.GetTrustScore(trust_pb2.GetTrustScoreRequest(subject_id=s)).trust.band
+            for s in (calm, reported)
+        }
+    assert band[calm] != band[reported] and trust_pb2.RISK_BAND_UNSPECIFIED not in band.values()
+    mine = {_open(review_server, s).case_id: s for s in (calm, reported)}
+    with rep(review_server) as one:
+        every = one.review.ListCases(review_pb2.ListCasesRequest(page=common_pb2.PageRequest(page_size=500))).cases
+        shown = {c.case_id: c.risk_band for c in every if c.case_id in mine}
+        assert shown == {case_id: band[s] for case_id, s in mine.items()}
+        only = one.review.ListCases(
+            review_pb2.ListCasesRequest(risk_bands=[band[reported]], page=common_pb2.PageRequest(page_size=500))
+        ).cases
+    assert {c.case_id for c in only} & set(mine) == {c for c, s in mine.items() if s == reported}
+    assert only and all(c.risk_band == band[reported] for c in only)
