@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.app import App
 from services.core.errors import DomainError, not_found, precondition
-from services.core.images import decode_image
+from services.core.images import DecodedImage, decode_image
 from services.core.reasons import Reason
 from services.identity import subjects
 from services.identity.face_flow import FaceFlow
@@ -178,22 +178,26 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
         stored = await self.replayed(method, request, pb.RespondChallengeResponse)
         if stored is not None:
             return stored
-        decoded = self.decode_all(request.images)
-        challenge, replays = await self.offload(self._open_challenge, challenge_id)
-        reference, _ = await self.offload(
-            self.faces.reference, challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO
-        )
-        outcome = await self.offload(
-            check_response,
-            challenge,
-            subject_id,
-            [d.bgr for d in decoded],
-            reference,
-            self.faces.matcher,
-            self._ocr,
-            replays,
-            utcnow(),
-        )
+
+        def work() -> tuple[list[DecodedImage], Outcome]:
+            # One hop to the worker pool: decoding (bad photos refused before anything is
+            # read), the challenge, the ID portrait and the checks; the event loop never decodes.
+            decoded = self.decode_all(request.images)
+            challenge, replays = self._open_challenge(challenge_id)
+            reference, _ = self.faces.reference(challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO)
+            outcome = check_response(
+                challenge,
+                subject_id,
+                [d.bgr for d in decoded],
+                reference,
+                self.faces.matcher,
+                self._ocr,
+                replays,
+                utcnow(),
+            )
+            return decoded, outcome
+
+        decoded, outcome = await self.offload(work)
         images = [(img.content, d.media_type) for img, d in zip(request.images, decoded, strict=True)]
         return await self._record_response(method, request, challenge_id, subject_id, images, outcome)
 
@@ -360,22 +364,18 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
 
         async def process(frame: identity_pb2.CameraFrame, stats: PumpStats) -> Step[pb.StreamChallengeResponse]:
             started = time.perf_counter()
-            try:
-                image = decode_image(frame.jpeg, limits, "frame.jpeg")
-            except DomainError as err:
-                judgement = stream.say(stream.Guidance.HOLD_STILL, err.message)
-            else:
-                judgement = await self.offload(
-                    stream.judge_frame,
-                    challenge,
-                    subject_id,
-                    image.bgr,
-                    reference,
-                    self.faces.matcher,
-                    self._ocr,
-                    replays,
-                    utcnow(),
+
+            def judge() -> stream.FrameJudgement:
+                # Decoded on the worker pool, with the frame's checks (not on the event loop).
+                try:
+                    image = decode_image(frame.jpeg, limits, "frame.jpeg")
+                except DomainError as err:
+                    return stream.say(stream.Guidance.HOLD_STILL, err.message)
+                return stream.judge_frame(
+                    challenge, subject_id, image.bgr, reference, self.faces.matcher, self._ocr, replays, utcnow()
                 )
+
+            judgement = await self.offload(judge)
             messages = [pb.StreamChallengeResponse(feedback=_feedback(frame.sequence, judgement, stats, started))]
             if not judgement.final or judgement.outcome is None:
                 return Step(messages)
