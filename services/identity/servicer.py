@@ -34,6 +34,7 @@ from services.identity.documents.reader import DocumentReader
 from services.identity.duplicates import DuplicateFinding
 from services.identity.face_flow import FaceFlow, MatchRun
 from services.identity.face_match import FaceTemplate, PairType
+from services.platform import ownership
 from services.platform.auth import current_caller
 from services.platform.frame_pump import PumpStats, Step, pump
 from services.platform.models import DocumentRow, FaceTemplateRow
@@ -381,8 +382,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         def read() -> pb.GetDocumentResponse:
             with self.app.db.transaction() as session:
                 row = session.get(DocumentRow, document_id)
+                hidden = not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {document_id!r}")
                 if row is None:
-                    raise not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {document_id!r}")
+                    raise hidden
+                subjects.require_document_visible(session, row, hidden)
                 stored = pb.GetDocumentResponse.FromString(
                     self.app.keys.open(row.fields_sealed, f"document:{document_id}")
                 )
@@ -483,8 +486,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         def read() -> pb.GetVerificationResponse:
             with self.app.db.read() as session:
                 row = self.app.verifications.get(session, verification_id)
-                if row is None:
-                    raise not_found(Reason.VERIFICATION_NOT_FOUND, f"no verification with id {verification_id!r}")
+                hidden = not_found(Reason.VERIFICATION_NOT_FOUND, f"no verification with id {verification_id!r}")
+                if row is None or (row.subject_id is None and not ownership.may_see(row.client_id)):
+                    raise hidden
+                subjects.require_visible(session, row.subject_id, hidden)
                 return pb.GetVerificationResponse(verification=verification_to_pb(row))
 
         return await self.offload(read)

@@ -106,6 +106,17 @@ class DatabaseReplayStore:
         return [sid for h, sid in self._rows if bin(int(h, 16) ^ value).count("1") <= max_distance]
 
 
+def _visible_challenge(session: Session, challenge_id: str) -> ChallengeRow:
+    """The challenge, or CHALLENGE_NOT_FOUND when unknown or another onboarding client's
+    (its one-time code must not reach anyone but the client that issued it)."""
+    row = session.get(ChallengeRow, challenge_id)
+    hidden = not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+    if row is None:
+        raise hidden
+    subjects.require_visible(session, row.subject_id, hidden)
+    return row
+
+
 class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
     """Challenge photos: issue, check, review."""
 
@@ -160,9 +171,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
 
         def read() -> pb.GetChallengeResponse:
             with self.app.db.read() as session:
-                row = session.get(ChallengeRow, challenge_id)
-                if row is None:
-                    raise not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+                row = _visible_challenge(session, challenge_id)
                 c = _to_domain(row)
                 return pb.GetChallengeResponse(challenge=_to_pb(c, utcnow() >= c.expires_at))
 
@@ -204,9 +213,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
     def _open_challenge(self, challenge_id: str) -> tuple[ch.Challenge, DatabaseReplayStore]:
         """The challenge (NOT_FOUND when unknown) and the replay store, read in one go."""
         with self.app.db.read() as session:
-            row = session.get(ChallengeRow, challenge_id)
-            if row is None:
-                raise not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+            row = _visible_challenge(session, challenge_id)
             return _to_domain(row), DatabaseReplayStore(session)
 
     @property
