@@ -169,10 +169,19 @@ def main() -> None:
                 )
             )
 
+        def match_portrait(sid: str) -> Any:
+            # The usual flow: the selfie against the ID portrait stored by SubmitDocument.
+            return lambda: client.identity.MatchFace(
+                identity_pb2.MatchFaceRequest(subject_id=sid, probe=common_pb2.Image(content=probe))
+            )
+
         for fn in (match(subjects[0]), submit(subjects[0]), match(subjects[0])):
             fn()  # warm: models load on first use
-        for name, make in (("MatchFace", match), ("SubmitDocument", submit)):
-            n = args.calls if name == "MatchFace" else max(8, args.calls // 3)
+        for sid in subjects[1:]:
+            submit(sid)()
+        runs = (("MatchFace", match), ("MatchFace_vs_stored_portrait", match_portrait), ("SubmitDocument", submit))
+        for name, make in runs:
+            n = args.calls if name.startswith("MatchFace") else max(8, args.calls // 3)
             spy = None
             raw = Path(tmp) / f"{name}.txt"
             if not args.no_py_spy and shutil.which("py-spy"):
