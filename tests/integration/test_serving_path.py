@@ -63,3 +63,40 @@ def test_cached_portrait_template_obeys_retention(sqlite_server) -> None:  # typ
         with pytest.raises(SellerVerifyError) as err:
             client.identity.MatchFace(identity_pb2.MatchFaceRequest(subject_id=sid, probe=selfie))
     assert err.value.code.name == "FAILED_PRECONDITION" and err.value.reason == "NO_REFERENCE_PORTRAIT"
+
+
+def test_the_same_photo_sent_again_is_not_enrolled_again_but_another_photo_is(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from services.platform.models import FaceTemplateRow
+
+    reference = common_pb2.Image(content=PHOTO.read_bytes())
+    other_photo = common_pb2.Image(content=(FACES / "barack_obama" / "facerec_obama1.jpg").read_bytes())
+    selfie = common_pb2.Image(content=SELFIE.read_bytes())
+
+    def templates(sid: str) -> int:
+        with sqlite_server.app.db.read() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).select_from(FaceTemplateRow).where(FaceTemplateRow.subject_id == sid)
+                )
+            )
+
+    with sqlite_server.client() as client:
+        sid = client.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"enrol-{uuid.uuid4().hex[:10]}")
+        ).subject.subject_id
+        decisions = []
+        for probe in (selfie, selfie, selfie):
+            decisions.append(
+                client.identity.MatchFace(
+                    identity_pb2.MatchFaceRequest(subject_id=sid, probe=probe, reference=reference)
+                ).decision
+            )
+        assert decisions == [common_pb2.MATCH_DECISION_MATCH] * 3
+        assert templates(sid) == 1
+        again = client.identity.MatchFace(
+            identity_pb2.MatchFaceRequest(subject_id=sid, probe=other_photo, reference=reference)
+        )
+        assert again.decision == common_pb2.MATCH_DECISION_MATCH
+        assert templates(sid) == 2
