@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=40)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--no-py-spy", action="store_true")
+    ap.add_argument("--overload", type=int, default=16, help="MatchFace clients in flight past the lane (0: skip)")
     args = ap.parse_args()
 
     import random
@@ -145,7 +146,9 @@ def main() -> None:
 
     out: dict[str, Any] = {"load_avg_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="sv-prof-") as tmp:
-        server = ServerProcess(Path(tmp), SELLERVERIFY_ADMISSION_QUEUE="64")
+        # Default admission lanes (2 running + 8 queued per model): the 4-in-flight runs
+        # stay inside them, the overload run below goes past them on purpose.
+        server = ServerProcess(Path(tmp))
         server.start()
         client = Client(server.address, token=TOKENS["onboarding"], retries=0, timeout=120)
         subjects = [
@@ -169,10 +172,19 @@ def main() -> None:
                 )
             )
 
+        def match_portrait(sid: str) -> Any:
+            # The usual flow: the selfie against the ID portrait stored by SubmitDocument.
+            return lambda: client.identity.MatchFace(
+                identity_pb2.MatchFaceRequest(subject_id=sid, probe=common_pb2.Image(content=probe))
+            )
+
         for fn in (match(subjects[0]), submit(subjects[0]), match(subjects[0])):
             fn()  # warm: models load on first use
-        for name, make in (("MatchFace", match), ("SubmitDocument", submit)):
-            n = args.calls if name == "MatchFace" else max(8, args.calls // 3)
+        for sid in subjects[1:]:
+            submit(sid)()
+        runs = (("MatchFace", match), ("MatchFace_vs_stored_portrait", match_portrait), ("SubmitDocument", submit))
+        for name, make in runs:
+            n = args.calls if name.startswith("MatchFace") else max(8, args.calls // 3)
             spy = None
             raw = Path(tmp) / f"{name}.txt"
             if not args.no_py_spy and shutil.which("py-spy"):
@@ -214,6 +226,38 @@ def main() -> None:
                 "statuses_concurrent": codes_conc,
                 "load_avg_1m_concurrent": round(os.getloadavg()[0], 2),
                 "profile": _summarise(raw) if raw.exists() else None,
+            }
+        if args.overload:
+            # Past the lane: the calls beyond 2 running + 8 queued must be refused at once
+            # with a retry hint, and the admitted ones must not slow down with the crowd.
+            hints: list[float] = []
+            ok_lat: list[float] = []
+
+            def overloaded(sid: str) -> Any:
+                def call() -> None:
+                    started = time.perf_counter()
+                    try:
+                        match(sid)()
+                        ok_lat.append(time.perf_counter() - started)
+                    except Exception as exc:
+                        hint = getattr(exc, "retry_after_s", None)
+                        if hint is not None:
+                            hints.append(hint)
+                        raise
+
+                return call
+
+            n = args.overload * 4
+            lat, wall, codes = _run([overloaded(subjects[i % 4]) for i in range(n)], args.overload)
+            out[f"MatchFace_overload_{args.overload}_in_flight"] = {
+                "calls": n,
+                "statuses": codes,
+                "calls_per_s_ok": round(codes.get("OK", 0) / wall, 2),
+                "p50_ms_admitted": _pct(ok_lat, 0.5),
+                "p99_ms_admitted": _pct(ok_lat, 0.99),
+                "p50_ms_refused_and_admitted": _pct(lat, 0.5),
+                "retry_hint_s_min_max": [round(min(hints), 3), round(max(hints), 3)] if hints else None,
+                "load_avg_1m": round(os.getloadavg()[0], 2),
             }
         client.close()
         out["server_peak_rss_mb"] = round(server.rss_mb(peak=True), 1)

@@ -201,8 +201,10 @@ def main() -> None:
                 kills_so_far[0] += 1
                 killed = time.monotonic()
                 server.kill9()
-                server.start(port=server.port)
+                server.start(port=server.port, wait=False)  # time to SERVING is health's answer
                 while not _serving(server.address):
+                    if time.monotonic() - killed > 120 or (server.proc is not None and server.proc.poll() is not None):
+                        raise RuntimeError(f"the server did not come back after a kill; see {server.log}")
                     time.sleep(0.05)
                 restarts.append(round(time.monotonic() - killed, 2))
                 down.clear()

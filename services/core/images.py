@@ -17,11 +17,11 @@ import contextvars
 import io
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from services.core.errors import invalid
 from services.core.reasons import Reason
@@ -83,6 +83,7 @@ class HeaderClaims:
     channels: int = 3
     colour: str = "rgb"  # gray, rgb, rgba, gray_alpha, palette, cmyk
     coding: str = ""  # JPEG coding process ("baseline", "progressive", "lossless", ...)
+    scan_offset: int = 0  # JPEG: where the first scan (entropy-coded data) starts
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ _JPEG_DECODED = {"baseline", "extended", "progressive"}
 
 def _jpeg_header(data: bytes) -> HeaderClaims:
     frames: list[HeaderClaims] = []
-    i, n = 2, len(data)
+    i, n, scan = 2, len(data), 0
     while i + 4 <= n:
         if data[i] != 0xFF:
             raise _HeaderError(Reason.IMAGE_CORRUPT, "a JPEG marker is missing (the header is damaged)")
@@ -163,6 +164,7 @@ def _jpeg_header(data: bytes) -> HeaderClaims:
             colour = {1: "gray", 3: "rgb", 4: "cmyk"}.get(comps, f"{comps}-channel")
             frames.append(HeaderClaims(width, height, 1, bits, comps, colour, _JPEG_SOF[marker]))
         if marker == 0xDA:  # start of scan: entropy-coded data follows, the header is over
+            scan = i
             break
         i += 2 + length
     if not frames:
@@ -184,7 +186,7 @@ def _jpeg_header(data: bytes) -> HeaderClaims:
             Reason.IMAGE_PIXEL_FORMAT_UNSUPPORTED,
             f"the JPEG's colour model is {first.colour} ({first.channels} channels); send an RGB or greyscale photo",
         )
-    return first
+    return replace(first, scan_offset=scan)
 
 
 # PNG colour type -> (name, channels, allowed bit depths)
@@ -355,24 +357,45 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), field: str = 
     if getattr(img, "n_frames", 1) != 1:
         raise invalid(Reason.IMAGE_ANIMATED, f"{field} has more than one frame; send a single photo", field)
 
+    _check_complete(data, media_type, claims.scan_offset, field)
+    # The pixels: libjpeg-turbo / libpng / libwebp through OpenCV straight into one BGR
+    # array (EXIF orientation applied). Pillow's load + transpose + convert + array copy
+    # cost twice as long (11 ms against 5 ms on a 1 Mpx photo) for the same pixels.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.load()
-            upright = ImageOps.exif_transpose(img) or img
-            rgb = upright.convert("RGB")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise invalid(Reason.IMAGE_TOO_LARGE_PIXELS, f"{field} is a decompression bomb; refused", field) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
         raise _decode_failure(field, exc) from None
     except MemoryError:
         raise invalid(Reason.IMAGE_TOO_LARGE_PIXELS, f"{field} is too large to decode", field) from None
-    except Exception as exc:  # noqa: BLE001 - as above: hostile bytes, never an INTERNAL
-        raise _decode_failure(field, exc) from None
-
-    # One conversion into a fresh contiguous array (not a reversed view and then a copy).
-    bgr = cv2.cvtColor(np.asarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR)
+    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise invalid(Reason.IMAGE_CORRUPT, f"{field} could not be decoded; send a valid image", field)
+    if sorted(bgr.shape[:2]) != sorted((width, height)):
+        raise invalid(
+            Reason.IMAGE_DIMENSIONS_INVALID,
+            f"{field}'s header declares {width}x{height} px but its image data {bgr.shape[1]}x{bgr.shape[0]}; refused",
+            field,
+        )
     return DecodedImage(bgr=bgr, media_type=media_type, encoded_size=size)
+
+
+def _check_complete(data: bytes, media_type: str, scan_offset: int, field: str) -> None:
+    """Refuse an upload cut short. OpenCV's decoders fill a truncated image with grey and
+    go on, so the end of the file is checked here: a JPEG's end-of-image marker after its
+    first scan (entropy-coded data never holds FF D9; an EXIF thumbnail's EOI comes before
+    the scan), a PNG's IEND chunk, a WebP's RIFF length."""
+    if media_type == "image/jpeg":
+        complete = scan_offset > 0 and data.rfind(b"\xff\xd9") > scan_offset
+    elif media_type == "image/png":
+        complete = data.rfind(b"IEND") > 33
+    else:
+        (riff_size,) = struct.unpack_from("<I", data, 4)
+        complete = len(data) >= riff_size + 8
+    if not complete:
+        raise invalid(
+            Reason.IMAGE_TRUNCATED,
+            f"{field} ends early (truncated upload); send the whole file again",
+            field,
+        )
 
 
 def _check_dimensions(width: int, height: int, limits: ImageLimits, field: str) -> None:

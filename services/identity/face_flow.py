@@ -4,10 +4,13 @@ response it persists for idempotency."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.app import FACE_FLOW, App
@@ -18,6 +21,8 @@ from services.identity import enrolment, subjects
 from services.identity.documents import presence
 from services.identity.duplicates import DuplicateFinding, SearchIndex, find_duplicates
 from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, MatchOutcome, PairType
+from services.platform.models import BlobRow
+from services.platform.records import utcnow
 from services.vision.face_quality import MATCH_POLICY, FaceQuality, Guidance, guidance_for
 from services.vision.faces import default_engine
 from services.vision.second_opinion import default_describer
@@ -40,6 +45,18 @@ class MatchRun:
     enrol: bool = False
 
 
+# Stored ID-portrait templates kept per process (a template with its portrait image is
+# about 100 KB: 256 of them about 25 MB).
+PORTRAIT_CACHE = 256
+
+
+# Cosine similarity above which a new template of a subject is the same as one it has:
+# the same photo sent again scores about 1.0, while two different photos of one person
+# scored at most 0.85 over the 120 same-person pairs of data/faces (SFace), so those are
+# all still enrolled.
+ENROL_SAME_AS = 0.95
+
+
 class FaceFlow:
     """Process-wide face components (engine, calibration, template index) and the flow."""
 
@@ -54,6 +71,8 @@ class FaceFlow:
     def __init__(self, app: App) -> None:
         self.app = app
         self._ocr: Any = None
+        self._portraits: OrderedDict[tuple[str, bool], FaceTemplate] = OrderedDict()
+        self._portraits_lock = threading.Lock()
         engine = default_engine(app.settings.arcface_model_dir)
         second = default_describer() if app.settings.face_second_opinion else None
         self.matcher = FaceMatcher(
@@ -77,34 +96,81 @@ class FaceFlow:
         return op.threshold(0.0001), op.threshold(0.01)
 
     def reference_portrait(self, subject_id: str) -> np.ndarray:
+        """The subject's stored ID portrait, decoded."""
+        _, data = self._portrait_blob(subject_id, load=True)
+        assert data is not None
+        return decode_image(data, field="reference").bgr
+
+    def _portrait_blob(self, subject_id: str, *, load: bool) -> tuple[str, bytes | None]:
+        """The id of the subject's live ID-portrait blob and, with `load`, its bytes; raises
+        NO_REFERENCE_PORTRAIT when there is none or it is past retention."""
         with self.app.db.read() as session:
             subject = subjects.get_subject(session, subject_id)
-            if subject.reference_blob_id is None:
+            blob_id = subject.reference_blob_id
+            if blob_id is None:
                 raise DomainError(
                     Reason.NO_REFERENCE_PORTRAIT,
                     "the subject has no ID portrait yet: submit the ID document first, or pass a reference image",
                     ErrorKind.PRECONDITION,
                 )
-            got = self.app.blobs.get(session, subject.reference_blob_id)
-        if got is None:
+            if load:
+                got = self.app.blobs.get(session, blob_id)
+                live, data = got is not None, got[0] if got is not None else None
+            else:
+                live, data = self._blob_live(session, blob_id), None
+        if not live:
             raise DomainError(
                 Reason.NO_REFERENCE_PORTRAIT,
                 "the subject's ID portrait is past retention; submit the ID document again",
                 ErrorKind.PRECONDITION,
             )
-        return decode_image(got[0], field="reference").bgr
+        return blob_id, data
+
+    def _blob_live(self, session: Session, blob_id: str) -> bool:
+        """Whether a blob exists and is within retention (the test `BlobStore.get` applies),
+        without reading or opening its sealed bytes."""
+        row = session.execute(
+            select(BlobRow.purpose, BlobRow.created_at, BlobRow.expires_at).where(BlobRow.id == blob_id)
+        ).first()
+        if row is None:
+            return False
+        now = utcnow()
+        return bool(row.expires_at > now and row.created_at + self.app.blobs.keep_for(row.purpose) > now)
+
+    def portrait_template(self, subject_id: str, portrait: bool) -> FaceTemplate:
+        """The template of the subject's stored ID portrait. A stored blob never changes
+        (a new document stores a new one), so its template is computed once per process
+        and kept (LRU, PORTRAIT_CACHE entries): every later MatchFace, RespondChallenge and
+        StreamChallenge against the portrait skips its decode, detection and two
+        embeddings. Retention still applies: the blob must be live at each use."""
+        blob_id, _ = self._portrait_blob(subject_id, load=False)
+        key = (blob_id, portrait)
+        with self._portraits_lock:
+            cached = self._portraits.get(key)
+            if cached is not None:
+                self._portraits.move_to_end(key)
+                return cached
+        blob_id, data = self._portrait_blob(subject_id, load=True)  # (a newer document may have replaced it)
+        assert data is not None
+        what = "ID portrait" if portrait else "reference photo"
+        template = self.matcher.template(decode_image(data, field="reference").bgr, portrait=portrait, what=what)
+        key = (blob_id, portrait)
+        with self._portraits_lock:
+            self._portraits[key] = template
+            while len(self._portraits) > PORTRAIT_CACHE:
+                self._portraits.popitem(last=False)
+        return template
 
     def reference(
         self, subject_id: str, reference_bgr: np.ndarray | None, pair_type: PairType | None
     ) -> tuple[FaceTemplate, PairType]:
         """The template to compare against: a given image, or the subject's ID portrait."""
         if reference_bgr is None:
-            reference_bgr = self.reference_portrait(subject_id)
             pair_type = pair_type or PairType.ID_PORTRAIT_VS_PHOTO
-        else:
-            with self.app.db.read() as session:
-                subjects.get_subject(session, subject_id)
-            pair_type = pair_type or PairType.PHOTO_VS_PHOTO
+            return self.portrait_template(subject_id, pair_type is PairType.ID_PORTRAIT_VS_PHOTO), pair_type
+        with self.app.db.read() as session:
+            subjects.get_subject(session, subject_id)
+        pair_type = pair_type or PairType.PHOTO_VS_PHOTO
         portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO
         what = "ID portrait" if portrait else "reference photo"
         return self.matcher.template(reference_bgr, portrait=portrait, what=what), pair_type
@@ -116,8 +182,11 @@ class FaceFlow:
         outcome = self.matcher.decide(reference, probe, pair_type)
         run = MatchRun(outcome)
         if outcome.decision is Decision.MATCH and enrol:
-            run.enrol = True
-            run.findings = self.duplicates(subject_id, outcome.probe_template)
+            run.findings, known = self._duplicates_and_known(subject_id, outcome.probe_template)
+            # A template all but identical to one the subject has (the same photo sent
+            # again, consecutive frames) adds nothing to 1:N search: not stored again, so
+            # the index, the database and every later same-ID check stay bounded.
+            run.enrol = not known
         return run
 
     def run(
@@ -168,6 +237,11 @@ class FaceFlow:
         return Look(guidance, "", quality, FaceTemplate(self.matcher.embed_aligned(aligned), quality, source))
 
     def duplicates(self, subject_id: str, vector: np.ndarray) -> list[DuplicateFinding]:
+        return self._duplicates_and_known(subject_id, vector)[0]
+
+    def _duplicates_and_known(self, subject_id: str, vector: np.ndarray) -> tuple[list[DuplicateFinding], bool]:
+        """Duplicate findings for `vector`, and whether the subject already has a template
+        at least ENROL_SAME_AS similar to it."""
         same_face, different_face = self.photo_thresholds
         info = self.matcher.engine.info
         with self.app.db.read() as session:
@@ -179,7 +253,8 @@ class FaceFlow:
                 if subject.id_number_hash
                 else []
             )
-        return find_duplicates(
+        known = any(c.subject_id == subject_id and c.similarity >= ENROL_SAME_AS for c in candidates)
+        findings = find_duplicates(
             subject_id=subject_id,
             id_number_hash=subject.id_number_hash,
             vector=vector,
@@ -189,6 +264,7 @@ class FaceFlow:
             same_face_threshold=same_face,
             different_face_threshold=different_face,
         )
+        return findings, known
 
     def forget_templates(self, template_ids: list[str]) -> None:
         """Drop templates deleted by the retention purge from the search index (in one pass:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.app import App
 from services.core.errors import invalid, not_found
-from services.core.images import encode_jpeg
+from services.core.images import DecodedImage, encode_jpeg
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
 from services.identity.convert import (
@@ -29,11 +29,12 @@ from services.identity.convert import (
     subject_to_pb,
 )
 from services.identity.documents import enterprise_check
-from services.identity.documents.model import DocumentKind
+from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.reader import DocumentReader
 from services.identity.duplicates import DuplicateFinding
 from services.identity.face_flow import FaceFlow, MatchRun
-from services.identity.face_match import PairType
+from services.identity.face_match import FaceTemplate, PairType
+from services.platform import ownership
 from services.platform.auth import current_caller
 from services.platform.frame_pump import PumpStats, Step, pump
 from services.platform.models import DocumentRow, FaceTemplateRow
@@ -74,19 +75,22 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         stored = await self.replayed(method, request, pb.MatchFaceResponse)
         if stored is not None:
             return stored
-        # Refuse bad images before any model work.
-        probe = self.decode(request.probe.content, "probe.content")
-        reference = self.decode(request.reference.content, "reference.content") if request.reference.content else None
         pair_name = PAIR_FROM_PB.get(request.pair_type)
         pair_type = PairType(pair_name) if pair_name else None
-        run = await self.offload(
-            self.faces.run,
-            subject_id,
-            probe.bgr,
-            reference.bgr if reference else None,
-            pair_type,
-            not request.skip_enrolment,
-        )
+
+        def work() -> tuple[DecodedImage, DecodedImage | None, MatchRun]:
+            # On the worker pool, in one hop: decoding a large photo takes up to ~0.1 s and
+            # must not stall the event loop. Bad images are refused before any model work.
+            probe = self.decode(request.probe.content, "probe.content")
+            reference = (
+                self.decode(request.reference.content, "reference.content") if request.reference.content else None
+            )
+            run = self.faces.run(
+                subject_id, probe.bgr, reference.bgr if reference else None, pair_type, not request.skip_enrolment
+            )
+            return probe, reference, run
+
+        probe, reference, run = await self.offload(work)
         inputs = [("selfie", request.probe.content, probe.media_type)]
         if reference is not None:
             inputs.append(("reference", request.reference.content, reference.media_type))
@@ -176,12 +180,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         if stored is not None:
             yield pb.StreamMatchFaceResponse(result=stored)
             return
-        reference = (
-            self.decode(config.reference.content, "config.reference.content") if config.reference.content else None
-        )
-        ref_template, pair_type = await self.offload(
-            self.faces.reference, subject_id, reference.bgr if reference else None, None
-        )
+        def open_reference() -> tuple[DecodedImage | None, FaceTemplate, PairType]:
+            reference = (
+                self.decode(config.reference.content, "config.reference.content") if config.reference.content else None
+            )
+            template, pair = self.faces.reference(subject_id, reference.bgr if reference else None, None)
+            return reference, template, pair
+
+        reference, ref_template, pair_type = await self.offload(open_reference)
         limits = self.app.image_limits
         frames = _frames(request_iterator)
 
@@ -223,14 +229,19 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         stored = await self.replayed(method, request, pb.SubmitDocumentResponse)
         if stored is not None:
             return stored
-        front = self.decode(request.front.content, "front.content")
-        back = self.decode(request.back.content, "back.content") if request.back.content else None
         kind = KIND_FROM_PB.get(request.kind_hint)
-        with self.app.db.read() as session:
-            subjects.get_subject(session, subject_id)
-        result = await self.offload(
-            self.documents.read, front.bgr, back.bgr if back else None, kind, datetime.now(UTC).date()
-        )
+
+        def work() -> tuple[DecodedImage, DecodedImage | None, DocumentResult]:
+            # Decode (bad images refused first), the subject check and the reading, all on
+            # the worker pool in one hop: nothing here may block the event loop.
+            front = self.decode(request.front.content, "front.content")
+            back = self.decode(request.back.content, "back.content") if request.back.content else None
+            with self.app.db.read() as session:
+                subjects.get_subject(session, subject_id)
+            result = self.documents.read(front.bgr, back.bgr if back else None, kind, datetime.now(UTC).date())
+            return front, back, result
+
+        front, back, result = await self.offload(work)
         if request.licence_document_id or request.legal_representative_subject_id:
             await self.offload(
                 enterprise_check.check_link,
@@ -371,8 +382,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         def read() -> pb.GetDocumentResponse:
             with self.app.db.transaction() as session:
                 row = session.get(DocumentRow, document_id)
+                hidden = not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {document_id!r}")
                 if row is None:
-                    raise not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {document_id!r}")
+                    raise hidden
+                subjects.require_document_visible(session, row, hidden)
                 stored = pb.GetDocumentResponse.FromString(
                     self.app.keys.open(row.fields_sealed, f"document:{document_id}")
                 )
@@ -473,8 +486,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         def read() -> pb.GetVerificationResponse:
             with self.app.db.read() as session:
                 row = self.app.verifications.get(session, verification_id)
-                if row is None:
-                    raise not_found(Reason.VERIFICATION_NOT_FOUND, f"no verification with id {verification_id!r}")
+                hidden = not_found(Reason.VERIFICATION_NOT_FOUND, f"no verification with id {verification_id!r}")
+                if row is None or (row.subject_id is None and not ownership.may_see(row.client_id)):
+                    raise hidden
+                subjects.require_visible(session, row.subject_id, hidden)
                 return pb.GetVerificationResponse(verification=verification_to_pb(row))
 
         return await self.offload(read)

@@ -9,7 +9,8 @@ from services.core.errors import DomainError, ErrorKind, not_found
 from services.core.masking import MRZ_NUMBER_FIELDS, mask_document_number, mask_id_number  # noqa: F401 (re-export)
 from services.core.reasons import Reason
 from services.identity.documents.model import DocumentKind, DocumentResult
-from services.platform.models import SubjectRow
+from services.platform import ownership
+from services.platform.models import DocumentRow, SubjectRow, VerificationRow
 from services.platform.records import new_id, utcnow
 
 KINDS = ("individual", "executive")
@@ -17,7 +18,7 @@ STATUSES = ("pending", "verified", "in_review", "rejected", "reverification_requ
 
 
 def create_subject(session: Session, external_ref: str, kind: str) -> SubjectRow:
-    """Register a new subject; an external_ref can be registered once."""
+    """Register a new subject, owned by the calling client; an external_ref can be registered once."""
     if session.scalars(select(SubjectRow.id).where(SubjectRow.external_ref == external_ref)).first():
         raise DomainError(
             Reason.ALREADY_EXISTS,
@@ -28,6 +29,7 @@ def create_subject(session: Session, external_ref: str, kind: str) -> SubjectRow
     row = SubjectRow(
         id=new_id(),
         external_ref=external_ref,
+        owner_client_id=ownership.owner_for_new_record(),
         kind=kind,
         status="pending",
         created_at=now,
@@ -43,9 +45,20 @@ def get_subject(session: Session, subject_id: str, *, for_update: bool = False) 
     if for_update:
         stmt = stmt.with_for_update()
     row = session.scalars(stmt).first()
-    if row is None:
+    # Another onboarding client's subject is answered as if it did not exist (ownership.py).
+    if row is None or not ownership.may_see(row.owner_client_id):
         raise not_found(Reason.SUBJECT_NOT_FOUND, f"no subject with id {subject_id!r}")
     return row
+
+
+def require_visible(session: Session, subject_id: str | None, hidden: DomainError) -> None:
+    """Raise `hidden` (the record's own NOT_FOUND) unless the caller may see `subject_id`'s
+    records: documents, verifications and challenges are visible with their subject."""
+    if subject_id is None:
+        return
+    owner = session.scalars(select(SubjectRow.owner_client_id).where(SubjectRow.id == subject_id)).first()
+    if not ownership.may_see(owner):
+        raise hidden
 
 
 def mrz_number_confirmed(result: DocumentResult) -> bool:
@@ -112,3 +125,16 @@ def reject(session: Session, subject: SubjectRow) -> None:
     subject.document_verified_at = subject.face_verified_at = subject.liveness_verified_at = None
     subject.status = "rejected"
     subject.updated_at = utcnow()
+
+
+def require_document_visible(session: Session, doc: DocumentRow, hidden: DomainError) -> None:
+    """Raise `hidden` unless the caller may see document `doc`: with its subject, or, for a
+    document on no subject (a business licence), when the caller submitted it."""
+    if doc.subject_id is not None:
+        require_visible(session, doc.subject_id, hidden)
+        return
+    submitter = session.scalars(
+        select(VerificationRow.client_id).where(VerificationRow.id == doc.verification_id)
+    ).first()
+    if not ownership.may_see(submitter):
+        raise hidden

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.app import App
 from services.core.errors import DomainError, not_found, precondition
-from services.core.images import decode_image
+from services.core.images import DecodedImage, decode_image
 from services.core.reasons import Reason
 from services.identity import subjects
 from services.identity.face_flow import FaceFlow
@@ -106,6 +106,17 @@ class DatabaseReplayStore:
         return [sid for h, sid in self._rows if bin(int(h, 16) ^ value).count("1") <= max_distance]
 
 
+def _visible_challenge(session: Session, challenge_id: str) -> ChallengeRow:
+    """The challenge, or CHALLENGE_NOT_FOUND when unknown or another onboarding client's
+    (its one-time code must not reach anyone but the client that issued it)."""
+    row = session.get(ChallengeRow, challenge_id)
+    hidden = not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+    if row is None:
+        raise hidden
+    subjects.require_visible(session, row.subject_id, hidden)
+    return row
+
+
 class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
     """Challenge photos: issue, check, review."""
 
@@ -160,9 +171,7 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
 
         def read() -> pb.GetChallengeResponse:
             with self.app.db.read() as session:
-                row = session.get(ChallengeRow, challenge_id)
-                if row is None:
-                    raise not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+                row = _visible_challenge(session, challenge_id)
                 c = _to_domain(row)
                 return pb.GetChallengeResponse(challenge=_to_pb(c, utcnow() >= c.expires_at))
 
@@ -178,31 +187,33 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
         stored = await self.replayed(method, request, pb.RespondChallengeResponse)
         if stored is not None:
             return stored
-        decoded = self.decode_all(request.images)
-        challenge, replays = await self.offload(self._open_challenge, challenge_id)
-        reference, _ = await self.offload(
-            self.faces.reference, challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO
-        )
-        outcome = await self.offload(
-            check_response,
-            challenge,
-            subject_id,
-            [d.bgr for d in decoded],
-            reference,
-            self.faces.matcher,
-            self._ocr,
-            replays,
-            utcnow(),
-        )
+
+        def work() -> tuple[list[DecodedImage], Outcome]:
+            # One hop to the worker pool: decoding (bad photos refused before anything is
+            # read), the challenge, the ID portrait and the checks; the event loop never decodes.
+            decoded = self.decode_all(request.images)
+            challenge, replays = self._open_challenge(challenge_id)
+            reference, _ = self.faces.reference(challenge.subject_id, None, PairType.ID_PORTRAIT_VS_PHOTO)
+            outcome = check_response(
+                challenge,
+                subject_id,
+                [d.bgr for d in decoded],
+                reference,
+                self.faces.matcher,
+                self._ocr,
+                replays,
+                utcnow(),
+            )
+            return decoded, outcome
+
+        decoded, outcome = await self.offload(work)
         images = [(img.content, d.media_type) for img, d in zip(request.images, decoded, strict=True)]
         return await self._record_response(method, request, challenge_id, subject_id, images, outcome)
 
     def _open_challenge(self, challenge_id: str) -> tuple[ch.Challenge, DatabaseReplayStore]:
         """The challenge (NOT_FOUND when unknown) and the replay store, read in one go."""
         with self.app.db.read() as session:
-            row = session.get(ChallengeRow, challenge_id)
-            if row is None:
-                raise not_found(Reason.CHALLENGE_NOT_FOUND, f"no challenge with id {challenge_id!r}")
+            row = _visible_challenge(session, challenge_id)
             return _to_domain(row), DatabaseReplayStore(session)
 
     @property
@@ -360,22 +371,18 @@ class LivenessServicer(pb_grpc.LivenessServiceServicer, ServicerBase):
 
         async def process(frame: identity_pb2.CameraFrame, stats: PumpStats) -> Step[pb.StreamChallengeResponse]:
             started = time.perf_counter()
-            try:
-                image = decode_image(frame.jpeg, limits, "frame.jpeg")
-            except DomainError as err:
-                judgement = stream.say(stream.Guidance.HOLD_STILL, err.message)
-            else:
-                judgement = await self.offload(
-                    stream.judge_frame,
-                    challenge,
-                    subject_id,
-                    image.bgr,
-                    reference,
-                    self.faces.matcher,
-                    self._ocr,
-                    replays,
-                    utcnow(),
+
+            def judge() -> stream.FrameJudgement:
+                # Decoded on the worker pool, with the frame's checks (not on the event loop).
+                try:
+                    image = decode_image(frame.jpeg, limits, "frame.jpeg")
+                except DomainError as err:
+                    return stream.say(stream.Guidance.HOLD_STILL, err.message)
+                return stream.judge_frame(
+                    challenge, subject_id, image.bgr, reference, self.faces.matcher, self._ocr, replays, utcnow()
                 )
+
+            judgement = await self.offload(judge)
             messages = [pb.StreamChallengeResponse(feedback=_feedback(frame.sequence, judgement, stats, started))]
             if not judgement.final or judgement.outcome is None:
                 return Step(messages)

@@ -10,6 +10,8 @@ What is refused, with INVALID_ARGUMENT, reason INVALID_FIELD and a field violati
 - NUL and other control characters (free text may keep tab and newlines), lone
   surrogates, and, in identifiers, any invisible format character;
 - a repeated field with more items than its bound;
+- a float that is NaN or infinite; a count, size or duration out of its range
+  (`NUMBER_RANGES`: never negative; a stream's timeout at most 10 minutes);
 - bytes beyond their bound (image fields are bounded by the image gate instead).
 
 Error texts never quote the offending value: they name the field, its length and the
@@ -18,6 +20,7 @@ limit. Nothing user-supplied is logged from here.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -90,6 +93,23 @@ REPEATED_OVERRIDES: dict[str, int] = {
     "enterprise_ids": 1000,
 }
 
+# Numbers. Every float must be finite (a NaN passes every `low <= x <= high` test written
+# as `not x < low` and then compares false with everything downstream: a stream whose
+# timeout is NaN never times out). Counts, sizes and durations cannot be negative, and
+# those that hold a resource open are bounded. (low, high) by field name; None = no bound.
+NUMBER_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "timeout_seconds": (0, 600),  # a live camera stream: 10 minutes at most
+    "limit": (0, 100),
+    "page_size": (0, None),  # every list caps it itself (500)
+    "max_events": (0, 100_000),
+    "minutes": (0, 60 * 24 * 30),  # snooze: a month
+    "ttl_minutes": (0, None),
+    "remind_after_seconds": (0, 366 * 86_400),
+    "sequence": (0, None),
+    "captured_at_ms": (0, None),
+    "after_seq": (0, None),
+}
+
 
 def rule_for(message: Descriptor, field: FieldDescriptor) -> Rule:
     """The rule of a string field: override table first, then the field's kind by name."""
@@ -112,6 +132,8 @@ class _Check:
     sub: Descriptor | None  # for messages
     enum_numbers: frozenset[int] | None = None  # for enums: the defined values
     timestamp: bool = False  # a google.protobuf.Timestamp
+    number: tuple[float | None, float | None] | None = None  # for numbers: (low, high)
+    finite: bool = False  # a float or double: NaN and infinities are refused
 
 
 # What a Timestamp may hold (0001-01-01 to 9999-12-31, as protobuf's own rules say).
@@ -136,9 +158,46 @@ def _plan(message: Descriptor) -> tuple[_Check, ...]:
             # proto3 enums are open: an undefined number parses, then breaks Name() lookups.
             numbers = frozenset(v.number for v in f.enum_type.values)
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None, enum_numbers=numbers))
+        elif f.type in _NUMBER_TYPES:
+            finite = f.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+            bounds = NUMBER_RANGES.get(f"{message.full_name}.{f.name}") or NUMBER_RANGES.get(f.name)
+            if finite or bounds is not None or f.is_repeated:
+                checks.append(
+                    _Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None, number=bounds, finite=finite)
+                )
         elif f.is_repeated:
             checks.append(_Check(f, None, REPEATED_OVERRIDES.get(f.name, REPEATED_MAX), None))
     return tuple(checks)
+
+
+_NUMBER_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_FLOAT,
+        FieldDescriptor.TYPE_DOUBLE,
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_SFIXED32,
+        FieldDescriptor.TYPE_SFIXED64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_FIXED64,
+    }
+)
+
+
+def _number_violation(path: str, value: float, check: _Check) -> FieldViolation | None:
+    if check.finite and not math.isfinite(value):
+        return FieldViolation(path, f"{path} must be a finite number")
+    if check.number is not None:
+        low, high = check.number
+        if low is not None and value < low:
+            return FieldViolation(path, f"{path} is {value:g}; it must be at least {low:g}")
+        if high is not None and value > high:
+            return FieldViolation(path, f"{path} is {value:g}; the limit is {high:g}")
+    return None
 
 
 def _bad_character(value: str, rule: Rule) -> str | None:
@@ -187,6 +246,10 @@ def _violations(message: Message, prefix: str) -> Iterator[FieldViolation]:
             elif check.enum_numbers is not None:
                 if value not in check.enum_numbers:
                     yield FieldViolation(item_path, f"{item_path} is {value}, not one of the defined values")
+            elif check.finite or check.number is not None:
+                wrong = _number_violation(item_path, value, check)
+                if wrong is not None:
+                    yield wrong
             elif check.timestamp:
                 if not (0 <= value.nanos < 1_000_000_000 and _TS_MIN <= value.seconds <= _TS_MAX):
                     yield FieldViolation(item_path, f"{item_path} is not a valid timestamp")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError, ErrorKind, invalid, not_found, precondition
 from services.core.reasons import Reason
+from services.identity import subjects
 from services.identity.documents.enterprise_check import compare_legal_representative
 from services.platform import events
 from services.platform.models import CampaignTaskRow, DocumentRow, EnterpriseRow, ExecutiveRow, SubjectRow
@@ -66,8 +67,10 @@ def register(
 ) -> EnterpriseRow:
     """Register an enterprise from a business licence SubmitDocument read (PASS or REVIEW)."""
     doc = session.get(DocumentRow, licence_document_id)
+    hidden = not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {licence_document_id!r}")
     if doc is None:
-        raise not_found(Reason.DOCUMENT_NOT_FOUND, f"no document with id {licence_document_id!r}")
+        raise hidden
+    subjects.require_document_visible(session, doc, hidden)  # another onboarding client's licence: as unknown
     if doc.kind != LICENCE_KIND:
         raise invalid(
             Reason.LICENCE_NOT_ACCEPTED,
@@ -166,9 +169,7 @@ def add_executive(
     enterprise = session.get(EnterpriseRow, enterprise_id)
     if enterprise is None:
         raise not_found(Reason.ENTERPRISE_NOT_FOUND, f"no enterprise with id {enterprise_id!r}")
-    subject = session.get(SubjectRow, subject_id)
-    if subject is None:
-        raise not_found(Reason.SUBJECT_NOT_FOUND, f"no subject with id {subject_id!r}")
+    subject = subjects.get_subject(session, subject_id)  # NOT_FOUND for another onboarding client's
     if session.get(ExecutiveRow, (enterprise_id, subject_id)) is not None:
         raise DomainError(
             Reason.EXECUTIVE_ALREADY_ADDED,

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sellerverify import SellerVerifyError
-from sellerverify.v1 import common_pb2, identity_pb2, liveness_pb2, reverify_pb2, review_pb2
+from sellerverify.v1 import common_pb2, identity_pb2, liveness_pb2, reverify_pb2, review_pb2, trust_pb2
 
 from services.server import ServerThread
 from tests.conftest import FACES, TOKENS, id_card_subjects, make_settings
@@ -258,3 +258,30 @@ def test_undefined_enum_values_and_impossible_timestamps_are_invalid_argument(se
         )
         assert error.code is grpc.StatusCode.INVALID_ARGUMENT and error.reason == "INVALID_FIELD", error
         assert [v.field for v in error.violations] == ["new_deadline"]
+
+
+def test_numbers_that_are_not_finite_or_out_of_range_are_invalid_argument(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    """A NaN stream timeout never expired (every comparison with NaN is false) and a
+    negative duplicate `limit` sliced the findings from the end; each is refused by name."""
+    nan, inf = float("nan"), float("inf")
+    with sqlite_server.client() as client:
+        for timeout in (nan, inf, -1.0, 1e9):
+            config = identity_pb2.StreamMatchConfig(subject_id=str(uuid.uuid4()), timeout_seconds=timeout)
+            with pytest.raises(SellerVerifyError) as err:
+                list(client.identity.StreamMatchFace(iter([identity_pb2.StreamMatchFaceRequest(config=config)])))
+            _assert_invalid(err.value, "config.timeout_seconds")
+        error = _refused(
+            client.identity.SearchDuplicates,
+            identity_pb2.SearchDuplicatesRequest(subject_id=str(uuid.uuid4()), limit=-3),
+        )
+        _assert_invalid(error, "limit")
+    with sqlite_server.client("cs_rep") as rep:
+        error = _refused(rep.review.SnoozeCase, review_pb2.SnoozeCaseRequest(case_id=str(uuid.uuid4()), minutes=-60))
+        _assert_invalid(error, "minutes")
+    with sqlite_server.client("admin") as admin:
+        for value in (nan, -inf):
+            error = _refused(
+                admin.trust.RecordPlatformSignal,
+                trust_pb2.RecordPlatformSignalRequest(request_id=str(uuid.uuid4()), value=value),
+            )
+            _assert_invalid(error, "value")

@@ -101,8 +101,10 @@ def check_link(app: App, result: DocumentResult, licence_document_id: str, legal
             )
         with app.db.read() as session:
             row = session.get(DocumentRow, licence_document_id)
+            hidden = not_found(Reason.DOCUMENT_NOT_FOUND, f"no business licence with id {licence_document_id!r}")
             if row is None or row.kind != DocumentKind.CN_BUSINESS_LICENCE.value:
-                raise not_found(Reason.DOCUMENT_NOT_FOUND, f"no business licence with id {licence_document_id!r}")
+                raise hidden
+            subjects.require_document_visible(session, row, hidden)  # another onboarding client's: as unknown
             stored = pb.GetDocumentResponse.FromString(
                 app.keys.open(row.fields_sealed, f"document:{licence_document_id}")
             )

@@ -31,3 +31,34 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(backend: str, tm
         engine.dispose()
     finally:
         gen.close()
+
+
+def test_ownership_migration_attributes_existing_subjects_from_the_audit_trail(tmp_path: Path) -> None:
+    """0010: a subject created before ownership was recorded gets the client its
+    create_subject audit event names; one with no such event keeps no owner."""
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0006")
+    now = "2026-01-01 00:00:00.000000"
+    with engine.begin() as conn:
+        for sid in ("s-audited", "s-unknown"):
+            conn.execute(
+                text(
+                    "INSERT INTO subjects (id, external_ref, kind, status, created_at, updated_at) "
+                    "VALUES (:id, :ref, 'individual', 'pending', :now, :now)"
+                ),
+                {"id": sid, "ref": f"ref-{sid}", "now": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (at, actor, role, action, subject_id) "
+                "VALUES (:now, 'shop-a', 'onboarding', 'create_subject', 's-audited')"
+            ),
+            {"now": now},
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        owners = dict(conn.execute(text("SELECT id, owner_client_id FROM subjects")).all())
+    assert owners == {"s-audited": "shop-a", "s-unknown": None}
+    engine.dispose()

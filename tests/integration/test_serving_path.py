@@ -1,0 +1,102 @@
+"""The stored ID portrait's template is computed once per process, but retention still
+decides: once the portrait blob is past its expiry, MatchFace against it answers
+NO_REFERENCE_PORTRAIT even though its template is cached (issue 18, serving path)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import date, timedelta
+
+import cv2
+import pytest
+from sellerverify import SellerVerifyError
+from sellerverify.v1 import common_pb2, identity_pb2
+from sqlalchemy import update
+
+from services.identity.face_flow import FaceFlow
+from services.platform.models import BlobRow, SubjectRow
+from services.platform.records import utcnow
+from services.vision.faces import default_engine
+from tests.conftest import FACES
+from tests.docgen.capture import capture
+from tests.docgen.cn_id_card import random_card, render_back, render_front
+from tests.portraits import id_portrait
+
+PHOTO = FACES / "barack_obama" / "facerec_obama.jpg"
+SELFIE = FACES / "barack_obama" / "facerec_obama2.jpg"
+
+
+def _jpeg(bgr) -> bytes:  # type: ignore[no-untyped-def]
+    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def test_cached_portrait_template_obeys_retention(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(11)
+    card = random_card(rng, date.today(), id_portrait(cv2.imread(str(PHOTO)), default_engine()))
+    front = _jpeg(capture(render_front(card, rng), "clean", 11).image)
+    back = _jpeg(capture(render_back(card, rng), "clean", 12).image)
+    selfie = common_pb2.Image(content=SELFIE.read_bytes())
+    with sqlite_server.client() as client:
+        sid = client.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"cache-{uuid.uuid4().hex[:10]}")
+        ).subject.subject_id
+        client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(
+                subject_id=sid, front=common_pb2.Image(content=front), back=common_pb2.Image(content=back)
+            )
+        )
+        first = client.identity.MatchFace(identity_pb2.MatchFaceRequest(subject_id=sid, probe=selfie))
+        second = client.identity.MatchFace(identity_pb2.MatchFaceRequest(subject_id=sid, probe=selfie))
+        # Same stored portrait, same template: the cached one gives the very same score.
+        assert first.decision == common_pb2.MATCH_DECISION_MATCH
+        assert second.similarity == pytest.approx(first.similarity, abs=1e-6)
+        app = sqlite_server.app
+        with app.db.read() as session:
+            blob_id = session.get(SubjectRow, sid).reference_blob_id
+        flow = FaceFlow.shared(app)
+        assert (blob_id, True) in flow._portraits
+        with app.db.transaction() as session:
+            session.execute(
+                update(BlobRow).where(BlobRow.id == blob_id).values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        with pytest.raises(SellerVerifyError) as err:
+            client.identity.MatchFace(identity_pb2.MatchFaceRequest(subject_id=sid, probe=selfie))
+    assert err.value.code.name == "FAILED_PRECONDITION" and err.value.reason == "NO_REFERENCE_PORTRAIT"
+
+
+def test_the_same_photo_sent_again_is_not_enrolled_again_but_another_photo_is(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from services.platform.models import FaceTemplateRow
+
+    reference = common_pb2.Image(content=PHOTO.read_bytes())
+    other_photo = common_pb2.Image(content=(FACES / "barack_obama" / "facerec_obama1.jpg").read_bytes())
+    selfie = common_pb2.Image(content=SELFIE.read_bytes())
+
+    def templates(sid: str) -> int:
+        with sqlite_server.app.db.read() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).select_from(FaceTemplateRow).where(FaceTemplateRow.subject_id == sid)
+                )
+            )
+
+    with sqlite_server.client() as client:
+        sid = client.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"enrol-{uuid.uuid4().hex[:10]}")
+        ).subject.subject_id
+        decisions = []
+        for probe in (selfie, selfie, selfie):
+            decisions.append(
+                client.identity.MatchFace(
+                    identity_pb2.MatchFaceRequest(subject_id=sid, probe=probe, reference=reference)
+                ).decision
+            )
+        assert decisions == [common_pb2.MATCH_DECISION_MATCH] * 3
+        assert templates(sid) == 1
+        again = client.identity.MatchFace(
+            identity_pb2.MatchFaceRequest(subject_id=sid, probe=other_photo, reference=reference)
+        )
+        assert again.decision == common_pb2.MATCH_DECISION_MATCH
+        assert templates(sid) == 2
