@@ -11,7 +11,7 @@ WITH_TEST_TOOLS=${1:-}   # "--test" also installs Node.js/npm and docker-compose
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # ---- Debian packages ------------------------------------------------------
-APT_PKGS=(tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng fonts-ocr-b fonts-wqy-zenhei fonts-noto-cjk
+APT_PKGS=(tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng fonts-ocr-b fonts-wqy-zenhei fonts-noto-cjk fonts-liberation
           libtesseract-dev libleptonica-dev pkg-config g++)
 if [ "$WITH_TEST_TOOLS" = "--test" ]; then
   command -v node >/dev/null 2>&1 || APT_PKGS+=(nodejs)

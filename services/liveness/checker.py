@@ -19,7 +19,7 @@ from services.core.reasons import Reason
 from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
-from services.liveness import pad, replay
+from services.liveness import medium, pad, replay
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision.face_quality import head_pose
 from services.vision.faces import DETECT_MAX_SIDE
@@ -425,13 +425,14 @@ def check_response(
         second = held_document_check(image, quality.face.box, matcher)
         if second is not None:
             checks.append(second)
-    read_check, box = _read_best_paper(challenge, image, quality.face.box if quality.face else None, ocr)
+    read_check, box, quad = _read_best_paper(challenge, image, quality.face.box if quality.face else None, ocr)
     if read_check is None or read_check.verdict != "pass":
         # The paper may have merged with a white shirt or wall: look for the code or date
         # anywhere in the picture, and take the paper to be where it was found.
         found = _find_in_scene(challenge, image, ocr)
         if found is not None:
             read_check, box = found
+            quad = None
     if box is None or read_check is None:
         checks.append(
             Check(
@@ -444,6 +445,7 @@ def check_response(
     else:
         checks.append(Check("paper", "pass", detail=f"paper at {box}"))
         checks.append(read_check)
+        checks.append(paper_medium_check(image, quad if quad is not None else medium.quad_of_box(box)))
         if quality.face is not None:
             checks.append(pose_check(challenge.pose, quality.face.landmarks, quality.face.box, box, image.shape[1]))
     replay_check, fingerprints = near_duplicate_check(images, hashes, box, replays)
@@ -528,6 +530,16 @@ def near_duplicate_check(
     return Check("replay", "pass", float(strongest), f"not seen before: {evidence}"), fingerprints
 
 
+def paper_medium_check(image: np.ndarray, quad: np.ndarray) -> Check:
+    """The code (or newspaper) must be on paper, not shown on a phone or tablet screen
+    (services/liveness/medium.py: moire, sub-pixel colour fringes, a bezel around it)."""
+    result = medium.assess(image, quad)
+    reasons: list[tuple[Reason, str]] = []
+    if result.verdict != "pass":
+        reasons = [(Reason.CODE_ON_SCREEN, "the code seems to be shown on a screen; write or print it on paper")]
+    return Check("paper_medium", result.verdict, result.score, result.detail, reasons)
+
+
 def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, float] | None) -> Check:
     """A screen or a print photographed instead of a live person (services/liveness/pad.py)."""
     result = pad.assess(image, face_box)
@@ -556,15 +568,17 @@ def _rank(check: Check) -> int:
 
 def _read_best_paper(
     challenge: Challenge, image: np.ndarray, face_box: tuple[float, float, float, float] | None, ocr: Ocr
-) -> tuple[Check | None, tuple[int, int, int, int] | None]:
+) -> tuple[Check | None, tuple[int, int, int, int] | None, np.ndarray | None]:
     """Read every paper-like candidate until one carries the expected code or date; else
-    the most telling reading (an almost-right code, then a wrong code, then nothing)."""
-    best: tuple[Check, tuple[int, int, int, int]] | None = None
+    the most telling reading (an almost-right code, then a wrong code, then nothing).
+    Returns the check, the sheet's box and its outline (None when only a text line
+    placed it)."""
+    best: tuple[Check, tuple[int, int, int, int], np.ndarray | None] | None = None
     papers = find_papers(image, face_box)
     for paper in papers:
         check = _read_paper(challenge, paper.flat, ocr)
         if best is None or _rank(check) > _rank(best[0]):
-            best = (check, paper.box)
+            best = (check, paper.box, paper.quad)
         if check.verdict == "pass":
             return best
     # The sheet's outline may be lost against a white shirt or wall: read text lines found
@@ -572,12 +586,12 @@ def _read_best_paper(
     for line in find_text_lines(image, face_box):
         check = _read_line(challenge, line, ocr)
         cx, cy = line.box[0] + line.box[2] / 2, line.box[1] + line.box[3] / 2
-        around = [p.box for p in papers if p.box[0] < cx < p.box[0] + p.box[2] and p.box[1] < cy < p.box[1] + p.box[3]]
+        around = [p for p in papers if p.box[0] < cx < p.box[0] + p.box[2] and p.box[1] < cy < p.box[1] + p.box[3]]
         if best is None or _rank(check) > _rank(best[0]):
-            best = (check, around[0] if around else line.box)
+            best = (check, around[0].box, around[0].quad) if around else (check, line.box, None)
         if check.verdict == "pass":
             break
-    return (best[0], best[1]) if best else (None, None)
+    return best if best else (None, None, None)
 
 
 def _find_in_scene(challenge: Challenge, image: np.ndarray, ocr: Ocr) -> tuple[Check, tuple[int, int, int, int]] | None:

@@ -111,10 +111,12 @@ def compose(
     where: str,
     rng: random.Random | None = None,
     size: float | None = None,
+    lit: bool = False,
 ) -> np.ndarray:
     """Hold the paper under the chin, or in the left/right half beside the face. `size` is
     the sheet's width in face widths (default 1.4-1.9, an A5/A4 sheet at arm's length;
-    a folded newspaper is about 2.2-2.8)."""
+    a folded newspaper is about 2.2-2.8). `lit`: the "paper" is a screen that gives its own
+    light (tests.attackgen.presentation.phone_with_code), not lit by the scene."""
     rng = rng or random.Random(0)
     img = photo.copy()
     faces = engine.detect(img)
@@ -157,7 +159,10 @@ def compose(
         corners += np.array([left, top])
     h, w = img.shape[:2]
     # The sheet in the scene's light, with a gentle gradient across it.
-    sheet = paper.astype(np.float32) * _scene_white(photo) * rng.uniform(0.8, 0.97)
+    if lit:
+        sheet = paper.astype(np.float32)
+    else:
+        sheet = paper.astype(np.float32) * _scene_white(photo) * rng.uniform(0.8, 0.97)
     gy, gx = np.mgrid[0 : paper.shape[0], 0 : paper.shape[1]].astype(np.float32)
     gdir = rng.uniform(0, 2 * np.pi)
     grad = (np.cos(gdir) * gx / paper.shape[1] + np.sin(gdir) * gy / paper.shape[0]) * rng.uniform(0.0, 0.12)

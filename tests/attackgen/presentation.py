@@ -12,6 +12,10 @@ realistic 65-150 lines per inch), printed on paper whose white is a little warm 
 and whose black is grey (a reduced gamut), sometimes with the paper's edge and the room
 behind it in view, and photographed again (blur, noise, JPEG).
 
+Code on a phone: the code sheet shown on a phone's screen (the same stripe lattice, bright
+and bluish, sometimes a glare streak) inside the phone's dark body, to be held up by
+`tests.attackgen.compose` where the paper would be.
+
 `strength` runs from 0 (mild: fine pitch, defocused, screen or print filling the frame)
 to 1 (coarse grid, sharp, bezel or paper edge in view). Deterministic for a seed.
 """
@@ -62,9 +66,8 @@ def _surround(inner: np.ndarray, rng: random.Random, border: float, colour: tupl
     return cv2.resize(scene, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def screen_replay(photo: np.ndarray, rng: random.Random, strength: float = 0.5) -> np.ndarray:
-    """The photo shown on a phone or monitor and photographed again."""
-    img = _fit(photo)
+def _displayed(img: np.ndarray, rng: random.Random, strength: float) -> np.ndarray:
+    """`img` lit on a display's R, G, B stripe grid and sampled by a camera (float BGR)."""
     h, w = img.shape[:2]
     # Camera pixels per display pixel: 1.3 (a fine retina screen, far) to 3.5 (close up).
     pitch = rng.uniform(1.3, 1.9) + strength * rng.uniform(0.5, 1.6)
@@ -97,7 +100,14 @@ def screen_replay(photo: np.ndarray, rng: random.Random, strength: float = 0.5) 
     lit *= (fv < rng.uniform(0.8, 0.92))[:, :, None]  # the dark gap between pixel rows
     # Optical blur before the sensor, then the sensor's area sampling.
     lit = cv2.GaussianBlur(lit, (0, 0), SUPER * rng.uniform(0.35, 0.6) * (1.3 - 0.5 * strength))
-    out = cv2.resize(lit, (w, h), interpolation=cv2.INTER_AREA)
+    return cv2.resize(lit, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def screen_replay(photo: np.ndarray, rng: random.Random, strength: float = 0.5) -> np.ndarray:
+    """The photo shown on a phone or monitor and photographed again."""
+    img = _fit(photo)
+    h, w = img.shape[:2]
+    out = _displayed(img, rng, strength)
     if rng.random() < 0.5 + 0.4 * strength:  # glare on the glass
         gx, gy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -107,6 +117,26 @@ def screen_replay(photo: np.ndarray, rng: random.Random, strength: float = 0.5) 
     if rng.random() < 0.3 + 0.6 * strength:  # the phone or monitor's bezel in view
         out = _surround(out, rng, rng.uniform(0.03, 0.08), (rng.randrange(5, 30),) * 3)
     return _camera(out, rng, rng.uniform(0.3, 1.0) * (1.2 - 0.6 * strength), rng.randrange(75, 93))
+
+
+def phone_with_code(sheet: np.ndarray, rng: random.Random, strength: float = 0.5) -> np.ndarray:
+    """The code sheet (tests.attackgen.paper_with_code) as a phone shows it: lit on the
+    screen's stripe grid, a little brighter than paper and bluish, a glare streak across
+    the glass sometimes, inside a dark body (bezel 3-8% of the screen's height). Hold it
+    up with `tests.attackgen.compose(..., lit=True)`."""
+    h, w = sheet.shape[:2]
+    out = _displayed(sheet, rng, strength) * rng.uniform(1.0, 1.15)
+    if rng.random() < 0.5:  # a glare streak: the room's lamp on the glass
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = rng.uniform(0.3, 1.2)
+        d = (xx - rng.uniform(0.2, 0.8) * w) * np.cos(a) + (yy - 0.5 * h) * np.sin(a)
+        out += (rng.uniform(20, 60) * np.exp(-(d**2) / (2 * (rng.uniform(0.05, 0.15) * w) ** 2)))[:, :, None]
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    b = int(rng.uniform(0.03, 0.08) * h)
+    body = (rng.randrange(5, 35),) * 3
+    return cv2.copyMakeBorder(
+        out, b, b, int(b * rng.uniform(1.0, 2.5)), int(b * rng.uniform(1.0, 2.5)), cv2.BORDER_CONSTANT, value=body
+    )
 
 
 def printed_photo(photo: np.ndarray, rng: random.Random, strength: float = 0.5) -> np.ndarray:

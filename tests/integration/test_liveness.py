@@ -163,3 +163,17 @@ def test_printed_photo_of_a_genuine_response_is_not_accepted(sqlite_server, veri
     response = _respond(sqlite_server, c, subject_id, presentation.printed_photo(shown, random.Random(4), 1.0))
     assert response.verdict != common_pb2.VERDICT_PASS
     assert "PRINTED_PHOTO_SUSPECTED" in _codes(response), _codes(response)
+
+
+def test_code_shown_on_a_phone_instead_of_paper_is_refused(sqlite_server, verified_documents) -> None:  # type: ignore[no-untyped-def]
+    """The right code, in the requested place, but on a phone's screen: CODE_ON_SCREEN."""
+    subject_id = verified_documents()
+    c = _issue(sqlite_server, subject_id, pose="paper_right_half")
+    rng = random.Random(5)
+    phone = presentation.phone_with_code(attackgen.paper_with_code(c.code, rng=rng), rng, 0.5)
+    shown = attackgen.compose(cv2.imread(str(LIVE_PHOTO_2)), default_engine(), phone, "right", rng, lit=True)
+    response = _respond(sqlite_server, c, subject_id, attackgen.camera(shown, rng))
+    assert response.verdict == common_pb2.VERDICT_FAIL, [(x.name, x.detail) for x in response.checks]
+    assert "CODE_ON_SCREEN" in _codes(response), _codes(response)
+    medium = next(x for x in response.checks if x.name == "paper_medium")
+    assert "ripple" in medium.detail and "fringes" in medium.detail

@@ -1,0 +1,68 @@
+"""Paper or screen: the region holding the code is judged on its blank part (moire,
+sub-pixel colour fringes) and on what surrounds it (a phone's dark, even body)."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from services.liveness import checker, medium
+from services.vision.faces import default_engine
+from tests import attackgen
+from tests.attackgen import presentation
+from tests.conftest import FACES
+
+PHOTOS = [FACES / "barack_obama" / "facerec_obama.jpg", FACES / "joe_biden" / "facerec_biden.jpg"]
+
+
+def _region(img: np.ndarray) -> np.ndarray:
+    faces = default_engine().detect(img)
+    papers = checker.find_papers(img, faces[0].box if faces else None)
+    assert papers, "no paper-like region found"
+    return papers[0].quad
+
+
+@pytest.mark.parametrize("photo", PHOTOS)
+@pytest.mark.parametrize("style", ["print", "hand"])
+def test_a_sheet_of_paper_is_paper(photo, style: str) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(11)
+    img = attackgen.camera(
+        attackgen.compose(
+            cv2.imread(str(photo)),
+            default_engine(),
+            attackgen.paper_with_code("HJ47KX", rng=rng, style=style),
+            "right",
+            rng,
+        ),
+        rng,
+    )
+    result = medium.assess(img, _region(img))
+    assert result.verdict == "pass", result.detail
+
+
+@pytest.mark.parametrize("photo", PHOTOS)
+@pytest.mark.parametrize("strength", [0.0, 1.0])
+def test_a_phone_showing_the_code_is_a_screen(photo, strength: float) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(12)
+    phone = presentation.phone_with_code(attackgen.paper_with_code("HJ47KX", rng=rng), rng, strength)
+    img = attackgen.camera(
+        attackgen.compose(cv2.imread(str(photo)), default_engine(), phone, "left", rng, lit=True), rng
+    )
+    result = medium.assess(img, _region(img))
+    # A fine, far screen may only reach review: never accepted either way.
+    assert result.verdict == ("fail" if strength else "review") or result.verdict == "fail", result.detail
+    assert max(result.signals["ripple"] - medium.RIPPLE_FLOOR, result.signals["fringes"] - medium.FRINGE_FLOOR) > 0
+
+
+def test_a_dark_even_surround_alone_is_only_a_hint() -> None:
+    """A white sheet on a black, evenly lit background has a 'bezel' on every side: that
+    alone sends the response to a person, never fails it."""
+    img = np.full((600, 800, 3), 12, np.uint8)
+    img[200:400, 250:550] = 225
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
+    assert result.signals["bezel"] == 1.0
+    assert result.verdict == "review", result.detail
