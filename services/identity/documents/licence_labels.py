@@ -144,8 +144,13 @@ def match_label(text: str) -> tuple[str, str, int] | None:
     kept = [(ch, i) for i, ch in enumerate(text) if not _PUNCT.fullmatch(ch)]
     cleaned = "".join(ch for ch, _ in kept)
     for label, name in _ALL:
-        if cleaned.startswith(label):
-            consumed = kept[len(label) - 1][1] + 1
+        # Exact, or for a label of four or more characters most of them in place: at the
+        # hard tier's resolution a 10 px label reads 以一社会你 for 统一社会信, 成全日期.
+        same = sum(a == b for a, b in zip(cleaned, label, strict=False))
+        if cleaned.startswith(label) or (
+            len(label) >= 4 and len(cleaned) >= 4 and same >= 0.6 * min(len(cleaned), len(label)) + 0.5 and same >= 3
+        ):
+            consumed = kept[min(len(label), len(kept)) - 1][1] + 1
             while consumed < len(text) and _PUNCT.fullmatch(text[consumed]):
                 consumed += 1
             return name, label, consumed
@@ -159,11 +164,14 @@ _INITIALS = {lab[0]: max(len(x) for x, _ in _ALL if x[0] == lab[0]) for lab, _ i
 def _glance_all(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment]) -> None:
     """A glance at every segment's first character (about 3 ms each), and a longer one
     where that character begins a label: most segments are values and never read twice."""
+    first = {id(row[0]) for row in rows(segs)}
     for seg in segs:
         glance(lines, card, seg, 1.3)
         head = _clean(seg.head)
-        if head and head[0] in _INITIALS and seg.w > 1.6 * seg.h:
+        if seg.w > 1.6 * seg.h and head and head[0] in _INITIALS:
             glance(lines, card, seg, _INITIALS[head[0]] + 1.6)
+        elif id(seg) in first and 3 * seg.h < seg.w < 9.5 * seg.h:  # a label whose first character was misread?
+            glance(lines, card, seg, 5.6)
 
 
 def find_fields(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment] | None = None) -> dict[str, Found]:
@@ -270,3 +278,14 @@ def union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
     x1 = max(b[0] + b[2] for b in boxes)
     y1 = max(b[1] + b[3] for b in boxes)
     return x0, y0, x1 - x0, y1 - y0
+
+
+def line_crop(card: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """One text line as the credit-code reader was tuned on: 8 px to its left, about twice
+    its height tall around its centre (the reader cuts it to the inked rows itself), and a
+    half a character width more to the right (not more: the check character must stay
+    apart for its shape check): a faint last glyph (a blurred J) may have left too
+    little ink to join the segment."""
+    x, y, w, h = box
+    cy, half = y + h // 2, max(h, 28)
+    return card[max(0, cy - half) : cy + half, max(0, x - 8) : x + w + int(0.95 * h)]

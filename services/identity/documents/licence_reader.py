@@ -999,6 +999,8 @@ def _read_by_labels(
     t0 = time.perf_counter()
     found = gate(bgr, "front")
     card, inverse = warp(bgr, found.quad, (LIC_W, LIC_H))
+    for _ in range(2):  # squared up on the printed frame, as far as one stands out (every layout has one)
+        card, inverse = _register(bgr, card, inverse)
     card, inverse = _upright_any(card, inverse)
     segs = licence_labels.segments(card)
     t1 = time.perf_counter()
@@ -1009,7 +1011,7 @@ def _read_by_labels(
     if code_box is not None:
         check_glare(card, {"credit code": code_box}, "front")
         x, y, w, h = code_box
-        code_crop = licence_labels.crop(card, code_box, 6)
+        code_crop = licence_labels.line_crop(card, code_box)
         band = card[max(0, y - 40) : y + h + 40, max(0, x - 6) : x + w + 6]
         jobs["code"] = _POOL.submit(read_credit_code, ocr, code_crop, lines, band)
     wanted = (

@@ -268,9 +268,10 @@ def test_a_letter_pp_ocr_and_tesseract_both_read_otherwise_is_not_taken_for_a_pr
 
 def test_a_code_line_off_its_box_is_found_in_the_band_around_it(ocr) -> None:  # type: ignore[no-untyped-def]
     # Flattened slightly off in perspective: the box holds the label and the top of the code.
+    # Found by its label now, not its box; with its reading confirmed either way.
     lic, image = _bench_photo("2-photo-13")
     code = read_licence(image, TODAY, ocr).fields["credit_code"]
-    assert code.value == lic.credit_code and code.status is FieldStatus.VALID
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
 
 
 def test_tesseract_views_agreeing_on_an_impossible_code_are_not_a_correction(ocr) -> None:  # type: ignore[no-untyped-def]
