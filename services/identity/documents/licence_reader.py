@@ -145,9 +145,10 @@ def emblem_redness(card: np.ndarray) -> tuple[float, float]:
 
 
 def looks_like_licence(bgr: np.ndarray) -> bool:
-    """Cheap classification without OCR: a red emblem in the middle of a long edge of the
-    document. ID cards carry no red (their front has a portrait instead); the aspect ratio
-    alone would not do, since a passport data page has the licence's 1.42:1 proportions."""
+    """Cheap classification without OCR: a red emblem in the middle of an edge of the
+    document (the top one upright; landscape and portrait copies). ID cards carry no red
+    (their front has a portrait instead); the aspect ratio alone would not do, since a
+    passport data page has the licence's 1.42:1 proportions."""
     h, w = bgr.shape[:2]
     scale = min(1.0, 480 / max(h, w))  # a glance is enough: a quarter of the pixels the reader uses
     small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else bgr
@@ -155,8 +156,7 @@ def looks_like_licence(bgr: np.ndarray) -> bool:
     if found is None:
         return False
     card, _ = warp(small, found.quad, (LIC_W // 4, LIC_H // 4))
-    top, bottom = (_redness(card, (x // 4, y // 4, w // 4, h // 4)) for x, y, w, h in _EMBLEM_BOXES)
-    return max(top, bottom) > 0.25
+    return max(edge_emblems(card).values()) > 0.2
 
 
 def _glyph_mask(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
