@@ -413,10 +413,12 @@ _SPANS = {
         "issuing_state": (0, 2, 5),
         "document_number": (0, 5, 15),
         "personal_number": (0, 15, 30),
+        "optional_1": (0, 15, 30),
         "birth_date": (1, 0, 7),
         "sex": (1, 7, 8),
         "expiry_date": (1, 8, 15),
         "nationality": (1, 15, 18),
+        "optional_2": (1, 18, 29),
         "composite": (1, 29, 30),
         "surname": (2, 0, 30),
         "given_names": (2, 0, 30),
@@ -461,6 +463,9 @@ def _mrz_fields(
     }
     if f.get("personal_number"):
         values["personal_number"] = f["personal_number"].replace("<", "")
+    if zone.fmt == "TD1":  # the card's optional data (often a personal number), as printed
+        values["optional_1"] = f.get("optional_1", "")
+        values["optional_2"] = f.get("optional_2", "")
     by_field: dict[str, list[tuple[Reason, str]]] = {}
     for code, message, where in parsed.reasons:
         name = where.removeprefix("mrz.")
@@ -468,7 +473,9 @@ def _mrz_fields(
     for name, value in values.items():
         box, score = _span_box(zone, name)
         reasons = by_field.pop(name, [])
-        if name in parsed.checks:
+        if name in ("optional_1", "optional_2"):  # no check digit of their own: the composite covers them
+            status = FieldStatus.VALID if parsed.checks.get("composite") else FieldStatus.UNCHECKED
+        elif name in parsed.checks:
             status = (
                 FieldStatus.INVALID
                 if not parsed.checks[name]
