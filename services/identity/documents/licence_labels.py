@@ -289,3 +289,22 @@ def line_crop(card: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x, y, w, h = box
     cy, half = y + h // 2, max(h, 28)
     return card[max(0, cy - half) : cy + half, max(0, x - 8) : x + w + int(0.95 * h)]
+
+
+def code_by_text(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment]) -> tuple[int, int, int, int] | None:
+    """When no label led to the code (small labels blurred past reading): the line in the
+    upper half of the licence that reads as the longest run of code characters, at least 12,
+    cut from where that run starts. Long lines only, read in full: a last resort."""
+    h = card.shape[0]
+    best: tuple[int, tuple[int, int, int, int]] | None = None
+    for seg in segs:
+        if seg.y > h // 2 or seg.w < 7 * seg.h:
+            continue
+        text, at = lines.recognise_at(crop(card, (seg.x, seg.y, seg.w, seg.h)))
+        x0 = max(0, seg.x - 4)
+        for m in re.finditer(r"[0-9A-Z]{12,}", text.text.upper()):
+            if best is None or len(m.group()) > best[0]:
+                start = int(x0 + at[m.start()] - 0.45 * seg.h) if m.start() < len(at) else seg.x
+                start = max(seg.x, start)
+                best = (len(m.group()), (start, seg.y, seg.right - start, seg.h))
+    return best[1] if best else None

@@ -1005,7 +1005,7 @@ def _read_by_labels(
     segs = licence_labels.segments(card)
     t1 = time.perf_counter()
     fields = licence_labels.find_fields(lines, card, segs)
-    code_box = licence_labels.code_segment(fields, segs)
+    code_box = licence_labels.code_segment(fields, segs) or licence_labels.code_by_text(lines, card, segs)
     t2 = time.perf_counter()
     jobs: dict[str, Future[Any]] = {}
     if code_box is not None:
