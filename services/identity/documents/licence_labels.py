@@ -13,6 +13,7 @@ line below that starts where the value did. The credit code may stand under its 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -36,6 +37,8 @@ LABELS: dict[str, tuple[str, ...]] = {
 }
 _ALL = sorted(((lab, name) for name, labs in LABELS.items() for lab in labs), key=lambda t: -len(t[0]))
 _PUNCT = re.compile(r"[\s:：;；·.,，、_\-]")
+# Rows are glanced at on two threads (onnxruntime runs outside the GIL; the machine has 2 cores).
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sv-licence-labels")
 # Fields whose value may wrap onto a second line.
 MULTILINE = frozenset({"address", "company_name"})
 
@@ -161,17 +164,48 @@ def match_label(text: str) -> tuple[str, str, int] | None:
 _INITIALS = {lab[0]: max(len(x) for x, _ in _ALL if x[0] == lab[0]) for lab, _ in _ALL}
 
 
+def _is_label_start(seg: Segment, row: list[Segment], k: int) -> bool:
+    head = _clean(seg.head)
+    if match_label(seg.head) is not None:
+        return True
+    return len(head) == 1 and k + 1 < len(row) and any(lab[0] == head and len(lab) == 2 for lab, _ in _ALL)
+
+
 def _glance_all(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment]) -> None:
-    """A glance at every segment's first character (about 3 ms each), and a longer one
-    where that character begins a label: most segments are values and never read twice."""
-    first = {id(row[0]) for row in rows(segs)}
-    for seg in segs:
+    """A glance at the segments that may hold a label, row by row: the first character
+    (about 3 ms), a longer look where that character begins a label. What follows a label
+    on its row, and what runs on from a value with less than a character's gap, is value
+    and is not glanced at (most segments are values)."""
+    list(_POOL.map(lambda row: _glance_row(lines, card, row), rows(segs)))
+
+
+def _glance_row(lines: TextLineRecogniser, card: np.ndarray, row: list[Segment]) -> None:
+    after_label, in_value, last_right = False, False, None
+    for k, seg in enumerate(row):
+        gap = seg.x - last_right if last_right is not None else 1e9
+        last_right = seg.right
+        if in_value and gap < 1.0 * seg.h:
+            continue  # the same value running on
+        if after_label and gap < 6 * seg.h:
+            after_label, in_value = False, True  # the value printed after its label
+            continue
         glance(lines, card, seg, 1.3)
         head = _clean(seg.head)
         if seg.w > 1.6 * seg.h and head and head[0] in _INITIALS:
             glance(lines, card, seg, _INITIALS[head[0]] + 1.6)
-        elif id(seg) in first and 3 * seg.h < seg.w < 9.5 * seg.h:  # a label whose first character was misread?
+        elif k == 0 and 3 * seg.h < seg.w < 9.5 * seg.h:  # a label whose first character was misread?
             glance(lines, card, seg, 5.6)
+        hit = match_label(seg.head)
+        if hit is not None:
+            merged = hit[2] < len(seg.head) or seg.w > 1.4 * len(hit[1]) * seg.h
+            after_label, in_value = not merged, merged
+        elif _is_label_start(seg, row, k):
+            after_label = in_value = False  # 名 of 名　　称: its second half is glanced too
+        else:
+            # A spread label's second half (称 after 名) is a label end, not a value.
+            prev = _clean(row[k - 1].head) if k else ""
+            pair = len(prev) == 1 and bool(head) and match_label(prev + head[:1]) is not None
+            after_label, in_value = (True, False) if pair and len(head) == 1 else (False, True)
 
 
 def find_fields(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment] | None = None) -> dict[str, Found]:
