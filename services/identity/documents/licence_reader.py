@@ -649,7 +649,11 @@ def check_code(
             return accepted(confirmed.pop())
         if confirmed or any(_checksum_ok(c) for c in pool):
             return unreadable(majority, "the credit code reads more than one way; retake the photo in even light")
-        if len(codes) >= 2 and all(majority[i] in _PRINTED_AS[read[i]] for i in illegal):
+        pp = _ppocr(legal)
+        # ... or PP-OCR, another model that reads every letter, saw the very same letters in
+        # the same places (the look-alikes having been ruled out above: they do not check out).
+        both_saw = len(pp) == 18 and all(pp[i] == read[i] for i in illegal)
+        if len(codes) >= 2 and (both_saw or all(majority[i] in _PRINTED_AS[read[i]] for i in illegal)):
             # Read as I/O/S/V/Z by the all-letters readings and as what such a letter becomes
             # by the others, and the look-alike does not check out: the letter is printed. Not
             # on one full-length reading alone (a last glyph cut in half, read as I and 1,
