@@ -63,10 +63,10 @@ def _sample(kind: str, rng: random.Random, tier: str, portraits: list[np.ndarray
     return capture(cn_id_card.render_back(card, rng), tier, seed).image, None
 
 
-def run(n: int = 30, seed: int = 0) -> dict[str, Any]:
+def run(n: int = 30, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
     portraits = document_portraits(default_engine())
     out: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()], "kinds": {}}
-    for kind in KINDS:
+    for kind in kinds:
         out["kinds"][kind] = {}
         for tier in TIERS:
             rng = random.Random(f"classify-{seed}-{kind}-{tier}")
@@ -98,5 +98,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args()
-    print(json.dumps(run(args.n, args.seed), indent=1))
+    print(json.dumps(run(args.n, args.seed, tuple(args.kinds.split(","))), indent=1))
