@@ -131,6 +131,30 @@ class TextLineRecogniser:
             text.pop(0), confs.pop(0)
         return LineText("".join(text), tuple(confs))
 
+    def recognise_at(self, line_bgr: np.ndarray, pad: bool = True) -> tuple[LineText, tuple[float, ...]]:
+        """The text of one line crop and where each character is, as x in the crop's own
+        pixels (the centre of its first output step: the model emits one step per 8 input
+        columns). `pad=False` skips padding to MIN_WIDTH: cheaper for a glance at a line's
+        first characters, where the confidence matters less."""
+        if line_bgr.size == 0:
+            return LineText("", ()), ()
+        x = self.prepare(line_bgr)
+        h, w = line_bgr.shape[:2]
+        width = min(MAX_WIDTH, max(1, math.ceil(HEIGHT * w / max(h, 1))))
+        if not pad:
+            x = x[:, :, :, : max(16, width)]
+        probs = self._session.run(None, {self._input: x})[0][0]
+        text = self.decode(probs)
+        best = probs.argmax(axis=1)
+        starts = [t for t in range(len(best)) if best[t] != 0 and (t == 0 or best[t] != best[t - 1])]
+        step = x.shape[3] / max(len(best), 1) * (w / width)
+        positions = tuple((t + 0.5) * step for t in starts)
+        # decode() trims spaces at the ends; keep the positions of what it kept.
+        lead = 0
+        while lead < len(starts) and self._chars[best[starts[lead]]] == " ":
+            lead += 1
+        return text, positions[lead : lead + len(text.text)]
+
     def recognise(self, line_bgr: np.ndarray) -> LineText:
         """The text of one line crop (BGR or grey) and per-character confidences."""
         if line_bgr.size == 0:

@@ -184,11 +184,14 @@ def _filler_tail(line: ocrb.LineRead, start: int) -> None:
 
 
 def looks_like_mrz_document(bgr: np.ndarray) -> DocumentKind | None:
-    """Cheap classification: TD3/TD1 when the bottom of the outlined document holds MRZ rows."""
+    """Cheap classification: TD1 when the bottom of the outlined document holds three MRZ
+    rows, else TD3 when it holds two. TD1 is tried first: a card's back seen through the
+    passport page's geometry also shows two rows (three of 30 clean TD1 backs were taken for
+    passports when TD3 came first), while a passport page shows two, never three."""
     found = find_document(bgr)
     if found is None:
         return None
-    for fmt in ("TD3", "TD1"):
+    for fmt in ("TD1", "TD3"):
         for q in _quads(found.quad, fmt):
             for flip in (False, True):
                 band, _ = _band(bgr, q, fmt, flip, 0.5)  # half size: enough to see rows
@@ -413,10 +416,12 @@ _SPANS = {
         "issuing_state": (0, 2, 5),
         "document_number": (0, 5, 15),
         "personal_number": (0, 15, 30),
+        "optional_1": (0, 15, 30),
         "birth_date": (1, 0, 7),
         "sex": (1, 7, 8),
         "expiry_date": (1, 8, 15),
         "nationality": (1, 15, 18),
+        "optional_2": (1, 18, 29),
         "composite": (1, 29, 30),
         "surname": (2, 0, 30),
         "given_names": (2, 0, 30),
@@ -461,6 +466,9 @@ def _mrz_fields(
     }
     if f.get("personal_number"):
         values["personal_number"] = f["personal_number"].replace("<", "")
+    if zone.fmt == "TD1":  # the card's optional data (often a personal number), as printed
+        values["optional_1"] = f.get("optional_1", "")
+        values["optional_2"] = f.get("optional_2", "")
     by_field: dict[str, list[tuple[Reason, str]]] = {}
     for code, message, where in parsed.reasons:
         name = where.removeprefix("mrz.")
@@ -468,7 +476,9 @@ def _mrz_fields(
     for name, value in values.items():
         box, score = _span_box(zone, name)
         reasons = by_field.pop(name, [])
-        if name in parsed.checks:
+        if name in ("optional_1", "optional_2"):  # no check digit of their own: the composite covers them
+            status = FieldStatus.VALID if parsed.checks.get("composite") else FieldStatus.UNCHECKED
+        elif name in parsed.checks:
             status = (
                 FieldStatus.INVALID
                 if not parsed.checks[name]

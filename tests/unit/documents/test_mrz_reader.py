@@ -81,6 +81,18 @@ def test_without_a_hint_a_passport_page_is_recognised_by_its_mrz(reader, portrai
     assert result.kind is DocumentKind.PASSPORT_TD3 and result.value("document_number") == doc.document_number
 
 
+def test_a_td1_cards_optional_data_is_returned_and_the_card_is_not_taken_for_a_passport(reader, portrait) -> None:  # type: ignore[no-untyped-def]
+    doc, front, back = _doc(9, "id_card_td1", "clean", portrait)
+    assert doc.mrz_lines[0][15:30].strip("<")  # this card carries some
+    for hint in (DocumentKind.ID_CARD_TD1, None):
+        result = reader.read(front, back, hint, TODAY)
+        assert result.kind is DocumentKind.ID_CARD_TD1
+        assert result.value("optional_1") == doc.mrz_lines[0][15:30].rstrip("<")
+        assert result.fields["optional_1"].status.value == "valid"  # the composite check covers it
+        assert result.value("optional_2") == doc.mrz_lines[1][18:29].rstrip("<")
+        assert result.fields["optional_1"].box is not None
+
+
 @pytest.mark.parametrize("tier", ["photo", "hard"])
 def test_photographed_passport_is_read_or_sent_to_review_never_failed_on_doubt(reader, portrait, tier) -> None:  # type: ignore[no-untyped-def]
     doc, front, _ = _doc(2, "passport_td3", tier, portrait)
