@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # --- Storage ---
     data_dir: Path = Path("var")
+    # Prepared face models and OpenVINO's compiled blobs, kept between runs so a restart
+    # is ready sooner (services/vision/openvino_cpu.py); false: rebuilt at every start.
+    model_cache: bool = True
     # SQLAlchemy URL; default sqlite file in data_dir.
     database_url: str = ""
     # Apply migrations at start (embedded mode). In compose a one-shot job does it.
