@@ -23,6 +23,7 @@ from services.platform.records import AuditLog, BlobStore, Idempotency, Retentio
 from services.platform.settings import Settings
 from services.trust.policy import PolicySet
 from services.trust.snapshots import TrustProjection
+from services.vision import openvino_cpu
 
 log = logging.getLogger("sellerverify.app")
 
@@ -55,6 +56,8 @@ class App:
     @classmethod
     def build(cls, settings: Settings) -> App:
         private_dir(settings.data_dir)
+        if settings.model_cache:
+            openvino_cpu.set_cache_dir(settings.data_dir / "model-cache")
         url = settings.resolved_database_url()
         # A key is created on first run only where one process owns the data (SQLite) or
         # the operator named a key file; processes sharing PostgreSQL must share a key.

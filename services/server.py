@@ -140,7 +140,27 @@ async def start(settings: Settings, app: App | None = None) -> Running:
     log.info("serving", extra={"address": f"{settings.host}:{port}", "services": list(enabled), "tls": bool(creds)})
     await reverify_engine.start(app)  # campaigns' Temporal engine (docs/campaigns.md)
     background = [asyncio.create_task(_purge_loop(app))]
+    if settings.warm_models and {"identity", "liveness", "review"} & set(enabled):
+        background.append(asyncio.create_task(_warm_face_models(app)))
     return Running(server, app, port, health_servicer, stopping, background)
+
+
+async def _warm_face_models(app: App) -> None:
+    """Build the face flow (models, calibration, 1:N index) on the worker pool as soon as
+    the server is up, instead of inside the first face call: after a restart the calls
+    that arrive at once would otherwise queue behind that call's load, past their lane's
+    bound (RESOURCE_EXHAUSTED). Light calls are served meanwhile."""
+    from services.identity.face_flow import FaceFlow
+    from services.vision.faces import warm_alignment
+
+    def warm() -> None:
+        FaceFlow.shared(app)
+        warm_alignment()
+
+    try:
+        await asyncio.get_running_loop().run_in_executor(app.executor, warm)
+    except Exception as exc:  # noqa: BLE001 - the first face call builds it (and reports) instead
+        log.warning("face models not warmed: %s", type(exc).__name__)
 
 
 async def _purge_loop(app: App) -> None:

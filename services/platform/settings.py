@@ -59,6 +59,12 @@ class Settings(BaseSettings):
 
     # --- Storage ---
     data_dir: Path = Path("var")
+    # Prepared face models and OpenVINO's compiled blobs, kept between runs so a restart
+    # is ready sooner (services/vision/openvino_cpu.py); false: rebuilt at every start.
+    model_cache: bool = True
+    # Load the face models in the background as soon as the server is up (not in the
+    # first face call); false: on first use.
+    warm_models: bool = True
     # SQLAlchemy URL; default sqlite file in data_dir.
     database_url: str = ""
     # Apply migrations at start (embedded mode). In compose a one-shot job does it.

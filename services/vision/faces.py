@@ -120,6 +120,12 @@ def _norm_crop() -> Any:
     return norm_crop
 
 
+def warm_alignment() -> None:
+    """Import the alignment code now (insightface pulls in onnx: about 0.7 s) rather than
+    in the first face call."""
+    _norm_crop()
+
+
 class YuNetSFaceEngine:
     """The bundled engine: YuNet detection + SFace 128-d embeddings, on OpenVINO."""
 

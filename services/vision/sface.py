@@ -15,14 +15,15 @@ import cv2
 import numpy as np
 
 from services.vision.onnx_graph import load_folded
-from services.vision.openvino_cpu import CompiledCpu, read
+from services.vision.openvino_cpu import CompiledCpu, prepared_graph, read
 
 INPUT_SIZE = 112
 
 
 class SFace:
     def __init__(self, path: Path) -> None:
-        self._net = CompiledCpu(read(load_folded(path).SerializeToString()))
+        graph = prepared_graph(path, "sface-folded-v1", lambda: load_folded(path).SerializeToString())
+        self._net = CompiledCpu(read(graph))
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         """L2-normalised float32 128-d template of a 112x112 aligned BGR crop."""

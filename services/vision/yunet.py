@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from services.vision.onnx_graph import load_folded
-from services.vision.openvino_cpu import CompiledCpu, read
+from services.vision.openvino_cpu import CompiledCpu, prepared_graph, read
 
 STRIDES = (8, 16, 32)
 FIXED_SHAPES = ((480, 640), (640, 480), (640, 640))
@@ -50,7 +50,7 @@ class YuNet:
         import openvino as ov
         from openvino.preprocess import PrePostProcessor
 
-        graph = _prepared_graph(path)
+        graph = prepared_graph(path, "yunet-folded-any-size-v1", lambda: _prepared_graph(path))
 
         def compiled(shape: tuple[int, int] | None) -> CompiledCpu:
             model = read(graph)
