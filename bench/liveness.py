@@ -368,7 +368,8 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
     false_same, false_any, pairs_same, pairs_any = 0, 0, 0, 0
     strongest_distinct = 0
     for i, (source, person, img, out) in enumerate(pool):
-        consistent = index.consistent(out.fingerprints[0], replay.mirrored(img))
+        # As the service compares a new response: its held paper left out.
+        consistent = index.consistent(*replay.queries(img, [out.paper_box] if out.paper_box else []))
         for j_str, n in consistent.items():
             j = int(j_str)
             if j == i or pool[j][0] == source:
@@ -388,9 +389,7 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
             found = 0
             for i, (_, _, img, _) in enumerate(pool):
                 copy = edits.edit(img, kind, strength, rng)
-                found += str(i) in replay.replayed_from(
-                    index.consistent(replay.fingerprint(copy), replay.mirrored(copy))
-                )
+                found += str(i) in replay.replayed_from(index.consistent(*replay.queries(copy)))
             curve[kind][str(strength)] = {"detected": found, "of": n, "rate": round(found / max(n, 1), 4)}
     return {
         "genuine_responses": n,
