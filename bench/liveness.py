@@ -308,6 +308,33 @@ def main() -> None:
                     scenes.paper_before_screen(live, box, c13.code, POSES[c13.pose], rng),
                     ref,
                 )
+            # Face swap: the seller's face on another person's photo (no detector yet:
+            # measured so the gap shows).
+            target = images[people[other][0]]
+            c14 = fresh()
+            try:
+                swapped = attackgen.camera(attackgen.face_swap(target, live, engine, rng), rng)
+                run(
+                    "face_swap",
+                    c14,
+                    subject,
+                    attackgen.compose(swapped, engine, attackgen.paper_with_code(c14.code), POSES[c14.pose], rng),
+                    ref,
+                )
+            except ValueError:
+                pass
+            ft, fl = engine.detect(target), engine.detect(live)
+            if ft and fl:
+                c15 = fresh()
+                run(
+                    "x2_face_swap",
+                    c15,
+                    subject,
+                    scenes.face_swap(
+                        target, ft[0].landmarks, live, fl[0].landmarks, c15.code, POSES[c15.pose], ft[0].box, rng
+                    ),
+                    ref,
+                )
             c9 = fresh()
             card = random_card(rng, now.date(), portrait)
             run(
