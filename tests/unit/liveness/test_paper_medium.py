@@ -66,3 +66,15 @@ def test_a_dark_even_surround_alone_is_only_a_hint() -> None:
     result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
     assert result.signals["bezel"] == 1.0
     assert result.verdict == "review", result.detail
+
+
+def test_a_region_with_no_blank_paper_is_not_passed() -> None:
+    """A moire so strong that every pixel reads as ink leaves nothing to judge as paper:
+    that is a finding (review), not a pass (seed 2 of the bench had one such phone)."""
+    yy, xx = np.mgrid[0:200, 0:300].astype(np.float32)
+    bands = 150 + 100 * np.cos(2 * np.pi * (xx + 0.3 * yy) / 9)
+    img = np.full((600, 800, 3), 120, np.uint8)
+    img[200:400, 250:550] = np.clip(bands, 0, 255).astype(np.uint8)[:, :, None]
+    result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
+    assert result.signals["blank_share"] < medium.MIN_BLANK_SHARE
+    assert result.verdict != "pass", result.detail
