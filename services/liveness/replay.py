@@ -35,7 +35,7 @@ MIN_INLIERS = 16  # ... and this many of them on one similarity transform to be 
 INLIER_PX = 6.0  # reprojection tolerance at WORK_SIDE
 SCALE_RANGE = (0.4, 2.5)  # a replay's plausible rescale
 PURPOSE_PREFIX = "replay_kp:"
-QUERY_KEYPOINTS = 800  # a new picture's keypoints compared with the stored ones
+QUERY_KEYPOINTS = 500  # a new picture's keypoints compared with the stored ones
 QUERY_SIDES = (WORK_SIDE, int(0.89 * WORK_SIDE), int(0.8 * WORK_SIDE))
 
 Box = tuple[float, float, float, float]
