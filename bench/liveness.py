@@ -308,6 +308,33 @@ def main() -> None:
                     scenes.paper_before_screen(live, box, c13.code, POSES[c13.pose], rng),
                     ref,
                 )
+            # Face swap: the seller's face on another person's photo (no detector yet:
+            # measured so the gap shows).
+            target = images[people[other][0]]
+            c14 = fresh()
+            try:
+                swapped = attackgen.camera(attackgen.face_swap(target, live, engine, rng), rng)
+                run(
+                    "face_swap",
+                    c14,
+                    subject,
+                    attackgen.compose(swapped, engine, attackgen.paper_with_code(c14.code), POSES[c14.pose], rng),
+                    ref,
+                )
+            except ValueError:
+                pass
+            ft, fl = engine.detect(target), engine.detect(live)
+            if ft and fl:
+                c15 = fresh()
+                run(
+                    "x2_face_swap",
+                    c15,
+                    subject,
+                    scenes.face_swap(
+                        target, ft[0].landmarks, live, fl[0].landmarks, c15.code, POSES[c15.pose], ft[0].box, rng
+                    ),
+                    ref,
+                )
             c9 = fresh()
             card = random_card(rng, now.date(), portrait)
             run(
@@ -368,7 +395,8 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
     false_same, false_any, pairs_same, pairs_any = 0, 0, 0, 0
     strongest_distinct = 0
     for i, (source, person, img, out) in enumerate(pool):
-        consistent = index.consistent(out.fingerprints[0], replay.mirrored(img))
+        # As the service compares a new response: its held paper left out.
+        consistent = index.consistent(*replay.queries(img, [out.paper_box] if out.paper_box else []))
         for j_str, n in consistent.items():
             j = int(j_str)
             if j == i or pool[j][0] == source:
@@ -388,9 +416,7 @@ def replay_curve(pool: list[tuple[str, str, np.ndarray, Any]], rng: random.Rando
             found = 0
             for i, (_, _, img, _) in enumerate(pool):
                 copy = edits.edit(img, kind, strength, rng)
-                found += str(i) in replay.replayed_from(
-                    index.consistent(replay.fingerprint(copy), replay.mirrored(copy))
-                )
+                found += str(i) in replay.replayed_from(index.consistent(*replay.queries(copy)))
             curve[kind][str(strength)] = {"detected": found, "of": n, "rate": round(found / max(n, 1), 4)}
     return {
         "genuine_responses": n,

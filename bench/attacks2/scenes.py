@@ -236,3 +236,49 @@ def paper_before_screen(
         centre = (cx + fw + 0.95 * fw, cy + fh * 0.6)
     _place(scene, code_sheet(code, rng), centre, 1.6 * fw, rng)
     return _phone_jpeg(_bgr(scene), rng)
+
+
+def face_swap(
+    target: np.ndarray,
+    target_landmarks: np.ndarray,
+    donor: np.ndarray,
+    donor_landmarks: np.ndarray,
+    code: str,
+    where: str,
+    target_box: tuple[float, float, float, float],
+    rng: random.Random,
+) -> np.ndarray:
+    """The donor's (the seller's) inner face laid over another person's photo: aligned on
+    the five landmarks, its colour moved part of the way to the target's skin, pasted
+    through a feathered ellipse (no Poisson blending: unlike tests/attackgen), then the
+    code sheet held up in another person's photo."""
+    m, _ = cv2.estimateAffinePartial2D(donor_landmarks.astype(np.float32), target_landmarks.astype(np.float32))
+    h, w = target.shape[:2]
+    warped = cv2.warpAffine(donor, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    eyes = target_landmarks[:2].mean(axis=0)
+    mouth = target_landmarks[3:5].mean(axis=0)
+    span = float(np.linalg.norm(target_landmarks[0] - target_landmarks[1]))
+    centre = (eyes + mouth) / 2
+    axes = (int(span * rng.uniform(0.95, 1.15)), int(np.linalg.norm(mouth - eyes) * rng.uniform(1.3, 1.55)))
+    mask = np.zeros((h, w), np.float32)
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, span * rng.uniform(0.04, 0.12)))[:, :, None]
+    lab_t = cv2.cvtColor(target, cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab_d = cv2.cvtColor(warped, cv2.COLOR_BGR2LAB).astype(np.float32)
+    inside = mask[:, :, 0] > 0.5
+    shift = (lab_t[inside].mean(axis=0) - lab_d[inside].mean(axis=0)) * rng.uniform(0.3, 0.9)
+    matched = cv2.cvtColor(np.clip(lab_d + shift, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR).astype(np.float32)
+    out = np.clip(target.astype(np.float32) * (1 - mask) + matched * mask, 0, 255).astype(np.uint8)
+    fx, fy, fw, fh = target_box
+    pad = int(1.8 * fw)
+    big = _widen(out, 0, pad, pad, pad)
+    scene = _pil(big)
+    cx, cy = fx + pad, fy
+    if where == "under_chin":
+        centre_p = (cx + fw / 2, cy + fh * 1.6)
+    elif where == "left":
+        centre_p = (cx - 0.95 * fw, cy + fh * 0.6)
+    else:
+        centre_p = (cx + fw + 0.95 * fw, cy + fh * 0.6)
+    _place(scene, code_sheet(code, rng), centre_p, 1.6 * fw, rng)
+    return _phone_jpeg(_bgr(scene), rng)

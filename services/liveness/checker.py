@@ -62,6 +62,7 @@ class Outcome:
     phashes: list[str]
     face_template: np.ndarray | None = None
     fingerprints: list[replay.Fingerprint] = field(default_factory=list)  # to store, paper left out
+    paper_box: tuple[int, int, int, int] | None = None  # where the code or date was read
 
     @property
     def reasons(self) -> list[tuple[Reason, str]]:
@@ -454,7 +455,7 @@ def check_response(
         checks.append(presentation_check(image, quality.face.box if quality.face else None))
     verdicts = {c.verdict for c in checks}
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
-    return Outcome(verdict, checks, hashes, template.vector if template else None, fingerprints)
+    return Outcome(verdict, checks, hashes, template.vector if template else None, fingerprints, box)
 
 
 def document_portrait_check(image: np.ndarray, face_box: tuple[float, float, float, float], ocr: Ocr) -> Check:
@@ -510,9 +511,8 @@ def near_duplicate_check(
     fingerprints = []
     for i, img in enumerate(images):
         boxes = [paper_box] if paper_box is not None and i == 0 else []
-        fp = replay.fingerprint(img).outside(boxes)
-        fingerprints.append(fp)
-        consistent = index.consistent(fp, replay.mirrored(img, boxes))
+        fingerprints.append(replay.fingerprint(img).outside(boxes))
+        consistent = index.consistent(*replay.queries(img, boxes))
         strongest = max([strongest, *consistent.values()])
         replayed.update(replay.replayed_from(consistent))
     evidence = f"{strongest} keypoints consistent with the closest earlier photo (replay at >= {replay.MIN_INLIERS})"

@@ -9,9 +9,12 @@ its margins and its text lines. Signals:
   moire of bright and dark bands or a fine lattice even where it shows white.
 - fringes: fine colour texture of the blank part (opponent chroma band-passed). A paper's
   white has no colour detail; a screen's R, G, B sub-pixels leave coloured fringes.
+- no blank paper: a sheet holding a code is mostly blank; when nearly every pixel of the
+  region is marked as ink (a strong moire), there is no paper to judge, worth review.
 - bezel: a dark, uniform band hugging the bright region on its sides (a phone's or a
   tablet's body). A sheet held in front of dark clothes has a dark surround too, but not
-  a uniform one on every side (the neck, the hand, the room).
+  a uniform one on every side (the neck, the hand, the room). Alone it stays under the
+  review line: it adds to another sign.
 Each is normalised to 0 (the highest value of genuine sheets in the calibration set) ..
 2 and the score is the strongest plus half of the next one: two weak signs together
 reach review. Calibrated on the tests' generator (genuine sheets and newspapers,
@@ -34,8 +37,10 @@ FRINGE_FLOOR = 1.3  # grey levels: band-passed chroma spread on blank paper (gen
 FRINGE_SPAN = 2.0
 BEZEL_DARK = 0.25  # a side's band is "dark" under this fraction of the sheet's brightness
 BEZEL_STD = 8.0  # ... and uniform: its spread (grey levels) under this
-BEZEL_MAX = 0.6
+BEZEL_MAX = 0.45  # under REVIEW_AT: a dark even surround needs a second sign (seed 1: sheets before dark walls)
 MIN_BLANK_PX = 400  # fewer blank pixels than this: nothing to judge
+MIN_BLANK_SHARE = 0.03  # a sheet holding a code is mostly blank; under this share, the "white" is not white
+NO_BLANK = 0.6  # ... which alone is worth review (a strong moire marks every pixel as ink)
 
 Quad = np.ndarray  # (4, 2) float32: top-left, top-right, bottom-right, bottom-left
 
@@ -122,14 +127,16 @@ def assess(bgr: np.ndarray, quad: Quad) -> MediumResult:
     ]
     dark_even = [float(np.median(s)) < BEZEL_DARK * bright and _spread(s.ravel()) < BEZEL_STD for s in sides if s.size]
     bezel = sum(dark_even) / 4.0
-    signals.update(ripple=ripple, fringes=fringes, bezel=bezel, brightness=bright)
+    share = float(blank.sum()) / max(1, iw * ih)
+    signals.update(ripple=ripple, fringes=fringes, bezel=bezel, brightness=bright, blank_share=share)
     parts = sorted(
         [
             float(np.clip((ripple - RIPPLE_FLOOR) / RIPPLE_SPAN, 0.0, 2.0)),
             float(np.clip((fringes - FRINGE_FLOOR) / FRINGE_SPAN, 0.0, 2.0)),
-            # Three or four even dark sides: a body around a screen. Alone it reaches review
-            # only (a sheet before a black, evenly lit wall has one too).
+            # Three or four even dark sides: a body around a screen. Alone it stays under
+            # review (a sheet before a black, evenly lit wall has one too).
             BEZEL_MAX * max(0.0, (bezel - 0.5) * 2.0),
+            NO_BLANK if share < MIN_BLANK_SHARE else 0.0,
         ],
         reverse=True,
     )

@@ -31,10 +31,12 @@ KEYPOINTS = 200  # descriptors kept per picture, spread over it
 GRID = 8  # spread: the strongest corners of each cell of a GRID x GRID grid first
 MATCH_BITS = 56  # of 256: a descriptor this close is "the same neighbourhood"
 MIN_MATCHES = 8  # an earlier picture needs this many close descriptors to be tried
-MIN_INLIERS = 16  # ... and this many of them on one similarity transform to be a replay
+MIN_INLIERS = 20  # ... and this many on one similarity transform (distinct photos reach 15 with the wide query)
 INLIER_PX = 6.0  # reprojection tolerance at WORK_SIDE
 SCALE_RANGE = (0.4, 2.5)  # a replay's plausible rescale
 PURPOSE_PREFIX = "replay_kp:"
+QUERY_KEYPOINTS = 500  # a new picture's keypoints compared with the stored ones
+QUERY_SIDES = (WORK_SIDE, int(0.89 * WORK_SIDE), int(0.8 * WORK_SIDE))
 
 Box = tuple[float, float, float, float]
 
@@ -69,18 +71,18 @@ class Fingerprint:
         ]
 
 
-def _normalised(bgr: np.ndarray) -> np.ndarray:
+def _normalised(bgr: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
-    s = WORK_SIDE / max(gray.shape[:2])
+    s = side / max(gray.shape[:2])
     gray = cv2.resize(gray, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     # Colour, brightness and contrast edits: descriptors compare intensities, and an
     # equalised picture keeps the same order of intensities under any monotone tone curve.
     return cv2.equalizeHist(gray)
 
 
-def fingerprint(bgr: np.ndarray, limit: int = KEYPOINTS) -> Fingerprint:
+def fingerprint(bgr: np.ndarray, limit: int = KEYPOINTS, side: int = WORK_SIDE) -> Fingerprint:
     """The picture's strongest corners, spread over a grid so a crop keeps most of them."""
-    gray = _normalised(bgr)
+    gray = _normalised(bgr, side)
     kps, desc = _orb.detectAndCompute(gray, None)
     if desc is None or not kps:
         return Fingerprint(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
@@ -99,11 +101,27 @@ def fingerprint(bgr: np.ndarray, limit: int = KEYPOINTS) -> Fingerprint:
     return Fingerprint(pts, desc[chosen], gray.shape[1] / bgr.shape[1])
 
 
-def mirrored(bgr: np.ndarray, exclude: Iterable[Box] = ()) -> Fingerprint:
+def mirrored(
+    bgr: np.ndarray, exclude: Iterable[Box] = (), limit: int = KEYPOINTS, side: int = WORK_SIDE
+) -> Fingerprint:
     """The fingerprint of the left-right mirror image (ORB descriptors are not
     mirror-invariant), without the keypoints in `exclude` (boxes in the unmirrored picture)."""
     w = bgr.shape[1]
-    return fingerprint(cv2.flip(bgr, 1)).outside([(w - x - bw, y, bw, bh) for x, y, bw, bh in exclude])
+    return fingerprint(cv2.flip(bgr, 1), limit, side).outside([(w - x - bw, y, bw, bh) for x, y, bw, bh in exclude])
+
+
+def queries(bgr: np.ndarray, exclude: Iterable[Box] = ()) -> list[Fingerprint]:
+    """What a new picture is compared with the index as: more keypoints than are stored
+    (the stored few must be among them), at several working sizes (a crop shrinks the
+    picture's longer side, so its content is normalised larger than the original's, by
+    up to 1 / 0.8 at the issue's 20% crop; ORB's pyramid steps are 1.2 apart), and
+    mirrored. Each is matched on its own: one similarity transform per query."""
+    boxes = list(exclude)
+    out = []
+    for side in QUERY_SIDES:
+        out.append(fingerprint(bgr, QUERY_KEYPOINTS, side).outside(boxes))
+        out.append(mirrored(bgr, boxes, QUERY_KEYPOINTS, side))
+    return out
 
 
 def replayed_from(consistent: dict[str, int]) -> list[str]:
@@ -155,14 +173,15 @@ class Index:
                 self._cache = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), np.zeros(0, np.int32))
         return self._cache
 
-    def consistent(self, fp: Fingerprint, mirrored: Fingerprint) -> dict[str, int]:
-        """Per earlier subject: the most keypoints of this picture (or of its mirror image)
-        that match one earlier picture on one similarity transform."""
+    def consistent(self, *fps: Fingerprint) -> dict[str, int]:
+        """Per earlier subject: the most keypoints of any of these fingerprints of one
+        picture (queries(): sizes, mirror image) that match one earlier picture on one
+        similarity transform."""
         points, desc, group = self._arrays()
         best: dict[str, int] = {}
         if not len(desc):
             return best
-        for f in (fp, mirrored):
+        for f in fps:
             for g, n in _consistent(f, points, desc, group).items():
                 subject = self._subjects[g]
                 best[subject] = max(best.get(subject, 0), n)

@@ -194,6 +194,31 @@ def _thumb(out: np.ndarray, corners: np.ndarray, pw: float, rng: random.Random) 
     cv2.ellipse(out, (int(centre[0]), int(centre[1])), axes, rng.uniform(-20, 20), 0, 360, skin.tolist(), -1)
 
 
+def face_swap(
+    target: np.ndarray, donor: np.ndarray, engine: FaceEngine, rng: random.Random | None = None
+) -> np.ndarray:
+    """The donor's face Poisson-blended (cv2.seamlessClone) onto the target person's
+    photo: the seller's face on another body, the kind of swap an app makes. The face
+    region is the convex hull of the landmarks widened to the cheeks and brow."""
+    rng = rng or random.Random(0)
+    ft, fd = engine.detect(target), engine.detect(donor)
+    if not ft or not fd:
+        raise ValueError("no face in the photo")
+    lt, ld = ft[0].landmarks.astype(np.float32), fd[0].landmarks.astype(np.float32)
+    m, _ = cv2.estimateAffinePartial2D(ld, lt)
+    h, w = target.shape[:2]
+    warped = cv2.warpAffine(donor, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    centre = lt.mean(axis=0)
+    pts = centre + (lt - centre) * rng.uniform(1.5, 1.8)
+    hull = cv2.convexHull(np.vstack([pts, centre + np.float32([0, -0.9]) * np.linalg.norm(lt[0] - lt[1])]))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(mask, hull.astype(np.int32), 255)
+    x, y, bw, bh = cv2.boundingRect(hull.astype(np.int32))
+    if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
+        raise ValueError("the face is too close to the picture's edge to blend")
+    return cv2.seamlessClone(warped, target, mask, (x + bw // 2, y + bh // 2), cv2.NORMAL_CLONE)
+
+
 def two_faces(a: np.ndarray, b: np.ndarray, engine: FaceEngine | None = None) -> np.ndarray:
     """Two people side by side, their faces at about the same size (both close to the camera)."""
     h = 480

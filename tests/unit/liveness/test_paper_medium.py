@@ -59,10 +59,22 @@ def test_a_phone_showing_the_code_is_a_screen(photo, strength: float) -> None:  
 
 def test_a_dark_even_surround_alone_is_only_a_hint() -> None:
     """A white sheet on a black, evenly lit background has a 'bezel' on every side: that
-    alone sends the response to a person, never fails it."""
+    alone is not enough to bother a person (bench seed 1: sheets before dark walls)."""
     img = np.full((600, 800, 3), 12, np.uint8)
     img[200:400, 250:550] = 225
     img = cv2.GaussianBlur(img, (3, 3), 0)
     result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
     assert result.signals["bezel"] == 1.0
-    assert result.verdict == "review", result.detail
+    assert result.verdict == "pass" and 0 < result.score < medium.REVIEW_AT, result.detail
+
+
+def test_a_region_with_no_blank_paper_is_not_passed() -> None:
+    """A moire so strong that every pixel reads as ink leaves nothing to judge as paper:
+    that is a finding (review), not a pass (seed 2 of the bench had one such phone)."""
+    yy, xx = np.mgrid[0:200, 0:300].astype(np.float32)
+    bands = 150 + 100 * np.cos(2 * np.pi * (xx + 0.3 * yy) / 9)
+    img = np.full((600, 800, 3), 120, np.uint8)
+    img[200:400, 250:550] = np.clip(bands, 0, 255).astype(np.uint8)[:, :, None]
+    result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
+    assert result.signals["blank_share"] < medium.MIN_BLANK_SHARE
+    assert result.verdict != "pass", result.detail
