@@ -290,8 +290,8 @@ def code_segment(found: dict[str, Found], segs: list[Segment]) -> tuple[int, int
     """The credit code's line: beside its label or, in the 2019 layout, under it; else the
     longest segment that reads as letters and digits at a glance."""
     f = found.get("credit_code")
-    if f is not None and f.value_boxes:
-        return f.value_boxes[0]
+    if f is not None and f.value_boxes and f.value_boxes[0][2] >= 7 * f.value_boxes[0][3]:
+        return f.value_boxes[0]  # beside its label (and long enough for 18 characters)
     code_like = [s for s in segs if len(re.findall(r"[0-9A-Z]", s.head.upper())) >= 2 and s.w > 6 * s.h]
     if f is not None:
         lx, ly, _, lh = f.label_box
