@@ -287,11 +287,11 @@ def _continuation(f: Found, grouped: list[list[Segment]], r_i: int) -> None:
 
 
 def code_segment(found: dict[str, Found], segs: list[Segment]) -> tuple[int, int, int, int] | None:
-    """The credit code's line: beside its label or, in the 2019 layout, under it; else the
-    longest segment that reads as letters and digits at a glance."""
+    """The credit code's line: beside its label or, in the 2019 layout, under it; else None
+    (then `code_by_text`)."""
     f = found.get("credit_code")
-    if f is not None and f.value_boxes:
-        return f.value_boxes[0]
+    if f is not None and f.value_boxes and f.value_boxes[0][2] >= 7 * f.value_boxes[0][3]:
+        return f.value_boxes[0]  # beside its label (and long enough for 18 characters)
     code_like = [s for s in segs if len(re.findall(r"[0-9A-Z]", s.head.upper())) >= 2 and s.w > 6 * s.h]
     if f is not None:
         lx, ly, _, lh = f.label_box
@@ -299,10 +299,8 @@ def code_segment(found: dict[str, Found], segs: list[Segment]) -> tuple[int, int
         if below:
             s = min(below, key=lambda s: s.y)
             return s.x, s.y, s.w, s.h
-    code_like = [s for s in code_like if re.fullmatch(r"[0-9A-Z]{2,}", _clean(s.head).upper())]
-    if code_like:
-        s = max(code_like, key=lambda s: s.w)
-        return s.x, s.y, s.w, s.h
+    # Without its label the code is found by reading (code_by_text): a glance at first
+    # characters took a date line for it when the code's own segment was never glanced at.
     return None
 
 
