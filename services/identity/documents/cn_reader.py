@@ -458,7 +458,7 @@ def _upright_back(card: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _rectified(bgr: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
-    found = gate(bgr, side)
+    found = gate(bgr, side, CARD_W / CARD_H)
     return warp(bgr, found.quad, (CARD_W, CARD_H))
 
 
