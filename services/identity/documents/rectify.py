@@ -241,9 +241,7 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
     return Found(quad, touches, float(best[1] / gray.size), False, best[2])
 
 
-def _best(
-    candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray
-) -> tuple[np.ndarray, float, int] | None:
+def _best(candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray) -> tuple[np.ndarray, float, int] | None:
     """The largest candidate with a document's shape, edges and print: (quad, area, sides on border)."""
     size = lab.shape[0] * lab.shape[1]
     best: tuple[np.ndarray, float, int] | None = None
