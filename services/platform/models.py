@@ -509,6 +509,8 @@ class VideoCallRow(Base):
     ended_at: Mapped[datetime | None]
     reason: Mapped[str] = mapped_column(String(60))
     note: Mapped[str] = mapped_column(Text)
+
+
 # ---- hardening (issue 18)
 # Columns added to existing tables by migration 0006 are declared on those classes
 # through these attributes (SQLAlchemy maps them as ordinary columns).

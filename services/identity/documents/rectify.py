@@ -27,8 +27,11 @@ DOC_ASPECT = (1.15, 2.1)
 # A side is a document edge when at least this share of its samples shows a step in colour.
 EDGE_SUPPORT = 0.75
 EDGE_SUPPORT_ON_BORDER = 0.85
+EDGE_SUPPORT_FIRST = 0.6  # the old first choice, judged on its second weakest side
 # How far (px at the working scale) inside and outside a side its colours are sampled.
 _IN, _OUT, _FAR = 4, 4, 11
+# The least colour step (0-255, strongest channel) that counts: a light page on a white scanner lid.
+MIN_STEP = 6.0
 # A frame that shows no outline is the document itself when it carries at least this many
 # character-sized dark marks (a selfie, a plain wall or noise do not).
 FULL_FRAME_GLYPHS = 25
@@ -174,11 +177,11 @@ def _side_support(lab: np.ndarray, p: np.ndarray, q: np.ndarray, centre: np.ndar
     far = sample(pts + _FAR * keep_normal)
     step = np.abs(inside - near).max(axis=1)
     noise = np.abs(near - far).max(axis=1)
-    return float(((step > 10.0) & (step > 2.0 * noise + 4.0)).mean())
+    return float(((step > MIN_STEP) & (step > 2.0 * noise + 4.0)).mean())
 
 
-def _edge_score(lab: np.ndarray, quad: np.ndarray) -> tuple[float, int]:
-    """The weakest side's support (sides on the border excluded) and how many sides lie on
+def _edge_score(lab: np.ndarray, quad: np.ndarray, lenient: bool = False) -> tuple[float, int]:
+    """The support of the sides (those on the border excluded) and how many sides lie on
     the border; (0, 4) for a quad that is the frame."""
     q = _order(quad)
     centre = q.mean(axis=0)
@@ -189,7 +192,12 @@ def _edge_score(lab: np.ndarray, quad: np.ndarray) -> tuple[float, int]:
             on_border += 1
         else:
             scores.append(s)
-    return (min(scores) if scores else 0.0), on_border
+    if not scores:
+        return 0.0, on_border
+    # One side may pass unseen when all four are in view (a passport page's white MRZ
+    # band on a white scanner lid): for the old first choice the second weakest decides.
+    ranked = sorted(scores)
+    return (ranked[1] if lenient and len(ranked) == 4 else ranked[0]), on_border
 
 
 def _glyphs(gray: np.ndarray) -> np.ndarray:
@@ -223,7 +231,7 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
     # The outline the finder always took, when it passes the checks: photos it read keep
     # exactly the corners they had (field boxes were measured on them).
     first = _first_outline(small, gray, min_fraction * gray.size)
-    best = _best([first], lab, glyphs) if first is not None else None
+    best = _best([first], lab, glyphs, lenient=True) if first is not None else None
     if best is None:
         best = _best(_candidates(small, gray, min_fraction * gray.size), lab, glyphs)
     if best is None:  # no outline in brightness: look for one in colour
@@ -241,7 +249,9 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
     return Found(quad, touches, float(best[1] / gray.size), False, best[2])
 
 
-def _best(candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray) -> tuple[np.ndarray, float, int] | None:
+def _best(
+    candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray, lenient: bool = False
+) -> tuple[np.ndarray, float, int] | None:
     """The largest candidate with a document's shape, edges and print: (quad, area, sides on border)."""
     size = lab.shape[0] * lab.shape[1]
     best: tuple[np.ndarray, float, int] | None = None
@@ -249,9 +259,10 @@ def _best(candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray) -> 
         area = float(cv2.contourArea(quad.reshape(-1, 1, 2)))
         if area > 0.97 * size or not DOC_ASPECT[0] <= _aspect(quad) <= DOC_ASPECT[1]:
             continue
-        support, on_border = _edge_score(lab, quad)
+        support, on_border = _edge_score(lab, quad, lenient)
         # Fewer sides to judge a candidate on the border by: it needs clearer ones.
-        if on_border >= 3 or support < (EDGE_SUPPORT if on_border == 0 else EDGE_SUPPORT_ON_BORDER):
+        least = EDGE_SUPPORT_FIRST if lenient else EDGE_SUPPORT if on_border == 0 else EDGE_SUPPORT_ON_BORDER
+        if on_border >= 3 or support < least:
             continue
         if best is not None and area <= best[1]:
             continue
