@@ -54,6 +54,8 @@ class SubjectRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     external_ref: Mapped[str] = mapped_column(String(200), unique=True)
+    # The client that created the subject (platform/ownership.py decides who sees it).
+    owner_client_id: Mapped[str | None] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(40))
     id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
