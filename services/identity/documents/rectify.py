@@ -31,13 +31,15 @@ EDGE_SUPPORT_FIRST = 0.6  # the old first choice, judged on its second weakest s
 # How far (px at the working scale) inside and outside a side its colours are sampled.
 _IN, _OUT, _FAR = 4, 4, 11
 # The least colour step (0-255, strongest channel) that counts: a light page on a white scanner lid.
-MIN_STEP = 6.0
+MIN_STEP = 4.0
 # A frame that shows no outline is the document itself when it carries at least this many
 # character-sized dark marks (a selfie, a plain wall or noise do not).
 FULL_FRAME_GLYPHS = 25
 # ... and at most this many of them within FULL_FRAME_EDGE (share of the short side) of an edge.
 FULL_FRAME_EDGE = 0.025
 FULL_FRAME_EDGE_GLYPHS = 3
+# An outline smaller than this share of the frame with print all around it lies inside a document.
+INNER_AREA = 0.3
 # An outline holds the document only when this many such marks lie inside it.
 DOC_GLYPHS = 12
 
@@ -67,6 +69,14 @@ def _quad_of(hull: np.ndarray) -> np.ndarray:
     approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
     quad = approx.reshape(-1, 2) if len(approx) == 4 else cv2.boxPoints(cv2.minAreaRect(hull))
     return quad.astype(np.float32)
+
+
+def _quads_of(hull: np.ndarray) -> list[np.ndarray]:
+    """The polygon fit and the minimum-area rectangle of a hull (rounded corners or a
+    nick in the outline can bend the fit; the rectangle cannot follow perspective)."""
+    fit = _quad_of(hull)
+    box = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+    return [fit, box]
 
 
 def _aspect(quad: np.ndarray) -> float:
@@ -99,29 +109,16 @@ def _first_outline(small: np.ndarray, gray: np.ndarray, min_area: float) -> np.n
     return best[0] if best is not None else None
 
 
-def _colour_edges(small: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Canny over the strongest channel's gradient at each pixel: a tinted card on white
-    paper, or under a white title bar, differs in colour more than in brightness."""
-    blurred = cv2.GaussianBlur(small, (5, 5), 0)
-    dx = cv2.Sobel(blurred, cv2.CV_16S, 1, 0)
-    dy = cv2.Sobel(blurred, cv2.CV_16S, 0, 1)
-    mag = np.abs(dx.astype(np.int32)) + np.abs(dy.astype(np.int32))
-    pick = np.argmax(mag, axis=2)[:, :, None]
-    gx = np.take_along_axis(dx, pick, axis=2)[:, :, 0].copy()
-    gy = np.take_along_axis(dy, pick, axis=2)[:, :, 0].copy()
-    return cv2.Canny(gx, gy, lo, hi, L2gradient=False)
-
-
-def _candidates(small: np.ndarray, gray: np.ndarray, min_area: float, colour: bool = False) -> list[np.ndarray]:
+def _candidates(small: np.ndarray, gray: np.ndarray, min_area: float) -> list[np.ndarray]:
     out: list[np.ndarray] = []
-    for lo, hi in ((20, 60), (40, 120)) if not colour else ((30, 90), (60, 180)):
-        raw = cv2.Canny(gray, lo, hi) if not colour else _colour_edges(small, lo, hi)
+    for lo, hi in ((20, 60), (40, 120)):
+        raw = cv2.Canny(gray, lo, hi)
         closed = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8), iterations=2)
         contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for cnt in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
             hull = cv2.convexHull(cnt)
             if cv2.contourArea(hull) >= min_area:
-                out.append(_quad_of(hull))
+                out += _quads_of(hull)
         # Every edge contour on its own: on a textured or printed background the closed
         # regions merge the document with the texture, but its outline is one long edge.
         contours, _ = cv2.findContours(
@@ -133,7 +130,7 @@ def _candidates(small: np.ndarray, gray: np.ndarray, min_area: float, colour: bo
                 continue
             hull = cv2.convexHull(cnt)
             if cv2.contourArea(hull) >= min_area:
-                out.append(_quad_of(hull))
+                out += _quads_of(hull)
     # A document that reaches the picture's border (a screenshot with no side margin): with
     # the border drawn as an edge, the document is a hole bounded by its own edges and the border.
     framed = cv2.dilate(raw, np.ones((3, 3), np.uint8))
@@ -142,11 +139,10 @@ def _candidates(small: np.ndarray, gray: np.ndarray, min_area: float, colour: bo
     for cnt in contours:
         _, _, w, h = cv2.boundingRect(cnt)
         if w * h >= min_area and cv2.contourArea(cnt) >= min_area:
-            out.append(_quad_of(cv2.convexHull(cnt)))
-    if not colour:
-        by_background = _by_background(small, min_area)
-        if by_background is not None:
-            out.append(by_background)
+            out += _quads_of(cv2.convexHull(cnt))
+    by_background = _by_background(small, min_area, hull_only=True)
+    if by_background is not None:
+        out += _quads_of(by_background)
     return out
 
 
@@ -212,9 +208,30 @@ def _glyphs(gray: np.ndarray) -> np.ndarray:
     return centres[1:][ok].astype(np.float32)
 
 
+def _inside(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Which points lie inside the convex quad (vectorised: signed areas against each side)."""
+    q = _order(quad)
+    if len(points) == 0:
+        return np.zeros(0, bool)
+    signs = []
+    for i in range(4):
+        p, r = q[i], q[(i + 1) % 4]
+        signs.append((r[0] - p[0]) * (points[:, 1] - p[1]) - (r[1] - p[1]) * (points[:, 0] - p[0]))
+    s = np.stack(signs, axis=1)
+    return np.asarray((s >= 0).all(axis=1) | (s <= 0).all(axis=1))
+
+
+def _glyphs_around(glyphs: np.ndarray, quad: np.ndarray) -> int:
+    """Print marks outside the quad but within about a third of its short side of it."""
+    q = _order(quad)
+    short = min(float(np.linalg.norm(q[1] - q[0])), float(np.linalg.norm(q[2] - q[1])))
+    centre = q.mean(axis=0)
+    grown = centre + (q - centre) * (1.0 + (short / 3) / max(1.0, short / 2))
+    return int((_inside(glyphs, grown) & ~_inside(glyphs, q)).sum())
+
+
 def _glyphs_inside(glyphs: np.ndarray, quad: np.ndarray) -> int:
-    contour = _order(quad).reshape(-1, 1, 2)
-    return sum(cv2.pointPolygonTest(contour, (float(x), float(y)), False) > 0 for x, y in glyphs)
+    return int(_inside(glyphs, quad).sum())
 
 
 def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
@@ -231,13 +248,15 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
     # The outline the finder always took, when it passes the checks: photos it read keep
     # exactly the corners they had (field boxes were measured on them).
     first = _first_outline(small, gray, min_fraction * gray.size)
-    best = _best([first], lab, glyphs, lenient=True) if first is not None else None
+    # A frame that could itself be the document (print off its edges): an outline inside it
+    # with print all around is a picture on the document, not the document.
+    whole = _whole_frame(glyphs, w, h, sw, sh)
+    frame_is_doc = whole is not None
+    best = _best([first], lab, glyphs, frame_is_doc, lenient=True) if first is not None else None
     if best is None:
-        best = _best(_candidates(small, gray, min_fraction * gray.size), lab, glyphs)
-    if best is None:  # no outline in brightness: look for one in colour
-        best = _best(_candidates(small, gray, min_fraction * gray.size, colour=True), lab, glyphs)
+        best = _best(_candidates(small, gray, min_fraction * gray.size), lab, glyphs, frame_is_doc)
     if best is None:
-        return _whole_frame(glyphs, w, h, sw, sh)
+        return whole
     quad = _order(best[0] / scale)
     margin = 3
     touches = bool(
@@ -250,7 +269,7 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
 
 
 def _best(
-    candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray, lenient: bool = False
+    candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray, frame_is_doc: bool, lenient: bool = False
 ) -> tuple[np.ndarray, float, int] | None:
     """The largest candidate with a document's shape, edges and print: (quad, area, sides on border)."""
     size = lab.shape[0] * lab.shape[1]
@@ -266,8 +285,11 @@ def _best(
             continue
         if best is not None and area <= best[1]:
             continue
-        if _glyphs_inside(glyphs, quad) < DOC_GLYPHS:
+        inside = _glyphs_inside(glyphs, quad)
+        if inside < DOC_GLYPHS:
             continue  # an outlined picture inside the document (the portrait), not the document
+        if frame_is_doc and area < INNER_AREA * size and _glyphs_around(glyphs, quad) >= max(10, inside // 2):
+            continue  # print all around it: a picture inside a document that fills the frame
         best = (quad, area, on_border)
     return best
 
@@ -287,7 +309,7 @@ def _whole_frame(glyphs: np.ndarray, w: int, h: int, sw: int, sh: int) -> Found 
     return Found(quad, False, 1.0, True, 4)
 
 
-def _by_background(small: np.ndarray, min_area: float) -> np.ndarray | None:
+def _by_background(small: np.ndarray, min_area: float, hull_only: bool = False) -> np.ndarray | None:
     """Low-contrast scans (a light card on white): whatever differs from the border colour."""
     border = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]]).astype(np.float32)
     ref = np.median(border, axis=0)
@@ -307,7 +329,7 @@ def _by_background(small: np.ndarray, min_area: float) -> np.ndarray | None:
     area = cv2.contourArea(hull)
     if area < min_area or area > 0.9 * mask.size:
         return None
-    return _quad_of(hull)
+    return hull if hull_only else _quad_of(hull)
 
 
 def warp(bgr: np.ndarray, quad: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
