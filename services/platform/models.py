@@ -54,8 +54,6 @@ class SubjectRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     external_ref: Mapped[str] = mapped_column(String(200), unique=True)
-    # The client that created the subject (platform/ownership.py decides who sees it).
-    owner_client_id: Mapped[str | None] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(40))
     id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -511,8 +509,6 @@ class VideoCallRow(Base):
     ended_at: Mapped[datetime | None]
     reason: Mapped[str] = mapped_column(String(60))
     note: Mapped[str] = mapped_column(Text)
-
-
 # ---- hardening (issue 18)
 # Columns added to existing tables by migration 0006 are declared on those classes
 # through these attributes (SQLAlchemy maps them as ordinary columns).

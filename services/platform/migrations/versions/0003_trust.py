@@ -83,6 +83,7 @@ def upgrade() -> None:
     with op.batch_alter_table("identity_clusters", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_identity_clusters_cluster_id"), ["cluster_id"], unique=False)
 
+
     with op.batch_alter_table("executives", schema=None) as batch_op:
         batch_op.create_index("ix_executives_subject_id", ["subject_id"], unique=False)
 
