@@ -9,7 +9,7 @@ import numpy as np
 from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.reasons import Reason
 from services.identity.documents import cn_sides, presence
-from services.identity.documents.cn_reader import read_cn_id
+from services.identity.documents.cn_reader import read_cn_back, read_cn_id
 from services.identity.documents.licence_reader import looks_like_licence, read_licence
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.mrz_reader import looks_like_mrz_document, read_mrz_document
@@ -51,6 +51,10 @@ class DocumentReader:
                 if explained is not None:
                     raise explained from err
             raise
+
+    def read_back(self, back_bgr: np.ndarray, today: date) -> DocumentResult:
+        """The back of a Chinese ID card sent on its own (its front is already on file)."""
+        return read_cn_back(back_bgr, today, self.ocr)
 
     def _explain(
         self, err: DomainError, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None

@@ -24,6 +24,7 @@ WORK_SIDE = 960
 # Long side / short side of any document this service reads, as seen in a photo
 # (ID-1 cards 1.585, passport pages and licences about 1.42), with room for perspective.
 DOC_ASPECT = (1.15, 2.1)
+CUT_ASPECT = (1.0, 2.6)  # an outline on the picture's border may be a cut-off document
 # A side is a document edge when at least this share of its samples shows a step in colour.
 EDGE_SUPPORT = 0.75
 EDGE_SUPPORT_ON_BORDER = 0.85
@@ -40,6 +41,7 @@ FULL_FRAME_EDGE = 0.025
 FULL_FRAME_EDGE_GLYPHS = 3
 # An outline smaller than this share of the frame with print all around it lies inside a document.
 INNER_AREA = 0.3
+INNER_AROUND = 8
 # An outline holds the document only when this many such marks lie inside it.
 DOC_GLYPHS = 12
 
@@ -222,11 +224,11 @@ def _inside(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
 
 
 def _glyphs_around(glyphs: np.ndarray, quad: np.ndarray) -> int:
-    """Print marks outside the quad but within about a third of its short side of it."""
+    """Print marks outside the quad but inside the quad grown twice as large about its centre."""
     q = _order(quad)
     short = min(float(np.linalg.norm(q[1] - q[0])), float(np.linalg.norm(q[2] - q[1])))
     centre = q.mean(axis=0)
-    grown = centre + (q - centre) * (1.0 + (short / 3) / max(1.0, short / 2))
+    grown = centre + (q - centre) * 2.0
     return int((_inside(glyphs, grown) & ~_inside(glyphs, q)).sum())
 
 
@@ -276,9 +278,12 @@ def _best(
     best: tuple[np.ndarray, float, int] | None = None
     for quad in candidates:
         area = float(cv2.contourArea(quad.reshape(-1, 1, 2)))
-        if area > 0.97 * size or not DOC_ASPECT[0] <= _aspect(quad) <= DOC_ASPECT[1]:
+        aspect = _aspect(quad)
+        if area > 0.97 * size or not CUT_ASPECT[0] <= aspect <= CUT_ASPECT[1]:
             continue
         support, on_border = _edge_score(lab, quad, lenient)
+        if on_border == 0 and not DOC_ASPECT[0] <= aspect <= DOC_ASPECT[1]:
+            continue  # (on the border, part may be outside: the gate judges its proportions)
         # Fewer sides to judge a candidate on the border by: it needs clearer ones.
         least = EDGE_SUPPORT_FIRST if lenient else EDGE_SUPPORT if on_border == 0 else EDGE_SUPPORT_ON_BORDER
         if on_border >= 3 or support < least:
@@ -288,7 +293,7 @@ def _best(
         inside = _glyphs_inside(glyphs, quad)
         if inside < DOC_GLYPHS:
             continue  # an outlined picture inside the document (the portrait), not the document
-        if frame_is_doc and area < INNER_AREA * size and _glyphs_around(glyphs, quad) >= max(10, inside // 2):
+        if frame_is_doc and area < INNER_AREA * size and _glyphs_around(glyphs, quad) >= INNER_AROUND:
             continue  # print all around it: a picture inside a document that fills the frame
         best = (quad, area, on_border)
     return best
