@@ -226,7 +226,6 @@ def _inside(points: np.ndarray, quad: np.ndarray) -> np.ndarray:
 def _glyphs_around(glyphs: np.ndarray, quad: np.ndarray) -> int:
     """Print marks outside the quad but inside the quad grown twice as large about its centre."""
     q = _order(quad)
-    short = min(float(np.linalg.norm(q[1] - q[0])), float(np.linalg.norm(q[2] - q[1])))
     centre = q.mean(axis=0)
     grown = centre + (q - centre) * 2.0
     return int((_inside(glyphs, grown) & ~_inside(glyphs, q)).sum())
