@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.app import App
-from services.core.errors import invalid, not_found
+from services.core.errors import invalid, not_found, precondition
 from services.core.images import DecodedImage, encode_jpeg
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
@@ -28,7 +29,7 @@ from services.identity.convert import (
     quality_to_pb,
     subject_to_pb,
 )
-from services.identity.documents import enterprise_check
+from services.identity.documents import cn_sides, enterprise_check
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.reader import DocumentReader
 from services.identity.duplicates import DuplicateFinding
@@ -229,6 +230,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         stored = await self.replayed(method, request, pb.SubmitDocumentResponse)
         if stored is not None:
             return stored
+        if not request.front.content and request.back.content:
+            return await self._submit_back(method, request, subject_id)
         kind = KIND_FROM_PB.get(request.kind_hint)
 
         def work() -> tuple[DecodedImage, DecodedImage | None, DocumentResult]:
@@ -369,6 +372,127 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 result=response,
             )
             self.app.audit.record(session, caller, "submit_document", subject_id, document_id, f"verdict={verdict}")
+            return response
+
+        return await self.mutate(method, request, pb.SubmitDocumentResponse, write)
+
+    async def _submit_back(
+        self, method: str, request: pb.SubmitDocumentRequest, subject_id: str
+    ) -> pb.SubmitDocumentResponse:
+        """The back of a Chinese ID card on its own, for a subject whose front is on file:
+        the back is read and checked, and the card's verdict combines both sides."""
+
+        def on_file() -> tuple[DecodedImage, str, str | None, list[Any], Any, DocumentResult]:
+            # Decode, the front's lookup and the reading on the worker pool in one hop.
+            back = self.decode(request.back.content, "back.content")
+            with self.app.db.read() as session:
+                subjects.get_subject(session, subject_id)
+                front_row = session.scalars(
+                    select(DocumentRow)
+                    .where(
+                        DocumentRow.subject_id == subject_id,
+                        DocumentRow.kind == DocumentKind.CN_RESIDENT_ID.value,
+                        DocumentRow.front_blob_id.is_not(None),
+                    )
+                    .order_by(DocumentRow.created_at.desc())
+                    .limit(1)
+                ).first()
+                if front_row is None or front_row.verdict == "fail":
+                    raise precondition(
+                        Reason.FRONT_NOT_ON_FILE,
+                        "no readable front of a Chinese ID card is on file for this subject: submit the front "
+                        "(the side with the portrait) first, or both sides together",
+                    )
+                fields = pb.GetDocumentResponse.FromString(
+                    self.app.keys.open(front_row.fields_sealed, f"document:{front_row.id}")
+                ).fields
+                front = (front_row.id, front_row.front_blob_id, list(front_row.reasons), fields)
+            return back, *front, self.documents.read_back(back.bgr, datetime.now(UTC).date())
+
+        back, front_id, front_blob_id, front_reasons, front_fields, result = await self.offload(on_file)
+        back_reasons = [reason_dict(c.value, m, f) for c, m, f in result.reasons]
+        verdict, reasons = cn_sides.combine_sides(front_reasons, back_reasons)
+        front_only = [f for f in front_fields if f.side != pb.DOCUMENT_SIDE_BACK]
+        fields_pb = front_only + document_fields_to_pb(result)
+        caller = current_caller()
+        verification_id, document_id = new_id(), new_id()
+
+        def write(session: Session) -> pb.SubmitDocumentResponse:
+            subject = subjects.get_subject(session, subject_id, for_update=True)
+            back_blob = self.app.blobs.put(
+                session,
+                request.back.content,
+                purpose="document_back",
+                media_type=back.media_type,
+                subject_id=subject_id,
+            )
+            session.add(
+                DocumentRow(
+                    id=document_id,
+                    subject_id=subject_id,
+                    kind=DocumentKind.CN_RESIDENT_ID.value,
+                    verdict=verdict,
+                    reasons=reasons,
+                    fields_sealed=self.app.keys.seal(
+                        pb.GetDocumentResponse(fields=fields_pb).SerializeToString(), f"document:{document_id}"
+                    ),
+                    front_blob_id=front_blob_id,
+                    back_blob_id=back_blob,
+                    verification_id=verification_id,
+                    created_at=utcnow(),
+                )
+            )
+            check = {
+                "name": "document",
+                "verdict": verdict,
+                "score": 0.0,
+                "detail": f"cn_resident_id back for document {front_id}",
+                "reasons": reasons,
+            }
+            case_id = settle(
+                session,
+                subject=subject,
+                verdict=verdict,
+                case_kind="document",
+                caller=caller,
+                verification_id=verification_id,
+                reasons=reasons,
+                checks=[check],
+                evidence=[
+                    (b, p, "image/jpeg")
+                    for b, p in ((front_blob_id, "document_front"), (back_blob, "document_back"))
+                    if b
+                ],
+                passed_check="document",
+            )
+            response = pb.SubmitDocumentResponse(
+                document_id=document_id,
+                verification_id=verification_id,
+                kind=KIND_TO_PB[DocumentKind.CN_RESIDENT_ID],
+                verdict=VERDICT_TO_PB[verdict],
+                reasons=[reason_to_pb(r) for r in reasons],
+                fields=fields_pb,
+                review_case_id=case_id,
+                timings_ms=result.timings_ms,
+            )
+            self.app.verifications.add(
+                session,
+                verification_id=verification_id,
+                caller=caller,
+                method=method,
+                request_id=request.request_id,
+                subject_id=subject_id,
+                kind="document",
+                verdict=verdict,
+                reasons=reasons,
+                checks=[check],
+                models=self.documents.models(),
+                input_blob_ids=[back_blob],
+                result=response,
+            )
+            self.app.audit.record(
+                session, caller, "submit_document_back", subject_id, document_id, f"verdict={verdict}"
+            )
             return response
 
         return await self.mutate(method, request, pb.SubmitDocumentResponse, write)

@@ -128,3 +128,77 @@ def test_tiny_card_is_refused_with_move_closer(sqlite_server) -> None:  # type: 
             )
         )
     assert err.value.reason == "IMAGE_TOO_SMALL" and "closer" in err.value.message
+
+
+def test_a_back_sent_alone_completes_the_front_on_file(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    card, front, back = _card(3)
+    with sqlite_server.client() as client:
+        subject_id = _subject(client)
+        first = client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(subject_id=subject_id, front=common_pb2.Image(content=front))
+        )
+        assert "DOCUMENT_BACK_MISSING" in {common_pb2.ReasonCode.Name(r.code) for r in first.reasons}
+        assert first.verdict == common_pb2.VERDICT_REVIEW
+        second = client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(subject_id=subject_id, back=common_pb2.Image(content=back))
+        )
+    codes = {common_pb2.ReasonCode.Name(r.code) for r in second.reasons}
+    assert "DOCUMENT_BACK_MISSING" not in codes
+    fields = {f.name: f.value for f in second.fields}
+    assert fields["valid_from"] == card.truth["valid_from"] and fields["valid_until"] == card.truth["valid_until"]
+    assert fields["citizen_number"] == card.number  # the front's fields are kept
+    assert second.verdict == common_pb2.VERDICT_PASS, codes
+
+
+def test_an_expired_back_sent_alone_fails_the_card(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    _, front, back = _card(11, "expired")
+    with sqlite_server.client() as client:
+        subject_id = _subject(client)
+        client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(subject_id=subject_id, front=common_pb2.Image(content=front))
+        )
+        second = client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(subject_id=subject_id, back=common_pb2.Image(content=back))
+        )
+    assert second.verdict == common_pb2.VERDICT_FAIL
+    assert "DOCUMENT_EXPIRED" in {common_pb2.ReasonCode.Name(r.code) for r in second.reasons}
+
+
+def test_a_back_alone_without_a_front_on_file_says_so(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    _, _, back = _card(3)
+    with sqlite_server.client() as client, pytest.raises(SellerVerifyError) as err:
+        client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(subject_id=_subject(client), back=common_pb2.Image(content=back))
+        )
+    assert err.value.reason == "FRONT_NOT_ON_FILE" and "front" in err.value.message
+
+
+@pytest.mark.parametrize("style", ["full_frame"])
+def test_a_card_that_fills_the_frame_is_read(sqlite_server, style: str) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(21)
+    portrait = id_portrait(cv2.imread(str(SELLER_PHOTO)), default_engine())
+    card = random_card(rng, TODAY, portrait)
+    front = _jpeg(capture(render_front(card, rng), "clean", 21, style).image)
+    back = _jpeg(capture(render_back(card, rng), "clean", 22, style).image)
+    with sqlite_server.client() as client:
+        response = client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(
+                subject_id=_subject(client), front=common_pb2.Image(content=front), back=common_pb2.Image(content=back)
+            )
+        )
+    assert {f.name: f.value for f in response.fields}["citizen_number"] == card.number
+    assert response.verdict == common_pb2.VERDICT_PASS
+
+
+def test_a_card_cut_off_by_the_frame_is_refused_as_cut_off(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    _, front, _ = _card(5)
+    img = cv2.imdecode(np.frombuffer(front, np.uint8), cv2.IMREAD_COLOR)
+    h, w = img.shape[:2]
+    canvas = np.full((h + 200, w + 200, 3), 60, np.uint8)
+    canvas[100 : 100 + h, 100 : 100 + w] = img
+    cut = canvas[:, : 100 + int(0.75 * w)]  # a quarter of the card outside the picture
+    with sqlite_server.client() as client, pytest.raises(SellerVerifyError) as err:
+        client.identity.SubmitDocument(
+            identity_pb2.SubmitDocumentRequest(subject_id=_subject(client), front=common_pb2.Image(content=_jpeg(cut)))
+        )
+    assert err.value.reason == "DOCUMENT_CUT_OFF"

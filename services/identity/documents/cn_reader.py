@@ -458,7 +458,7 @@ def _upright_back(card: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _rectified(bgr: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
-    found = gate(bgr, side)
+    found = gate(bgr, side, CARD_W / CARD_H)
     return warp(bgr, found.quad, (CARD_W, CARD_H))
 
 
@@ -722,3 +722,31 @@ def _read_back(chi: dict[str, Reading], inverse: np.ndarray, today: date, result
             (Reason.DOCUMENT_NOT_YET_VALID, f"the card is valid only from {valid_from}", "valid_from")
         )
     result.fields["valid_until"] = DocField("valid_until", until_value, chi["validity"].confidence, status, box, "back")
+
+
+def read_cn_back(
+    back_bgr: np.ndarray,
+    today: date,
+    ocr: Tesseract | TesserocrEngine,
+    text_lines: TextLineRecogniser | Literal["shared"] | None = "shared",
+) -> DocumentResult:
+    """Read and check the back of a Chinese resident ID card on its own (the front is on
+    file): issuing authority and validity period (长期 included), expiry checked."""
+    t0 = time.perf_counter()
+    lines = ppocr.shared() if text_lines == "shared" else text_lines
+    back_card, back_inverse = _rectified(back_bgr, "back")
+    back_card, _ = _upright_back(back_card)
+    regions = [Region("validity_words", _crop(back_card, BACK["validity"]))]
+    if lines is None:
+        regions.append(Region("issuing_authority", _crop(back_card, BACK["issuing_authority"])))
+    words = _POOL.submit(ocr.read, regions, "chi_sim", 6, None)
+    digits = _POOL.submit(ocr.read, [Region("validity", _crop(back_card, BACK["validity"]))], "eng", 6, "0123456789.-")
+    reading = {**words.result(), **digits.result()}
+    if lines is not None:
+        reading["issuing_authority"] = _pp_field(lines, _crop(back_card, BACK["issuing_authority"]))
+    result = DocumentResult(DocumentKind.CN_RESIDENT_ID, {})
+    _read_back(reading, back_inverse, today, result)
+    if result.fields["valid_until"].status is FieldStatus.UNREADABLE:
+        check_glare(back_card, BACK, "back")
+    result.timings_ms = {"back": round((time.perf_counter() - t0) * 1000, 1)}
+    return result

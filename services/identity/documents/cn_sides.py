@@ -5,7 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from services.core.reasons import Reason
 from services.identity.documents.cn_layout import BACK, CARD_H, CARD_W
+from services.identity.documents.model import HARD_FAILURES
 from services.identity.documents.ocr import Region
 from services.identity.documents.presence import Ocr
 from services.identity.documents.rectify import find_document, warp
@@ -44,3 +46,16 @@ def looks_like_back(bgr: np.ndarray, ocr: Ocr) -> bool:
         if sum(c.isdigit() for c in text) >= VALIDITY_DIGITS:
             return True
     return False
+
+
+def combine_sides(
+    front_reasons: list[dict[str, str]], back_reasons: list[dict[str, str]]
+) -> tuple[str, list[dict[str, str]]]:
+    """The card's verdict and reasons once both sides are in: the front's reasons without
+    the missing back, plus the back's own (validity, expiry). (code, message, field) dicts."""
+    kept = [r for r in front_reasons if r["code"] != Reason.DOCUMENT_BACK_MISSING.value]
+    reasons = kept + back_reasons
+    hard = {r.value for r in HARD_FAILURES}
+    codes = {r["code"] for r in reasons}
+    verdict = "fail" if codes & hard else "review" if codes else "pass"
+    return verdict, reasons

@@ -14,8 +14,17 @@ MIN_SHARPNESS = 18.0
 GLARE_FRACTION = 0.15
 
 
-def gate(bgr: np.ndarray, side: str) -> Found:
-    """The document outline, or an INVALID_ARGUMENT error saying what to change."""
+# A document that reaches the picture's border is whole when its outline keeps the
+# document's proportions to within this share (a card cut by a tenth is 10% shorter).
+WHOLE_ASPECT_TOLERANCE = 0.06
+
+
+def gate(bgr: np.ndarray, side: str, aspect: float | None = None) -> Found:
+    """The document outline, or an INVALID_ARGUMENT error saying what to change.
+
+    `aspect` is the document's long side over its short side (an ID card's 1.585): with
+    it, an outline that reaches the picture's border but keeps those proportions (a
+    screenshot or scan with no side margin) is the whole document, not a cut-off one."""
     found = find_document(bgr)
     if found is None:
         raise invalid(
@@ -23,15 +32,7 @@ def gate(bgr: np.ndarray, side: str) -> Found:
             f"no document found in the {side} photo: lay the card on a plain dark surface and fill the picture",
             side,
         )
-    if found.touches_border and _sides_touched(found, bgr.shape[:2]) == 4:
-        # What spans the whole picture is no document's outline (a scene, a texture).
-        raise invalid(
-            Reason.NO_DOCUMENT_FOUND,
-            f"no document outline found in the {side} photo: photograph the document with all four corners "
-            "in view and a margin around it",
-            side,
-        )
-    if found.touches_border:
+    if found.touches_border and not _whole(found, aspect):
         raise invalid(
             Reason.DOCUMENT_CUT_OFF, f"the card is cut off in the {side} photo: keep all four corners in view", side
         )
@@ -48,6 +49,18 @@ def gate(bgr: np.ndarray, side: str) -> Found:
     if sharpness < MIN_SHARPNESS:
         raise invalid(Reason.IMAGE_TOO_BLURRY, f"the {side} photo is too blurred to read: hold still and focus", side)
     return found
+
+
+def _whole(found: Found, aspect: float | None) -> bool:
+    """An outline on the picture's border is the whole document when it has the document's
+    proportions; without a known aspect it is taken as cut off."""
+    if aspect is None:
+        return False
+    q = found.quad
+    a = float(np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    b = float(np.linalg.norm(q[2] - q[1]) + np.linalg.norm(q[3] - q[0])) / 2
+    seen = max(a, b) / max(1.0, min(a, b))
+    return abs(seen / aspect - 1.0) <= WHOLE_ASPECT_TOLERANCE
 
 
 def _sides_touched(found: Found, shape: tuple[int, ...], margin: float = 3.0) -> int:

@@ -9,9 +9,9 @@ import numpy as np
 from services.core.errors import DomainError, ErrorKind, invalid
 from services.core.reasons import Reason
 from services.identity.documents import cn_sides, presence
-from services.identity.documents.cn_reader import read_cn_id
+from services.identity.documents.cn_reader import read_cn_back, read_cn_id
 from services.identity.documents.licence_reader import looks_like_licence, read_licence
-from services.identity.documents.model import DocumentKind, DocumentResult
+from services.identity.documents.model import DocumentKind, DocumentResult, FieldStatus
 from services.identity.documents.mrz_reader import looks_like_mrz_document, read_mrz_document
 from services.identity.documents.ocr import Tesseract, TesserocrEngine, default_ocr
 from services.vision.faces import FaceEngine
@@ -51,6 +51,10 @@ class DocumentReader:
                 if explained is not None:
                     raise explained from err
             raise
+
+    def read_back(self, back_bgr: np.ndarray, today: date) -> DocumentResult:
+        """The back of a Chinese ID card sent on its own (its front is already on file)."""
+        return read_cn_back(back_bgr, today, self.ocr)
 
     def _explain(
         self, err: DomainError, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None
@@ -103,7 +107,16 @@ class DocumentReader:
             kind_hint, guessed = guessed, None
         if guessed is not None:
             try:
-                return read_mrz_document(front_bgr, back_bgr, guessed, today, self.engine, self.ocr)
+                mrz_doc = read_mrz_document(front_bgr, back_bgr, guessed, today, self.engine, self.ocr)
+                # Only a guess: rows of print on a page under a card can pass for MRZ rows;
+                # a zone whose number and dates are all unreadable was no MRZ (issue #15:
+                # valid ID cards on a printed page failed as unreadable passports).
+                if any(
+                    f.status is not FieldStatus.UNREADABLE
+                    for k, f in mrz_doc.fields.items()
+                    if k in ("document_number", "birth_date", "expiry_date")
+                ):
+                    return mrz_doc
             except DomainError as err:
                 # Only a guess: a Chinese ID card's number line (OCR-B-like digits along the
                 # bottom) can pass for an MRZ row on a blurred photo. No zone found means it
