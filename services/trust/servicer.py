@@ -17,8 +17,10 @@ from sellerverify.v1 import trust_pb2_grpc as pb_grpc
 from sqlalchemy.orm import Session
 
 from services.app import App
-from services.core.errors import invalid
+from services.core.errors import invalid, not_found
 from services.core.reasons import Reason
+from services.identity import subjects
+from services.platform import ownership
 from services.platform.auth import current_caller
 from services.platform.events import DomainEvent
 from services.platform.models import AuditEventRow
@@ -118,6 +120,16 @@ def _target(request: object) -> Target:
     return Target("subject" if which == "subject_id" else "enterprise", value)
 
 
+def _require_visible(session: Session, target: Target) -> None:
+    """Another onboarding client's subject is answered as if it did not exist (ownership.py)."""
+    if target.kind == "subject" and current_caller().role in ownership.CONFINED_ROLES:
+        subjects.require_visible(
+            session,
+            target.target_id,
+            not_found(Reason.SUBJECT_NOT_FOUND, f"no subject with id {target.target_id!r}"),
+        )
+
+
 def _when(message: object, field: str) -> datetime | None:
     if not message.HasField(field):  # type: ignore[attr-defined]
         return None
@@ -168,6 +180,9 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         target = _target(request)
 
         def read() -> pb.GetTrustScoreResponse:
+            if current_caller().role in ownership.CONFINED_ROLES:  # risk and CS read across clients
+                with self.app.db.read() as session:
+                    _require_visible(session, target)
             result, _ = self.app.trust.read_now(self.app.db, target.kind, target.target_id)
             return pb.GetTrustScoreResponse(
                 trust=score_to_pb(result),
@@ -186,6 +201,7 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         caller = current_caller()
 
         def write(session: Session) -> pb.DecideShopOpeningResponse:
+            _require_visible(session, target)
             d = decisions.decide(
                 session,
                 self.app.trust,
@@ -278,6 +294,8 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         def read() -> pb.GetShopDecisionResponse:
             with self.app.db.transaction() as session:
                 row, rescored = decisions.get_decision(session, self.app.trust.policies, decision_id)
+                if not ownership.may_see(row.client_id):  # another onboarding client's decision
+                    raise not_found(Reason.DECISION_NOT_FOUND, f"no shop decision with id {decision_id!r}")
                 self.app.audit.record(
                     session,
                     caller,

@@ -202,3 +202,33 @@ def test_the_owner_and_cross_client_roles_read_every_record(
                 call(c)  # raises if refused
                 checked += 1
     assert checked >= 15
+
+
+def test_trust_scores_and_shop_decisions_are_confined_to_the_subjects_owner(
+    two_clients_server: LiveServer, owned: dict[str, str]
+) -> None:
+    from sellerverify.v1 import trust_pb2
+
+    subject = owned["subject"]
+    with two_clients_server.client() as a, Client(two_clients_server.address, token=OTHER_TOKEN) as b:
+        mine = a.trust.GetTrustScore(trust_pb2.GetTrustScoreRequest(subject_id=subject)).trust
+        assert mine.target_id == subject
+        decided = a.trust.DecideShopOpening(
+            trust_pb2.DecideShopOpeningRequest(request_id=str(uuid.uuid4()), subject_id=subject, shop_ref="shop-a")
+        )
+        assert decided.decision_id
+        unknown = str(uuid.uuid4())
+        for ask in (
+            lambda c, s: c.trust.GetTrustScore(trust_pb2.GetTrustScoreRequest(subject_id=s)),
+            lambda c, s: c.trust.DecideShopOpening(
+                trust_pb2.DecideShopOpeningRequest(request_id=str(uuid.uuid4()), subject_id=s, shop_ref="shop-b")
+            ),
+        ):
+            with pytest.raises(SellerVerifyError) as theirs:
+                ask(b, subject)
+            with pytest.raises(SellerVerifyError) as nobodys:
+                ask(b, unknown)
+            assert theirs.value.reason == nobodys.value.reason == "SUBJECT_NOT_FOUND"
+            assert str(theirs.value).replace(subject, unknown) == str(nobodys.value)
+    with two_clients_server.client("risk") as risk:  # risk reads across clients
+        assert risk.trust.GetTrustScore(trust_pb2.GetTrustScoreRequest(subject_id=subject)).trust.target_id == subject
