@@ -286,8 +286,8 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
         stored = await self.replayed(method, request, pb.AttachEvidenceResponse)
         if stored is not None:
             return stored
-        # Refuse any bad image before anything is written.
-        decoded = self.decode_all(request.images)
+        # Refuse any bad image before anything is written (decoded off the event loop).
+        decoded = await self.decode_off_loop(request.images)
 
         def read_case() -> ReviewCaseRow:
             with self.app.db.read() as session:
@@ -668,7 +668,7 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer, ServicerBase):
         """Live guidance for the rep: face count and, with an ID portrait on file, the
         match against it. Nothing is stored."""
         case_id = require(request.case_id, "case_id")
-        decoded = self.decode(request.image.content, "image.content")
+        decoded = await self.offload(self.decode, request.image.content, "image.content")
 
         def read_case() -> str:
             with self.app.db.read() as session:
