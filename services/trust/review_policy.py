@@ -34,6 +34,7 @@ KNOCKOUT_REASONS: frozenset[str] = frozenset(
         Reason.SCREEN_REPLAY_SUSPECTED,
         Reason.PRINTED_PHOTO_SUSPECTED,
         Reason.ID_CARD_AS_SELFIE,
+        Reason.CODE_ON_SCREEN,
         Reason.REPLAYED_IMAGE,
         Reason.FACE_NO_MATCH,
         Reason.SUSPICIOUS_ACTIVITY_REPORTED,

@@ -20,6 +20,13 @@ def test_an_approval_over_a_knock_out_needs_four_eyes_and_a_plain_one_does_not()
     assert uncertain == [] and review_policy.four_eyes("approve", False, uncertain) is None
 
 
+def test_a_code_shown_on_a_screen_is_a_knock_out_a_rep_cannot_approve_alone() -> None:
+    checks = [{"name": "paper_medium", "reasons": [{"code": Reason.CODE_ON_SCREEN.value}]}]
+    found = review_policy.knockouts([], checks)
+    assert found == ["CODE_ON_SCREEN"]
+    assert review_policy.four_eyes("approve", False, found) == "approval overrides knock-out CODE_ON_SCREEN"
+
+
 def test_a_ban_needs_four_eyes_a_plain_reject_and_a_recapture_do_not() -> None:
     assert review_policy.four_eyes("reject", True, []) == "reject with ban"
     assert review_policy.four_eyes("reject", False, ["DUPLICATE_FACE"]) is None
