@@ -22,6 +22,8 @@ from services.platform.models import DomainEventRow, EnterpriseRow, ExecutiveRow
 from services.platform.records import utcnow
 from tests.conftest import FACES, id_card_subjects
 
+POLICY_VERSION = "2026-12-03.1"  # the newest shipped scorecard, active by default
+
 LIVE_PHOTO = FACES / "barack_obama" / "facerec_obama2.jpg"
 ALLOW, REVIEW, DENY = trust_pb2.SHOP_DECISION_ALLOW, trust_pb2.SHOP_DECISION_REVIEW, trust_pb2.SHOP_DECISION_DENY
 
@@ -74,7 +76,7 @@ def test_a_sellers_score_follows_their_results_to_allow(server, make_carded) -> 
     assert new.decision == DENY and new.band == trust_pb2.RISK_BAND_VERY_HIGH
     assert codes(new.reasons)[:3] == ["DOCUMENT_NOT_VERIFIED", "FACE_NOT_VERIFIED", "LIVENESS_NOT_VERIFIED"]
     assert new.actions[0].action == "complete_verification" and new.actions[0].decision_after == ALLOW
-    assert new.policy_version == "2026-12-02.1" and len(new.signals) == 12
+    assert new.policy_version == POLICY_VERSION and len(new.signals) == 12
 
     sid = make_carded()
     with server.client() as client:
@@ -110,7 +112,7 @@ def test_a_sellers_score_follows_their_results_to_allow(server, make_carded) -> 
     with server.client("risk") as risk:
         stored = risk.trust.GetShopDecision(trust_pb2.GetShopDecisionRequest(decision_id=first.decision_id))
     assert stored.rescored.score == stored.trust.score == first.trust.score
-    assert stored.rescored.decision == ALLOW and stored.trust.policy_version == "2026-12-02.1"
+    assert stored.rescored.decision == ALLOW and stored.trust.policy_version == POLICY_VERSION
     inputs = MessageToDict(stored.inputs)
     assert inputs["subject_id"] == sid and inputs["passed"]["liveness"]
 

@@ -60,7 +60,7 @@ def sig(name: str, days_ago: float, value: float = 1.0, weight: float = 1.0, sid
 
 
 def test_the_shipped_policy_loads_and_its_reference_profile_is_100() -> None:
-    assert P.version == "2026-12-02.1"
+    assert P.version == "2026-12-03.1"  # the newest shipped file is the active policy
     assert sum(c.reference_points for c in P.characteristics) == 100
 
 
@@ -163,6 +163,19 @@ def test_every_knock_out_forces_its_decision_whatever_the_points(name: str, fact
     assert s.decision == P.knock_outs[name].decision == ("REVIEW" if name == "reverification_overdue" else "DENY")
     assert s.decision_reasons()[0] == code
     assert name in P.knock_outs
+
+
+def test_a_code_shown_on_a_screen_knocks_out_from_policy_2026_12_03_only() -> None:
+    attacked = verified(
+        latest={
+            **verified()["latest"],
+            "liveness": {"id": "l", "verdict": "fail", "reasons": ["CODE_ON_SCREEN"], "at": iso(1)},
+        }
+    )
+    now = score(P, attacked, NOW)
+    assert now.decision == "DENY" and "LIVENESS_ATTACK_DETECTED" in [k.code for k in now.knock_outs]
+    before = score(POLICIES.get("2026-12-02.1"), attacked, NOW)  # stored decisions re-score as they were
+    assert "LIVENESS_ATTACK_DETECTED" not in [k.code for k in before.knock_outs]
 
 
 def test_knock_outs_list_matches_the_policy() -> None:
@@ -405,22 +418,18 @@ def test_signals_against_the_enterprise_itself_lower_its_score() -> None:
 
 
 def test_a_policy_override_with_a_new_version_becomes_active(tmp_path: Path) -> None:
-    text = (
-        Path(shipped()[0].source.replace("services/trust/", "services/trust/")).read_text()
-        if Path(shipped()[0].source).exists()
-        else ""
-    )
+    text = Path(shipped()[-1].source).read_text() if Path(shipped()[-1].source).exists() else ""
     assert text
     custom = tmp_path / "mine.toml"
-    custom.write_text(text.replace('version = "2026-12-02.1"', 'version = "acme-1"').replace("low = 80", "low = 96"))
+    custom.write_text(text.replace('version = "2026-12-03.1"', 'version = "acme-1"').replace("low = 80", "low = 96"))
     ps = PolicySet.load(custom)
     assert ps.active.version == "acme-1"
     assert score(ps.active, verified(), NOW).decision == "REVIEW"
-    assert ps.get("2026-12-02.1").bands["low"] == 80
+    assert ps.get("2026-12-03.1").bands["low"] == 80 and ps.get("2026-12-02.1").bands["low"] == 80
 
 
 def test_an_override_reusing_a_shipped_version_with_other_rules_is_refused(tmp_path: Path) -> None:
-    text = Path(shipped()[0].source).read_text()
+    text = Path(shipped()[-1].source).read_text()
     custom = tmp_path / "mine.toml"
     custom.write_text(text.replace("low = 80", "low = 90"))
     with pytest.raises(PolicyError, match="own version"):
@@ -428,10 +437,10 @@ def test_an_override_reusing_a_shipped_version_with_other_rules_is_refused(tmp_p
 
 
 def test_a_non_monotone_policy_is_refused(tmp_path: Path) -> None:
-    text = Path(shipped()[0].source).read_text()
+    text = Path(shipped()[-1].source).read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        text.replace("{ upto = 3.0, points = -25 }", "{ upto = 3.0, points = 5 }").replace('"2026-12-02.1"', '"bad-1"')
+        text.replace("{ upto = 3.0, points = -25 }", "{ upto = 3.0, points = 5 }").replace('"2026-12-03.1"', '"bad-1"')
     )
     with pytest.raises(PolicyError, match="not decreasing"):
         load_file(bad)
