@@ -304,6 +304,9 @@ def _serve(url: str, data_dir: str, pipe: Any) -> None:
         api_tokens="bench-risk:risk:bench-token-risk-0123456789,bench-admin:admin:bench-token-admin-0123456789",
         encryption_key_file=Path(data_dir) / "keys" / "master.key",
         services=["trust", "review"],
+        # Steady state: no face models loading in the background while scores are timed
+        # (the bench calls nothing that needs them; a served host loads them once at start).
+        warm_models=False,
     )
     with ServerThread(settings) as server:
         pipe.send(server.port)
