@@ -98,7 +98,6 @@ class ServicerBase:
         written before this returns)."""
         return [self.decode(img.content, f"images[{i}].content") for i, img in enumerate(images)]
 
-
     async def decode_off_loop(self, images: Sequence[Any]) -> list[DecodedImage]:
         """`decode_all` on the worker pool (the event loop serves other calls meanwhile)."""
         return await self.offload(self.decode_all, images)
