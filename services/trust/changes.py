@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.core.errors import invalid
 from services.core.reasons import Reason
 from services.platform.events import DomainEvent
-from services.platform.models import DomainEventRow
+from services.platform.models import DomainEventRow, ExecutiveRow, SubjectRow
 from services.platform.records import utcnow
 
 DELIVERED: frozenset[str] = frozenset(
@@ -32,6 +33,7 @@ DELIVERED: frozenset[str] = frozenset(
         "duplicate.found",
     }
 )
+_Q = TypeVar("_Q", bound=Select[Any])
 BATCH = 200
 # Events committed this long after they took their seq are still delivered (look-back).
 LATE_S = 30.0
@@ -51,6 +53,22 @@ def check_kinds(kinds: Iterable[str]) -> frozenset[str]:
     return wanted or DELIVERED
 
 
+def _visible_to(q: _Q, client_id: str | None) -> _Q:
+    """Confine `q` to the events a confined (onboarding) client may see (ownership.py): those
+    about a subject it owns (or an unowned one), and enterprise events of an enterprise one of
+    whose executives is such a subject. Everything else is left out, as if it never happened."""
+    if client_id is None:
+        return q
+    visible = or_(SubjectRow.owner_client_id == client_id, SubjectRow.owner_client_id.is_(None))
+    own_subject = exists().where(SubjectRow.id == DomainEventRow.subject_id, visible)
+    own_enterprise = exists().where(
+        ExecutiveRow.enterprise_id == DomainEventRow.enterprise_id,
+        ExecutiveRow.subject_id == SubjectRow.id,
+        visible,
+    )
+    return q.where(or_(own_subject, and_(DomainEventRow.subject_id.is_(None), own_enterprise)))
+
+
 def head(session: Session) -> int:
     """The newest seq in the log (0 when empty)."""
     return int(session.scalar(select(func.max(DomainEventRow.seq))) or 0)
@@ -64,8 +82,10 @@ def read(
     subject_id: str = "",
     enterprise_id: str = "",
     limit: int = BATCH,
+    visible_to: str | None = None,
 ) -> list[DomainEvent]:
-    """Delivered events with seq > after_seq, oldest first."""
+    """Delivered events with seq > after_seq, oldest first (only those `visible_to` a confined
+    client may see, when given)."""
     if after_seq < 0:
         raise invalid(Reason.CURSOR_INVALID, "after_seq must be 0 or the seq of an event you processed", "after_seq")
     q = select(DomainEventRow).where(DomainEventRow.seq > after_seq, DomainEventRow.kind.in_(sorted(kinds)))
@@ -73,7 +93,7 @@ def read(
         q = q.where(DomainEventRow.subject_id == subject_id)
     if enterprise_id:
         q = q.where(DomainEventRow.enterprise_id == enterprise_id)
-    rows = session.scalars(q.order_by(DomainEventRow.seq).limit(limit))
+    rows = session.scalars(_visible_to(q, visible_to).order_by(DomainEventRow.seq).limit(limit))
     return [
         DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
         for r in rows
@@ -87,6 +107,7 @@ def read_late(
     *,
     subject_id: str = "",
     enterprise_id: str = "",
+    visible_to: str | None = None,
 ) -> list[DomainEvent]:
     """Recent events at or below the cursor (a consumer drops the ones it saw by event_id).
 
@@ -103,7 +124,7 @@ def read_late(
         q = q.where(DomainEventRow.subject_id == subject_id)
     if enterprise_id:
         q = q.where(DomainEventRow.enterprise_id == enterprise_id)
-    rows = session.scalars(q.order_by(DomainEventRow.seq).limit(BATCH))
+    rows = session.scalars(_visible_to(q, visible_to).order_by(DomainEventRow.seq).limit(BATCH))
     return [
         DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
         for r in rows

@@ -359,6 +359,17 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
                 Reason.CURSOR_INVALID, "after_seq must be 0 or the seq of an event you processed", "after_seq"
             )
         sent, limit = 0, int(request.max_events)
+        # An onboarding client hears only about its own subjects (and their enterprises); a
+        # stream asked for another client's subject is refused like one for an unknown id.
+        caller = current_caller()
+        confined = caller.client_id if caller.role in ownership.CONFINED_ROLES else None
+        if confined is not None and request.subject_id:
+
+            def check() -> None:
+                with self.app.db.read() as session:  # unknown and another client's: the same NOT_FOUND
+                    subjects.get_subject(session, request.subject_id)
+
+            await self.offload(check)
         poll = self.app.settings.trust_watch_poll_ms / 1000
         last_beat = time.monotonic()
         seen: dict[int, float] = {}  # seq -> when delivered (for the late-commit look-back)
@@ -366,12 +377,22 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         def fetch(after: int) -> tuple[list[DomainEvent], int]:
             with self.app.db.read() as session:
                 got = changes.read(
-                    session, after, kinds, subject_id=request.subject_id, enterprise_id=request.enterprise_id
+                    session,
+                    after,
+                    kinds,
+                    subject_id=request.subject_id,
+                    enterprise_id=request.enterprise_id,
+                    visible_to=confined,
                 )
                 # Numbers are taken at insert, rows appear at commit: a slower transaction can
                 # commit a lower seq after a higher one was delivered. Look back for those.
                 late = changes.read_late(
-                    session, after, kinds, subject_id=request.subject_id, enterprise_id=request.enterprise_id
+                    session,
+                    after,
+                    kinds,
+                    subject_id=request.subject_id,
+                    enterprise_id=request.enterprise_id,
+                    visible_to=confined,
                 )
                 return [e for e in late if e.seq not in seen] + got, changes.head(session)
 

@@ -18,7 +18,7 @@ from sellerverify.v1 import common_pb2, identity_pb2, liveness_pb2
 
 from services.server import ServerThread
 from services.vision.faces import default_engine
-from tests.conftest import FACES, TOKEN_SPEC, TOKENS, LiveServer, fresh_database_url, make_settings
+from tests.conftest import BACKENDS, FACES, TOKEN_SPEC, TOKENS, LiveServer, fresh_database_url, make_settings
 from tests.docgen.capture import capture
 from tests.docgen.cn_id_card import random_card, render_back, render_front
 from tests.portraits import id_portrait
@@ -28,15 +28,17 @@ PHOTO = FACES / "barack_obama" / "facerec_obama.jpg"
 SELFIE = FACES / "barack_obama" / "facerec_obama2.jpg"
 
 
-@pytest.fixture(scope="module")
-def two_clients_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def two_clients_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("server-ownership")
-    gen = fresh_database_url("sqlite", tmp)
+    gen = fresh_database_url(request.param, tmp)
     url = next(gen)
     spec = TOKEN_SPEC + f",shop-b:onboarding:{OTHER_TOKEN}"
     thread = ServerThread(make_settings(tmp, url, api_tokens=spec))
     with thread:
-        yield LiveServer(thread, "sqlite")
+        yield LiveServer(thread, request.param)
     gen.close()
 
 
@@ -232,3 +234,46 @@ def test_trust_scores_and_shop_decisions_are_confined_to_the_subjects_owner(
             assert str(theirs.value).replace(subject, unknown) == str(nobodys.value)
     with two_clients_server.client("risk") as risk:  # risk reads across clients
         assert risk.trust.GetTrustScore(trust_pb2.GetTrustScoreRequest(subject_id=subject)).trust.target_id == subject
+
+
+def test_change_events_reach_only_the_subjects_owner(two_clients_server: LiveServer, owned: dict[str, str]) -> None:
+    from sellerverify.v1 import trust_pb2
+
+    def take(client: Client, **ask: Any) -> list[Any]:
+        """Events of the stream until its first heartbeat (it has caught up)."""
+        stream = client.trust.WatchChanges(
+            trust_pb2.WatchChangesRequest(kinds=["shop_opening.decided"], max_events=500, **ask), timeout=30
+        )
+        out = []
+        for message in stream:
+            if not message.HasField("event"):
+                break
+            out.append(message.event)
+        stream.close()
+        return out
+
+    subject = owned["subject"]
+    with two_clients_server.client() as a, Client(two_clients_server.address, token=OTHER_TOKEN, retries=0) as b:
+        a.trust.DecideShopOpening(
+            trust_pb2.DecideShopOpeningRequest(request_id=str(uuid.uuid4()), subject_id=subject, shop_ref="shop-a1")
+        )
+        mine = b.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"own-b-{uuid.uuid4().hex[:10]}")
+        ).subject.subject_id
+        b.trust.DecideShopOpening(
+            trust_pb2.DecideShopOpeningRequest(request_id=str(uuid.uuid4()), subject_id=mine, shop_ref="shop-b1")
+        )
+        seen_by_a = {e.subject_id for e in take(a)}
+        seen_by_b = {e.subject_id for e in take(b)}
+        assert subject in seen_by_a and mine not in seen_by_a
+        assert seen_by_b == {mine}  # its own decision, nothing of client A's
+        # Asking for A's subject by id is refused exactly like an unknown id.
+        unknown = str(uuid.uuid4())
+        with pytest.raises(SellerVerifyError) as theirs:
+            take(b, subject_id=subject)
+        with pytest.raises(SellerVerifyError) as nobodys:
+            take(b, subject_id=unknown)
+        assert theirs.value.reason == nobodys.value.reason == "SUBJECT_NOT_FOUND"
+        assert str(theirs.value).replace(subject, unknown) == str(nobodys.value)
+    with two_clients_server.client("risk") as risk:  # risk hears every client's events
+        assert {subject, mine} <= {e.subject_id for e in take(risk)}
