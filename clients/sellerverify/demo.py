@@ -265,11 +265,26 @@ def _challenge(client: Client, gen: dict[str, ModuleType], root: Path, subject_i
         else:
             result = message.result
     if result is None:
-        print("   the stream ended without a verdict")
-        return
+        # No frame was final (for example the code was not read on any of them): the
+        # seller's photo is still answered, as a one-shot response, and recorded.
+        print("   no frame settled the challenge; sending the held-up photo with RespondChallenge")
+        result = client.liveness.RespondChallenge(
+            liveness_pb2.RespondChallengeRequest(
+                request_id=str(uuid.uuid4()),
+                challenge_id=challenge.challenge_id,
+                subject_id=subject_id,
+                images=[common_pb2.Image(content=held)],
+            )
+        )
     print(f"   verdict: {common_pb2.Verdict.Name(result.verdict)}  verification_id: {result.verification_id}")
     for check in result.checks:
         print(f"     {check.name:12s} {common_pb2.Verdict.Name(check.verdict):14s} {check.detail}")
+    if any(common_pb2.ReasonCode.Name(r.code).endswith("REPLAYED_IMAGE") for r in result.reasons):
+        print(
+            "   (this data folder has seen the demo's sample photo in an earlier run, and a photo that"
+            " already answered a challenge is refused as a replay: run the demo on a fresh"
+            " SELLERVERIFY_DATA_DIR to see a PASS)"
+        )
     state = client.liveness.GetChallenge(
         liveness_pb2.GetChallengeRequest(challenge_id=challenge.challenge_id)
     ).challenge.state
