@@ -74,6 +74,23 @@ def head(session: Session) -> int:
     return int(session.scalar(select(func.max(DomainEventRow.seq))) or 0)
 
 
+def _narrowed(q: _Q, kinds: frozenset[str], subject_id: str, enterprise_id: str, visible_to: str | None) -> _Q:
+    q = q.where(DomainEventRow.kind.in_(sorted(kinds)))
+    if subject_id:
+        q = q.where(DomainEventRow.subject_id == subject_id)
+    if enterprise_id:
+        q = q.where(DomainEventRow.enterprise_id == enterprise_id)
+    return _visible_to(q, visible_to)
+
+
+def _events(session: Session, q: Select[Any]) -> list[DomainEvent]:
+    rows: Iterable[DomainEventRow] = session.scalars(q.order_by(DomainEventRow.seq).limit(BATCH))
+    return [
+        DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
+        for r in rows
+    ]
+
+
 def read(
     session: Session,
     after_seq: int,
@@ -81,23 +98,14 @@ def read(
     *,
     subject_id: str = "",
     enterprise_id: str = "",
-    limit: int = BATCH,
     visible_to: str | None = None,
 ) -> list[DomainEvent]:
-    """Delivered events with seq > after_seq, oldest first (only those `visible_to` a confined
-    client may see, when given)."""
+    """Delivered events with seq > after_seq, oldest first, at most BATCH (only those a
+    confined client `visible_to` may see, when given)."""
     if after_seq < 0:
         raise invalid(Reason.CURSOR_INVALID, "after_seq must be 0 or the seq of an event you processed", "after_seq")
-    q = select(DomainEventRow).where(DomainEventRow.seq > after_seq, DomainEventRow.kind.in_(sorted(kinds)))
-    if subject_id:
-        q = q.where(DomainEventRow.subject_id == subject_id)
-    if enterprise_id:
-        q = q.where(DomainEventRow.enterprise_id == enterprise_id)
-    rows = session.scalars(_visible_to(q, visible_to).order_by(DomainEventRow.seq).limit(limit))
-    return [
-        DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
-        for r in rows
-    ]
+    q = select(DomainEventRow).where(DomainEventRow.seq > after_seq)
+    return _events(session, _narrowed(q, kinds, subject_id, enterprise_id, visible_to))
 
 
 def read_late(
@@ -118,14 +126,5 @@ def read_late(
         DomainEventRow.seq > max(0, cursor - LOOKBACK_SEQ),
         DomainEventRow.seq <= cursor,
         DomainEventRow.at >= utcnow() - timedelta(seconds=LATE_S),
-        DomainEventRow.kind.in_(sorted(kinds)),
     )
-    if subject_id:
-        q = q.where(DomainEventRow.subject_id == subject_id)
-    if enterprise_id:
-        q = q.where(DomainEventRow.enterprise_id == enterprise_id)
-    rows = session.scalars(_visible_to(q, visible_to).order_by(DomainEventRow.seq).limit(BATCH))
-    return [
-        DomainEvent(r.seq, r.event_id, r.kind, r.subject_id, r.enterprise_id, dict(r.payload or {}), r.actor, r.at)
-        for r in rows
-    ]
+    return _events(session, _narrowed(q, kinds, subject_id, enterprise_id, visible_to))
