@@ -287,11 +287,11 @@ def newspaper_page(day: date, rng: random.Random, width: int = 640) -> tuple[np.
     title = rng.choice(["新华日报", "北京日报", "解放日报", "大众日报", "羊城晚报", "都市时报"])
     mast_colour = rng.choice([(190, 25, 30), (20, 20, 20), (20, 50, 140)])
     font = ImageFont.truetype(rng.choice(SERIF_CJK), int(width / rng.uniform(6, 8)))
-    d.text((rng.randrange(12, 40), 10), title, font=font, fill=mast_colour)
+    d.text((int(width * rng.uniform(0.03, 0.08)), 10), title, font=font, fill=mast_colour)
     line, form = date_forms(day, rng)
     size = int(width / rng.uniform(13, 24))  # from a headline size down to small print
     y = int(height * rng.uniform(0.22, 0.32))
-    d.text((rng.randrange(12, 60), y), line, font=ImageFont.truetype(rng.choice(SERIF_CJK), size), fill=(25, 25, 25))
+    d.text((int(width * rng.uniform(0.04, 0.1)), y), line, font=ImageFont.truetype(rng.choice(SERIF_CJK), size), fill=(25, 25, 25))
     body = ImageFont.truetype(rng.choice(SERIF_CJK), max(9, width // 48))
     filler = "经济发展稳中向好各地积极推进民生工程建设城乡面貌持续改善"
     yy = y + size + 20
