@@ -138,8 +138,12 @@ def _flatten(bgr: np.ndarray, quad: np.ndarray, width: int = PAPER_WIDTH) -> np.
     return cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(quad, dst), (width, out_h), flags=cv2.INTER_AREA)
 
 
-def find_papers(bgr: np.ndarray, face_box: tuple[float, float, float, float] | None, limit: int = 3) -> list[Paper]:
+def find_papers(
+    bgr: np.ndarray, face_box: tuple[float, float, float, float] | None, limit: int = 3, coloured: bool = False
+) -> list[Paper]:
     """Bright, unsaturated, paper-shaped quadrilaterals that are not the face, best first.
+    `coloured`: sheets of any even colour (a yellow sticky note, brown kraft paper), light
+    rather than bright; looked for only when no white sheet carried the code.
 
     Candidates come from several brightness thresholds (relative to this picture, so a dim
     room still finds its paper) and from closed Canny edges (a sheet in front of a white
@@ -156,10 +160,14 @@ def find_papers(bgr: np.ndarray, face_box: tuple[float, float, float, float] | N
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     masks = []
     hi = float(np.percentile(value, 97))
-    for frac in (0.9, 0.8, 0.7):
-        thr = max(110.0, hi * frac)
-        m = ((value > thr) & (sat < 60)).astype(np.uint8) * 255
-        masks.append(cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8), iterations=2))
+    sat_max, value_min = (200, 0.45) if coloured else (60, 0.7)
+    if coloured:
+        masks += _colour_masks(small)
+    else:
+        for frac in (0.9, 0.8, 0.7):
+            thr = max(110.0, hi * frac)
+            m = ((value > thr) & (sat < 60)).astype(np.uint8) * 255
+            masks.append(cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8), iterations=2))
     edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90)
     masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8)))
     face_small = None
@@ -186,8 +194,12 @@ def find_papers(bgr: np.ndarray, face_box: tuple[float, float, float, float] | N
             poly = np.zeros((sh, sw), np.uint8)
             cv2.fillConvexPoly(poly, quad.astype(np.int32), 255)
             inside = value[poly > 0]
-            if float(np.median(inside)) < max(100.0, 0.7 * hi) or float(np.median(sat[poly > 0])) > 70:
+            if float(np.median(inside)) < max(80.0 if coloured else 100.0, value_min * hi):
                 continue
+            if float(np.median(sat[poly > 0])) > (sat_max + 10 if coloured else 70):
+                continue
+            if coloured and _spread_hue(hsv[:, :, 0][poly > 0]) > 8:
+                continue  # a sheet is one colour; a patch of the scene rarely is
             if face_small is not None:
                 fx, fy, fw, fh = face_small
                 x, y, bw, bh = cv2.boundingRect(quad.astype(np.int32))
@@ -213,6 +225,38 @@ def find_papers(bgr: np.ndarray, face_box: tuple[float, float, float, float] | N
         if len(papers) >= limit:
             break
     return papers
+
+
+def _colour_masks(small: np.ndarray, k: int = 6) -> list[np.ndarray]:
+    """One mask per dominant colour of the picture that is light and saturated enough to be
+    a coloured sheet: a sheet is one even colour, so its pixels form one colour cluster
+    even where its brightness matches a shirt or a face beside it. Centres come from a
+    coarse copy (k-means in Lab), every pixel goes to its nearest centre."""
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+    coarse = cv2.resize(lab, (64, max(1, int(64 * lab.shape[0] / lab.shape[1]))), interpolation=cv2.INTER_AREA)
+    samples = coarse.reshape(-1, 3)
+    if len(samples) < k:
+        return []
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    cv2.setRNGSeed(7)  # the same picture gives the same clusters
+    _, _, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    nearest = np.argmin(np.stack([((lab - c) ** 2).sum(axis=2) for c in centres]), axis=0)
+    masks = []
+    for i, (lightness, a, b) in enumerate(centres):
+        chroma = float(np.hypot(a - 128, b - 128))
+        if lightness < 110 or chroma < 12:  # dark, or grey/white (the white search covers those)
+            continue
+        m = (nearest == i).astype(np.uint8) * 255
+        masks.append(cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8), iterations=2))
+    return masks
+
+
+def _spread_hue(hue: np.ndarray) -> float:
+    """Robust spread of OpenCV hues (0..179, circular) in hue steps."""
+    angles = hue.astype(np.float32) * (2 * np.pi / 180)
+    centre = float(np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()))
+    diff = np.angle(np.exp(1j * (angles - centre)))
+    return float(1.4826 * np.median(np.abs(diff)) * 180 / (2 * np.pi))
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -621,6 +665,15 @@ def _read_best_paper(
         around = [p for p in papers if p.box[0] < cx < p.box[0] + p.box[2] and p.box[1] < cy < p.box[1] + p.box[3]]
         if best is None or _rank(check) > _rank(best[0]):
             best = (check, around[0].box, around[0].quad) if around else (check, line.box, None)
+        if check.verdict == "pass":
+            return best
+    # Not on white paper: a sticky note, kraft or other coloured sheet.
+    for paper in find_papers(image, face_box, coloured=True):
+        if any(_iou(paper.box, p.box) > 0.6 for p in papers):
+            continue
+        check = _read_paper(challenge, paper.flat, ocr)
+        if best is None or _rank(check) > _rank(best[0]):
+            best = (check, paper.box, paper.quad)
         if check.verdict == "pass":
             break
     return best if best else (None, None, None)
