@@ -291,7 +291,12 @@ def newspaper_page(day: date, rng: random.Random, width: int = 640) -> tuple[np.
     line, form = date_forms(day, rng)
     size = int(width / rng.uniform(13, 24))  # from a headline size down to small print
     y = int(height * rng.uniform(0.22, 0.32))
-    d.text((int(width * rng.uniform(0.04, 0.1)), y), line, font=ImageFont.truetype(rng.choice(SERIF_CJK), size), fill=(25, 25, 25))
+    d.text(
+        (int(width * rng.uniform(0.04, 0.1)), y),
+        line,
+        font=ImageFont.truetype(rng.choice(SERIF_CJK), size),
+        fill=(25, 25, 25),
+    )
     body = ImageFont.truetype(rng.choice(SERIF_CJK), max(9, width // 48))
     filler = "经济发展稳中向好各地积极推进民生工程建设城乡面貌持续改善"
     yy = y + size + 20

@@ -91,6 +91,8 @@ class TextLineRecogniser:
             raise ValueError(f"{path} carries no `character` dictionary in its metadata")
         # CTC blank first, the dictionary, then the space PP-OCR appends.
         self._chars = ["", *meta["character"].split("\n"), " "]
+        self._lock = threading.Lock()
+        self._masks: dict[str, np.ndarray] = {}
         classes = self._session.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(self._chars):
             raise ValueError(f"{path}: {classes} output classes but {len(self._chars)} dictionary entries")
@@ -154,6 +156,22 @@ class TextLineRecogniser:
         while lead < len(starts) and self._chars[best[starts[lead]]] == " ":
             lead += 1
         return text, positions[lead : lead + len(text.text)]
+
+    def recognise_within(self, line_bgr: np.ndarray, alphabet: str) -> LineText:
+        """The text of one line crop read as characters of `alphabet` only (and spaces
+        dropped): every other class is masked out before decoding, so a code written by
+        hand reads as the closest letters of its alphabet, never as a look-alike outside it."""
+        if line_bgr.size == 0:
+            return LineText("", ())
+        with self._lock:
+            keep = self._masks.get(alphabet)
+            if keep is None:
+                keep = np.zeros(len(self._chars), bool)
+                keep[0] = True
+                keep[[self._chars.index(c) for c in alphabet if c in self._chars]] = True
+                self._masks[alphabet] = keep
+        probs = self._session.run(None, {self._input: self.prepare(line_bgr)})[0][0]
+        return self.decode(np.where(keep[None, :], probs, 0.0))
 
     def recognise(self, line_bgr: np.ndarray) -> LineText:
         """The text of one line crop (BGR or grey) and per-character confidences."""

@@ -48,3 +48,25 @@ def test_newspaper_dates_in_both_forms(iso: bool) -> None:
     day = date(2026, 11, 22)
     found = date_readings(attackgen.newspaper(day, iso=iso), default_ocr(), day)
     assert day in found
+
+
+def test_the_alphabet_restricted_reader_never_reads_outside_the_code_alphabet() -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    from services.liveness.challenge import CODE_ALPHABET
+    from services.vision import ppocr
+
+    recogniser = ppocr.shared()
+    if recogniser is None:
+        pytest.skip("the PP-OCR wheel is not installed")
+    img = Image.new("RGB", (520, 80), (245, 245, 245))
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 44)
+    ImageDraw.Draw(img).text((10, 12), "B0O1IL 85 QZ", font=font, fill=(20, 20, 20))
+    import numpy as np
+
+    text = recogniser.recognise_within(np.array(img)[:, :, ::-1].copy(), CODE_ALPHABET).text
+    assert set(text) <= set(CODE_ALPHABET), text
+    # And a code written in its alphabet reads exactly.
+    img = Image.new("RGB", (520, 80), (245, 245, 245))
+    ImageDraw.Draw(img).text((10, 12), "KX47WH", font=font, fill=(20, 20, 20))
+    assert recogniser.recognise_within(np.array(img)[:, :, ::-1].copy(), CODE_ALPHABET).text == "KX47WH"

@@ -45,8 +45,9 @@ def _page(line: str, size: int) -> np.ndarray:
     d.text((40, 12), "晨报", font=ImageFont.truetype(serif, 80), fill=(20, 20, 20))
     d.text((44, 130), line, font=ImageFont.truetype(serif, size), fill=(30, 30, 30))
     body = ImageFont.truetype(serif, 13)
+    filler = "各地推进民生工程建设城乡面貌持续改善经济发展稳中向好" * 2
     for i in range(12):
-        d.text((40, 190 + 20 * i), "各地推进民生工程建设城乡面貌持续改善经济发展稳中向好" * 2, font=body, fill=(95, 95, 95))
+        d.text((40, 190 + 20 * i), filler, font=body, fill=(95, 95, 95))
     return np.array(img)[:, :, ::-1].copy()
 
 
