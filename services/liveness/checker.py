@@ -58,7 +58,7 @@ def dates_in(text: str) -> list[date]:
     for y, m, d in _CN_DATE.findall(text):
         year = "".join(str(_CN_DIGIT.get(c, "")) for c in y)
         month, day = _cn_number(m), _cn_number(d)
-        if len(year) == 4 and month is not None and day is not None and _valid(year, str(month), str(day)):
+        if year.startswith("20") and month is not None and day is not None and _valid(year, str(month), str(day)):
             found.append(date(int(year), month, day))
     return found
 
@@ -820,7 +820,19 @@ def _smeared_lines(norm: np.ndarray) -> list[tuple[int, int, int, int]]:
         if 0.025 * h <= bh <= 0.3 * h and bw >= 2.5 * bh and area >= 0.12 * bw * bh:
             pad = int(0.25 * bh) + 4
             boxes.append((max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)))
-    return sorted(boxes, key=lambda b: -(b[3] - b[1]))
+    # Pieces of one line that a wider gap kept apart (十 二 leave wide blanks): joined
+    # when they share the row and lie within two line heights of each other.
+    boxes.sort(key=lambda b: b[0])
+    rows: list[tuple[int, int, int, int]] = []
+    for b in boxes:
+        for i, r in enumerate(rows):
+            overlap = min(r[3], b[3]) - max(r[1], b[1])
+            if overlap > 0.6 * min(r[3] - r[1], b[3] - b[1]) and b[0] - r[2] < 2 * (b[3] - b[1]):
+                rows[i] = (min(r[0], b[0]), min(r[1], b[1]), max(r[2], b[2]), max(r[3], b[3]))
+                break
+        else:
+            rows.append(b)
+    return sorted(rows, key=lambda b: -(b[3] - b[1]))
 
 
 def _read_dates(crops: list[np.ndarray], ocr: Ocr, expected: date | None) -> list[date]:
