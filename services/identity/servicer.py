@@ -181,6 +181,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         if stored is not None:
             yield pb.StreamMatchFaceResponse(result=stored)
             return
+
         def open_reference() -> tuple[DecodedImage | None, FaceTemplate, PairType]:
             reference = (
                 self.decode(config.reference.content, "config.reference.content") if config.reference.content else None
@@ -306,73 +307,29 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 name = " ".join(filter(None, (result.value("surname"), result.value("given_names"))))
                 if name:
                     subject.name_sealed = self.app.keys.seal(name.encode(), f"subject-name:{subject_id}")
-            session.add(
-                DocumentRow(
-                    id=document_id,
-                    subject_id=subject_id,
-                    kind=result.kind.value,
-                    verdict=verdict,
-                    reasons=reasons,
-                    fields_sealed=self.app.keys.seal(
-                        pb.GetDocumentResponse(fields=fields_pb).SerializeToString(), f"document:{document_id}"
-                    ),
-                    front_blob_id=front_blob,
-                    back_blob_id=back_blob,
-                    verification_id=verification_id,
-                    created_at=utcnow(),
-                )
-            )
-            check = {
-                "name": "document",
-                "verdict": verdict,
-                "score": 0.0,
-                "detail": result.kind.value,
-                "reasons": reasons,
-            }
-            case_id = settle(
+            return self._record_document(
                 session,
                 subject=subject,
-                verdict=verdict,
-                case_kind="document",
+                method=method,
+                request_id=request.request_id,
                 caller=caller,
+                document_id=document_id,
                 verification_id=verification_id,
+                kind=result.kind,
+                verdict=verdict,
                 reasons=reasons,
-                checks=[check],
+                fields_pb=fields_pb,
+                blobs=(front_blob, back_blob),
+                detail=result.kind.value,
                 evidence=[(front_blob, "document_front", front.media_type)],
                 # A licence is the enterprise's document, not a real-person check of the subject.
                 passed_check=None if result.kind is DocumentKind.CN_BUSINESS_LICENCE else "document",
-            )
-            response = pb.SubmitDocumentResponse(
-                document_id=document_id,
-                verification_id=verification_id,
-                kind=KIND_TO_PB[result.kind],
-                verdict=VERDICT_TO_PB[verdict],
-                reasons=[reason_to_pb(r) for r in reasons],
-                fields=fields_pb,
-                portrait_found=result.portrait_bgr is not None,
-                review_case_id=case_id,
                 timings_ms=result.timings_ms,
-            )
-            if result.portrait_box:
-                x, y, w, h = result.portrait_box
-                response.portrait_box.CopyFrom(common_pb2.BoundingBox(x=x, y=y, width=w, height=h))
-            self.app.verifications.add(
-                session,
-                verification_id=verification_id,
-                caller=caller,
-                method=method,
-                request_id=request.request_id,
-                subject_id=subject_id,
-                kind="document",
-                verdict=verdict,
-                reasons=reasons,
-                checks=[check],
-                models=self.documents.models(),
+                portrait_found=result.portrait_bgr is not None,
+                portrait_box=result.portrait_box,
                 input_blob_ids=[b for b in (front_blob, back_blob) if b],
-                result=response,
+                audit_action="submit_document",
             )
-            self.app.audit.record(session, caller, "submit_document", subject_id, document_id, f"verdict={verdict}")
-            return response
 
         return await self.mutate(method, request, pb.SubmitDocumentResponse, write)
 
@@ -426,76 +383,123 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
                 media_type=back.media_type,
                 subject_id=subject_id,
             )
-            session.add(
-                DocumentRow(
-                    id=document_id,
-                    subject_id=subject_id,
-                    kind=DocumentKind.CN_RESIDENT_ID.value,
-                    verdict=verdict,
-                    reasons=reasons,
-                    fields_sealed=self.app.keys.seal(
-                        pb.GetDocumentResponse(fields=fields_pb).SerializeToString(), f"document:{document_id}"
-                    ),
-                    front_blob_id=front_blob_id,
-                    back_blob_id=back_blob,
-                    verification_id=verification_id,
-                    created_at=utcnow(),
-                )
-            )
-            check = {
-                "name": "document",
-                "verdict": verdict,
-                "score": 0.0,
-                "detail": f"cn_resident_id back for document {front_id}",
-                "reasons": reasons,
-            }
-            case_id = settle(
+            return self._record_document(
                 session,
                 subject=subject,
-                verdict=verdict,
-                case_kind="document",
+                method=method,
+                request_id=request.request_id,
                 caller=caller,
+                document_id=document_id,
                 verification_id=verification_id,
+                kind=DocumentKind.CN_RESIDENT_ID,
+                verdict=verdict,
                 reasons=reasons,
-                checks=[check],
+                fields_pb=fields_pb,
+                blobs=(front_blob_id, back_blob),
+                detail=f"cn_resident_id back for document {front_id}",
                 evidence=[
                     (b, p, "image/jpeg")
                     for b, p in ((front_blob_id, "document_front"), (back_blob, "document_back"))
                     if b
                 ],
                 passed_check="document",
-            )
-            response = pb.SubmitDocumentResponse(
-                document_id=document_id,
-                verification_id=verification_id,
-                kind=KIND_TO_PB[DocumentKind.CN_RESIDENT_ID],
-                verdict=VERDICT_TO_PB[verdict],
-                reasons=[reason_to_pb(r) for r in reasons],
-                fields=fields_pb,
-                review_case_id=case_id,
                 timings_ms=result.timings_ms,
-            )
-            self.app.verifications.add(
-                session,
-                verification_id=verification_id,
-                caller=caller,
-                method=method,
-                request_id=request.request_id,
-                subject_id=subject_id,
-                kind="document",
-                verdict=verdict,
-                reasons=reasons,
-                checks=[check],
-                models=self.documents.models(),
+                portrait_found=False,
+                portrait_box=None,
                 input_blob_ids=[back_blob],
-                result=response,
+                audit_action="submit_document_back",
             )
-            self.app.audit.record(
-                session, caller, "submit_document_back", subject_id, document_id, f"verdict={verdict}"
-            )
-            return response
 
         return await self.mutate(method, request, pb.SubmitDocumentResponse, write)
+
+    def _record_document(
+        self,
+        session: Session,
+        *,
+        subject: Any,
+        method: str,
+        request_id: str,
+        caller: Any,
+        document_id: str,
+        verification_id: str,
+        kind: DocumentKind,
+        verdict: str,
+        reasons: list[dict[str, Any]],
+        fields_pb: list[Any],
+        blobs: tuple[str | None, str | None],
+        detail: str,
+        evidence: list[tuple[str, str, str]],
+        passed_check: str | None,
+        timings_ms: Any,
+        portrait_found: bool,
+        portrait_box: tuple[float, float, float, float] | None,
+        input_blob_ids: list[str],
+        audit_action: str,
+    ) -> pb.SubmitDocumentResponse:
+        """The one write of a read document, whichever side(s) came: the document row (its
+        fields sealed), its check settled on the subject (a case when doubtful), the
+        verification with the answer a retry gets, and the audit entry."""
+        front_blob, back_blob = blobs
+        session.add(
+            DocumentRow(
+                id=document_id,
+                subject_id=subject.id,
+                kind=kind.value,
+                verdict=verdict,
+                reasons=reasons,
+                fields_sealed=self.app.keys.seal(
+                    pb.GetDocumentResponse(fields=fields_pb).SerializeToString(), f"document:{document_id}"
+                ),
+                front_blob_id=front_blob,
+                back_blob_id=back_blob,
+                verification_id=verification_id,
+                created_at=utcnow(),
+            )
+        )
+        check = {"name": "document", "verdict": verdict, "score": 0.0, "detail": detail, "reasons": reasons}
+        case_id = settle(
+            session,
+            subject=subject,
+            verdict=verdict,
+            case_kind="document",
+            caller=caller,
+            verification_id=verification_id,
+            reasons=reasons,
+            checks=[check],
+            evidence=evidence,
+            passed_check=passed_check,
+        )
+        response = pb.SubmitDocumentResponse(
+            document_id=document_id,
+            verification_id=verification_id,
+            kind=KIND_TO_PB[kind],
+            verdict=VERDICT_TO_PB[verdict],
+            reasons=[reason_to_pb(r) for r in reasons],
+            fields=fields_pb,
+            portrait_found=portrait_found,
+            review_case_id=case_id,
+            timings_ms=timings_ms,
+        )
+        if portrait_box:
+            x, y, w, h = portrait_box
+            response.portrait_box.CopyFrom(common_pb2.BoundingBox(x=x, y=y, width=w, height=h))
+        self.app.verifications.add(
+            session,
+            verification_id=verification_id,
+            caller=caller,
+            method=method,
+            request_id=request_id,
+            subject_id=subject.id,
+            kind="document",
+            verdict=verdict,
+            reasons=reasons,
+            checks=[check],
+            models=self.documents.models(),
+            input_blob_ids=input_blob_ids,
+            result=response,
+        )
+        self.app.audit.record(session, caller, audit_action, subject.id, document_id, f"verdict={verdict}")
+        return response
 
     async def GetDocument(
         self, request: pb.GetDocumentRequest, context: grpc.aio.ServicerContext
