@@ -19,7 +19,7 @@ from services.core.reasons import Reason
 from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
-from services.liveness import medium, pad, replay
+from services.liveness import medium, pad, portrait, replay
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision.face_quality import head_pose
 from services.vision.faces import DETECT_MAX_SIDE
@@ -466,10 +466,19 @@ def document_portrait_check(image: np.ndarray, face_box: tuple[float, float, flo
     evidence = presence.portrait_in_document(image, face_box)
     if not evidence and presence.portrait_of_card(image, face_box, ocr):
         evidence = "the face is the portrait of a card-shaped document with a citizen-number line"
+    verdict = "fail"
+    if not evidence:
+        # No outline (a card before a wall as bright as itself): printed rows beside the
+        # face at a portrait's scale. A small face in the frame fails; a large one (a
+        # newspaper's headline rows can sit beside a live face) goes to a person.
+        text = portrait.text_beside(image, face_box)
+        if text.main_face_printed:
+            evidence = f"the face has {text.describe()}"
+            verdict = "fail" if portrait.is_small_in_frame(image, face_box) else "review"
     if evidence:
         return Check(
             "id_card",
-            "fail",
+            verdict,
             detail=evidence,
             reasons=[(Reason.ID_CARD_AS_SELFIE, "the face in the photo is a document's portrait, not a live person")],
         )
@@ -488,6 +497,10 @@ def held_document_check(
         if abs(x + w / 2 - fx - fw / 2) < 0.5 * fw and abs(y + h / 2 - fy - fh / 2) < 0.5 * fh:
             continue  # the main face itself
         evidence = presence.portrait_in_document(image, face.box)
+        if not evidence and portrait.is_small_beside(face.box, face_box):
+            text = portrait.text_beside(image, face.box, [face_box])
+            if text.printed:
+                evidence = f"a face {face.box[2] / fw:.2f} times the live face's width with {text.describe()}"
         if evidence:
             return Check(
                 "held_document",
