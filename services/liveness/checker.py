@@ -561,7 +561,7 @@ def _nested_sheet(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     my, mx = int(0.06 * fh), int(0.06 * fw)  # _text_lines works inside these margins
     dst = np.array([[0, 0], [fw - 1, 0], [fw - 1, fh - 1], [0, fh - 1]], np.float32)
     back = cv2.getPerspectiveTransform(dst, quad.astype(np.float32))
-    corners = np.float32([[[mx + x0, my + y0], [mx + x1, my + y0], [mx + x1, my + y1], [mx + x0, my + y1]]])
+    corners = np.array([[[mx + x0, my + y0], [mx + x1, my + y0], [mx + x1, my + y1], [mx + x0, my + y1]]], np.float32)
     line = cv2.perspectiveTransform(corners, back)[0]
     bx, by, bw, bh = cv2.boundingRect(quad.astype(np.int32))
     h, w = image.shape[:2]
@@ -572,7 +572,7 @@ def _nested_sheet(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     area = cv2.contourArea(quad.astype(np.float32))
     best: np.ndarray | None = None
     for paper in find_papers(crop, None, limit=5):
-        inner = paper.quad + np.float32([cx0, cy0])
+        inner = paper.quad + np.array([cx0, cy0], np.float32)
         inner_area = cv2.contourArea(inner)
         if not NESTED_LINE_AREA * cv2.contourArea(line) < inner_area < NESTED_AREA * area:
             continue
