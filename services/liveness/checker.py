@@ -468,7 +468,9 @@ def document_portrait_check(image: np.ndarray, face_box: tuple[float, float, flo
     surroundings (a card outline around it, printed characters beside it), or by the
     citizen-number line of a Chinese card that fills the frame."""
     evidence = presence.portrait_in_document(image, face_box)
-    if not evidence and presence.portrait_of_card(image, face_box, ocr):
+    # A selfie-sized face is no card's portrait filling the frame (presence.SELFIE_FACE_AREA):
+    # the OCR of a citizen-number line is spent only on smaller faces.
+    if not evidence and not presence.is_selfie(image, face_box) and presence.portrait_of_card(image, face_box, ocr):
         evidence = "the face is the portrait of a card-shaped document with a citizen-number line"
     verdict = "fail"
     if not evidence:
@@ -528,8 +530,9 @@ def near_duplicate_check(
     fingerprints = []
     for i, img in enumerate(images):
         boxes = [paper_box] if paper_box is not None and i == 0 else []
-        fingerprints.append(replay.fingerprint(img).outside(boxes))
-        consistent = index.consistent(*replay.queries(img, boxes))
+        stored, queries = replay.stored_and_queries(img, boxes)
+        fingerprints.append(stored)
+        consistent = index.consistent(*queries)
         strongest = max([strongest, *consistent.values()])
         replayed.update(replay.replayed_from(consistent))
     evidence = f"{strongest} keypoints consistent with the closest earlier photo (replay at >= {replay.MIN_INLIERS})"
