@@ -19,7 +19,7 @@ from services.core.reasons import Reason
 from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
-from services.liveness import medium, pad, replay
+from services.liveness import medium, pad, portrait, replay
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision import ppocr
 from services.vision.face_quality import head_pose
@@ -28,6 +28,9 @@ from services.vision.faces import DETECT_MAX_SIDE
 REPLAY_MAX_DISTANCE = 6  # bits of a 64-bit perceptual hash
 PAPER_WORK_SIDE = 800  # paper search runs on a picture this size
 PAPER_WIDTH = 640  # flattened sheets are this wide
+NESTED_AREA = 0.6  # a bright region inside the found one, under this share of its area, is judged too
+NESTED_LINE_AREA = 3.0  # ... when it holds the whole text line and is at least this many times its area
+SHEET_PER_LINE = 2.0  # a sheet is at most this many times the box estimated from its code line
 TURN_MIN_YAW = 15.0
 TILT_MIN_ROLL = 10.0
 _DATE = re.compile(r"(20\d\d)\s*[年\-./／]\s*(\d{1,2})\s*[月\-./／]\s*(\d{1,2})")
@@ -522,7 +525,8 @@ def check_response(
     else:
         checks.append(Check("paper", "pass", detail=f"paper at {box}"))
         checks.append(read_check)
-        checks.append(paper_medium_check(image, quad if quad is not None else medium.quad_of_box(box)))
+        region = quad if quad is not None else medium.quad_of_box(box)
+        checks.append(paper_medium_check(image, region, _nested_sheet(image, region)))
         if quality.face is not None:
             checks.append(pose_check(challenge.pose, quality.face.landmarks, quality.face.box, box, image.shape[1]))
     replay_check, fingerprints = near_duplicate_check(images, hashes, box, replays)
@@ -540,12 +544,23 @@ def document_portrait_check(image: np.ndarray, face_box: tuple[float, float, flo
     surroundings (a card outline around it, printed characters beside it), or by the
     citizen-number line of a Chinese card that fills the frame."""
     evidence = presence.portrait_in_document(image, face_box)
-    if not evidence and presence.portrait_of_card(image, face_box, ocr):
+    # A selfie-sized face is no card's portrait filling the frame (presence.SELFIE_FACE_AREA):
+    # the OCR of a citizen-number line is spent only on smaller faces.
+    if not evidence and not presence.is_selfie(image, face_box) and presence.portrait_of_card(image, face_box, ocr):
         evidence = "the face is the portrait of a card-shaped document with a citizen-number line"
+    verdict = "fail"
+    if not evidence:
+        # No outline (a card before a wall as bright as itself): printed rows beside the
+        # face at a portrait's scale. A small face in the frame fails; a large one (a
+        # newspaper's headline rows can sit beside a live face) goes to a person.
+        text = portrait.text_beside(image, face_box)
+        if text.main_face_printed:
+            evidence = f"the face has {text.describe()}"
+            verdict = "fail" if portrait.is_small_in_frame(image, face_box) else "review"
     if evidence:
         return Check(
             "id_card",
-            "fail",
+            verdict,
             detail=evidence,
             reasons=[(Reason.ID_CARD_AS_SELFIE, "the face in the photo is a document's portrait, not a live person")],
         )
@@ -564,6 +579,10 @@ def held_document_check(
         if abs(x + w / 2 - fx - fw / 2) < 0.5 * fw and abs(y + h / 2 - fy - fh / 2) < 0.5 * fh:
             continue  # the main face itself
         evidence = presence.portrait_in_document(image, face.box)
+        if not evidence and portrait.is_small_beside(face.box, face_box):
+            text = portrait.text_beside(image, face.box, [face_box])
+            if text.printed:
+                evidence = f"a face {face.box[2] / fw:.2f} times the live face's width with {text.describe()}"
         if evidence:
             return Check(
                 "held_document",
@@ -587,8 +606,9 @@ def near_duplicate_check(
     fingerprints = []
     for i, img in enumerate(images):
         boxes = [paper_box] if paper_box is not None and i == 0 else []
-        fingerprints.append(replay.fingerprint(img).outside(boxes))
-        consistent = index.consistent(*replay.queries(img, boxes))
+        stored, queries = replay.stored_and_queries(img, boxes)
+        fingerprints.append(stored)
+        consistent = index.consistent(*queries)
         strongest = max([strongest, *consistent.values()])
         replayed.update(replay.replayed_from(consistent))
     evidence = f"{strongest} keypoints consistent with the closest earlier photo (replay at >= {replay.MIN_INLIERS})"
@@ -606,10 +626,52 @@ def near_duplicate_check(
     return Check("replay", "pass", float(strongest), f"not seen before: {evidence}"), fingerprints
 
 
-def paper_medium_check(image: np.ndarray, quad: np.ndarray) -> Check:
+def _nested_sheet(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
+    """A smaller bright quadrilateral inside the found region that holds its tallest text
+    line: a phone's screen inside a bright wall or window taken for the sheet. None when
+    the region is itself the tightest sheet around the text."""
+    flat = _flatten(image, quad)
+    gray = cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY)
+    _, lines = _text_lines(gray)
+    if not lines:
+        return None
+    x0, y0, x1, y1 = lines[0]
+    fh, fw = gray.shape
+    my, mx = int(0.06 * fh), int(0.06 * fw)  # _text_lines works inside these margins
+    dst = np.array([[0, 0], [fw - 1, 0], [fw - 1, fh - 1], [0, fh - 1]], np.float32)
+    back = cv2.getPerspectiveTransform(dst, quad.astype(np.float32))
+    corners = np.array([[[mx + x0, my + y0], [mx + x1, my + y0], [mx + x1, my + y1], [mx + x0, my + y1]]], np.float32)
+    line = cv2.perspectiveTransform(corners, back)[0]
+    bx, by, bw, bh = cv2.boundingRect(quad.astype(np.int32))
+    h, w = image.shape[:2]
+    cx0, cy0 = max(0, bx - bw // 20), max(0, by - bh // 20)
+    crop = image[cy0 : min(h, by + bh + bh // 20), cx0 : min(w, bx + bw + bw // 20)]
+    if crop.shape[0] < 16 or crop.shape[1] < 16:
+        return None
+    area = cv2.contourArea(quad.astype(np.float32))
+    best: np.ndarray | None = None
+    for paper in find_papers(crop, None, limit=5):
+        inner = paper.quad + np.array([cx0, cy0], np.float32)
+        inner_area = cv2.contourArea(inner)
+        if not NESTED_LINE_AREA * cv2.contourArea(line) < inner_area < NESTED_AREA * area:
+            continue
+        if any(cv2.pointPolygonTest(inner, (float(x), float(y)), False) <= 0 for x, y in line):
+            continue  # the whole line on it, or it is a part of the sheet, not a screen on it
+        if best is None or inner_area < cv2.contourArea(best):
+            best = inner
+    return best
+
+
+def paper_medium_check(image: np.ndarray, quad: np.ndarray, nested: np.ndarray | None = None) -> Check:
     """The code (or newspaper) must be on paper, not shown on a phone or tablet screen
-    (services/liveness/medium.py: moire, sub-pixel colour fringes, a bezel around it)."""
+    (services/liveness/medium.py: moire, sub-pixel colour fringes, a bezel around it).
+    `nested`: a smaller bright region inside `quad` around the text, judged too (the
+    more screen-like of the two counts)."""
     result = medium.assess(image, quad)
+    if nested is not None:
+        inner = medium.assess(image, nested)
+        if inner.score > result.score:
+            result = inner
     reasons: list[tuple[Reason, str]] = []
     if result.verdict != "pass":
         reasons = [(Reason.CODE_ON_SCREEN, "the code seems to be shown on a screen; write or print it on paper")]
@@ -662,7 +724,19 @@ def _read_best_paper(
     for line in find_text_lines(image, face_box):
         check = _read_line(challenge, line, ocr)
         cx, cy = line.box[0] + line.box[2] / 2, line.box[1] + line.box[3] / 2
-        around = [p for p in papers if p.box[0] < cx < p.box[0] + p.box[2] and p.box[1] < cy < p.box[1] + p.box[3]]
+        # The sheet around the line: the smallest found paper that holds it and is not much
+        # wider than a sheet carrying this line (a bright wall around a phone is no sheet,
+        # and judging the wall would hide the screen from the medium check).
+        around = sorted(
+            (
+                p
+                for p in papers
+                if p.box[0] < cx < p.box[0] + p.box[2]
+                and p.box[1] < cy < p.box[1] + p.box[3]
+                and p.box[2] <= SHEET_PER_LINE * line.box[2]
+            ),
+            key=lambda p: p.box[2] * p.box[3],
+        )
         if best is None or _rank(check) > _rank(best[0]):
             best = (check, around[0].box, around[0].quad) if around else (check, line.box, None)
         if check.verdict == "pass":

@@ -15,6 +15,12 @@ its margins and its text lines. Signals:
   tablet's body). A sheet held in front of dark clothes has a dark surround too, but not
   a uniform one on every side (the neck, the hand, the room). Alone it stays under the
   review line: it adds to another sign.
+- framed: the scene is bright again just beyond that dark band on two or more sides, so
+  the band is a thin object around the region: a device's body (review on two sides,
+  fail on three or four). Dark clothes or a dark room continue outwards.
+- the judged region is the tightest around the code: when the found "paper" holds a
+  smaller bright quadrilateral carrying the whole code line (a phone before a bright
+  wall taken for the sheet), that one is judged too (checker._nested_sheet).
 Each is normalised to 0 (the highest value of genuine sheets in the calibration set) ..
 2 and the score is the strongest plus half of the next one: two weak signs together
 reach review. Calibrated on the tests' generator (genuine sheets and newspapers,
@@ -38,6 +44,8 @@ FRINGE_SPAN = 2.0
 BEZEL_DARK = 0.25  # a side's band is "dark" under this fraction of the sheet's brightness
 BEZEL_STD = 8.0  # ... and uniform: its spread (grey levels) under this
 BEZEL_MAX = 0.45  # under REVIEW_AT: a dark even surround needs a second sign (seed 1: sheets before dark walls)
+FRAMED_2, FRAMED_3 = 0.6, 1.0  # two framed sides: review; three or four: fail
+FRAME_STEP = 0.15  # the scene beyond a dark side this much (of the sheet's brightness) brighter: a thin frame
 MIN_BLANK_PX = 400  # fewer blank pixels than this: nothing to judge
 MIN_BLANK_SHARE = 0.03  # a sheet holding a code is mostly blank; under this share, the "white" is not white
 NO_BLANK = 0.6  # ... which alone is worth review (a strong moire marks every pixel as ink)
@@ -97,7 +105,7 @@ def _spread(values: np.ndarray) -> float:
 
 def assess(bgr: np.ndarray, quad: Quad) -> MediumResult:
     """How screen-like the region holding the code is."""
-    region, iw, ih, b = _native(bgr, quad, 0.12)
+    region, iw, ih, b = _native(bgr, quad, 0.24)
     inner = region[b : b + ih, b : b + iw]
     gray = cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY)
     blank = _blank(gray)
@@ -118,7 +126,8 @@ def assess(bgr: np.ndarray, quad: Quad) -> MediumResult:
     # The band outside each side: a phone's body is dark and even all along.
     full = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY).astype(np.float32)
     # The band starts a little off the outline: a found outline is a few pixels off.
-    t, gap = max(3, int(0.6 * b)), max(1, int(0.2 * b))
+    u = max(3, b // 2)  # 12% of the region's short side
+    t, gap = max(3, int(0.6 * u)), max(1, int(0.2 * u))
     sides = [
         full[b - t : b - gap, b : b + iw],
         full[b + ih + gap : b + ih + t, b : b + iw],
@@ -127,8 +136,21 @@ def assess(bgr: np.ndarray, quad: Quad) -> MediumResult:
     ]
     dark_even = [float(np.median(s)) < BEZEL_DARK * bright and _spread(s.ravel()) < BEZEL_STD for s in sides if s.size]
     bezel = sum(dark_even) / 4.0
+    # A device's body is a thin dark frame: beyond it the scene is brighter again (a wall,
+    # a hand, a shirt). A sheet before dark clothes has dark all the way out.
+    outer = [
+        full[max(0, b - 3 * t) : b - 2 * t, b : b + iw],
+        full[b + ih + 2 * t : b + ih + 3 * t, b : b + iw],
+        full[b : b + ih, max(0, b - 3 * t) : b - 2 * t],
+        full[b : b + ih, b + iw + 2 * t : b + iw + 3 * t],
+    ]
+    framed = sum(
+        1
+        for s, o, de in zip(sides, outer, dark_even, strict=False)
+        if de and o.size and float(np.median(o)) > float(np.median(s)) + FRAME_STEP * bright
+    )
     share = float(blank.sum()) / max(1, iw * ih)
-    signals.update(ripple=ripple, fringes=fringes, bezel=bezel, brightness=bright, blank_share=share)
+    signals.update(ripple=ripple, fringes=fringes, bezel=bezel, framed=framed, brightness=bright, blank_share=share)
     parts = sorted(
         [
             float(np.clip((ripple - RIPPLE_FLOOR) / RIPPLE_SPAN, 0.0, 2.0)),
@@ -136,6 +158,10 @@ def assess(bgr: np.ndarray, quad: Quad) -> MediumResult:
             # Three or four even dark sides: a body around a screen. Alone it stays under
             # review (a sheet before a black, evenly lit wall has one too).
             BEZEL_MAX * max(0.0, (bezel - 0.5) * 2.0),
+            # A thin dark frame with the scene bright again beyond it, on several sides: a
+            # device's body (genuine sheets of seed 1: at most one such side, a dark hand or
+            # sleeve edge against a bright wall).
+            FRAMED_3 if framed >= 3 else FRAMED_2 if framed >= 2 else 0.0,
             NO_BLANK if share < MIN_BLANK_SHARE else 0.0,
         ],
         reverse=True,

@@ -124,6 +124,21 @@ def queries(bgr: np.ndarray, exclude: Iterable[Box] = ()) -> list[Fingerprint]:
     return out
 
 
+def stored_and_queries(bgr: np.ndarray, exclude: Iterable[Box] = ()) -> tuple[Fingerprint, list[Fingerprint]]:
+    """`fingerprint(bgr).outside(exclude)` (what is stored) and `queries(bgr, exclude)`,
+    with one ORB pass fewer: the stored keypoints are the first KEYPOINTS of the
+    full-size query's selection (the grid selection is built rank by rank, so a longer
+    selection starts with the shorter one)."""
+    boxes = list(exclude)
+    first = fingerprint(bgr, QUERY_KEYPOINTS, QUERY_SIDES[0])
+    stored = Fingerprint(first.points[:KEYPOINTS], first.descriptors[:KEYPOINTS], first.scale).outside(boxes)
+    out = [first.outside(boxes), mirrored(bgr, boxes, QUERY_KEYPOINTS, QUERY_SIDES[0])]
+    for side in QUERY_SIDES[1:]:
+        out.append(fingerprint(bgr, QUERY_KEYPOINTS, side).outside(boxes))
+        out.append(mirrored(bgr, boxes, QUERY_KEYPOINTS, side))
+    return stored, out
+
+
 def replayed_from(consistent: dict[str, int]) -> list[str]:
     """Subjects whose earlier picture this one copies (enough consistent keypoints)."""
     return sorted(s for s, n in consistent.items() if n >= MIN_INLIERS)

@@ -78,3 +78,42 @@ def test_a_region_with_no_blank_paper_is_not_passed() -> None:
     result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
     assert result.signals["blank_share"] < medium.MIN_BLANK_SHARE
     assert result.verdict != "pass", result.detail
+
+
+def _smooth_phone_before_wall(wall: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A phone whose screen shows no moire or fringes at all (a fine screen, softly
+    focused): a bright screen with the code inside a thin, even, dark body, held before a
+    bright wall. Returns the picture and the wall's box (what a paper search may take)."""
+    img = np.full((700, 1000, 3), wall, np.uint8)
+    cv2.rectangle(img, (380, 240), (700, 440), (18, 18, 18), -1)  # the body
+    cv2.rectangle(img, (400, 255), (680, 425), (245, 245, 245), -1)  # the screen
+    cv2.putText(img, "HJ47KX", (440, 360), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (20, 20, 20), 4)
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    return img, (150, 100, 780, 500)
+
+
+def test_a_device_body_with_the_scene_bright_beyond_it_is_a_screen() -> None:
+    img, _ = _smooth_phone_before_wall(200)
+    result = medium.assess(img, medium.quad_of_box((400, 255, 280, 170)))
+    assert result.signals["framed"] >= 3
+    assert result.verdict == "fail", result.detail
+
+
+def test_a_phone_inside_the_bright_region_taken_for_the_sheet_is_judged_itself() -> None:
+    """The paper search took the bright wall around the phone for the sheet: the smaller
+    bright region holding the code line inside it is judged too."""
+    img, wall = _smooth_phone_before_wall(215)
+    quad = medium.quad_of_box(wall)
+    nested = checker._nested_sheet(img, quad)
+    assert nested is not None
+    assert checker.paper_medium_check(img, quad, nested).verdict == "fail"
+
+
+def test_a_sheet_before_a_dark_shirt_is_not_framed() -> None:
+    """Dark all the way out (a shirt, a dark room): no thin frame, no finding."""
+    img = np.full((600, 800, 3), 25, np.uint8)
+    img[200:400, 250:550] = 225
+    img[0:60] = 200  # a bright wall far above the shirt
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    result = medium.assess(img, medium.quad_of_box((250, 200, 300, 200)))
+    assert result.signals["framed"] == 0, result.detail

@@ -62,3 +62,15 @@ def test_the_held_paper_is_left_out_of_what_is_stored() -> None:
     kept = fp.outside([(0, 0, w / 2, h)])
     assert 0 < len(kept.points) < len(fp.points)
     assert (kept.points[:, 0] > 0.5 * w * fp.scale).all()
+
+
+def test_the_stored_fingerprint_is_what_fingerprint_alone_gives() -> None:
+    """stored_and_queries saves an ORB pass; what it stores must not change."""
+    img = cv2.imread(str(FACES / "joe_biden" / "facerec_biden.jpg"))
+    boxes = [(10, 20, 80, 60)]
+    stored, queries = replay.stored_and_queries(img, boxes)
+    alone = replay.fingerprint(img).outside(boxes)
+    assert (stored.points == alone.points).all() and (stored.descriptors == alone.descriptors).all()
+    assert len(queries) == 2 * len(replay.QUERY_SIDES)
+    for a, b in zip(queries, replay.queries(img, boxes), strict=True):
+        assert (a.descriptors == b.descriptors).all()
