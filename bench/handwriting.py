@@ -140,7 +140,13 @@ def main() -> None:
                     reasons[kind][r.value] += 1
                 if out.verdict != "pass" and len(failures) < 40:
                     failures.append(
-                        {"kind": kind, **keys, "verdict": out.verdict, "reasons": [r.value for r, _ in out.reasons]}
+                        {
+                            "kind": kind,
+                            **keys,
+                            "verdict": out.verdict,
+                            "reasons": [r.value for r, _ in out.reasons],
+                            "checks": {c.name: c.detail[:200] for c in out.checks if c.verdict != "pass"},
+                        }
                     )
 
     result: dict[str, Any] = {"seed": args.seed, "repeats": args.repeats, "people": len(people)}

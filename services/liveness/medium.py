@@ -46,6 +46,7 @@ BEZEL_STD = 8.0  # ... and uniform: its spread (grey levels) under this
 BEZEL_MAX = 0.45  # under REVIEW_AT: a dark even surround needs a second sign (seed 1: sheets before dark walls)
 FRAMED_2, FRAMED_3 = 0.6, 1.0  # two framed sides: review; three or four: fail
 FRAME_STEP = 0.15  # the scene beyond a dark side this much (of the sheet's brightness) brighter: a thin frame
+PRINTED_MARK = 0.85  # darker than this fraction of the paper around it: a printed mark, not blank
 MIN_BLANK_PX = 400  # fewer blank pixels than this: nothing to judge
 MIN_BLANK_SHARE = 0.03  # a sheet holding a code is mostly blank; under this share, the "white" is not white
 NO_BLANK = 0.6  # ... which alone is worth review (a strong moire marks every pixel as ink)
@@ -86,16 +87,27 @@ def _native(bgr: np.ndarray, quad: Quad, margin: float) -> tuple[np.ndarray, int
 
 
 def _blank(gray: np.ndarray) -> np.ndarray:
-    """Mask of the sheet's blank part: inside 8% margins, away from dark ink. Faint marks
-    that remain (grey rules, glyph fringes) are a minority: the signals are robust spreads."""
+    """Mask of the sheet's blank part: inside 8% margins, away from dark ink and from the
+    lighter marks printed on real paper (a notebook's ruled lines, a newspaper's grey body
+    text: 15 % or more darker than the paper around them). Those are drawn, not emitted,
+    and their edges would read as a screen's fine texture. A screen's moire and sub-pixel
+    lattice are fainter than that on white, so they stay in the blank part; where they are
+    strong enough to be marked, the blank share collapses (NO_BLANK)."""
     h, w = gray.shape
     mask = np.zeros((h, w), bool)
     my, mx = max(2, int(0.08 * h)), max(2, int(0.08 * w))
     mask[my : h - my, mx : w - mx] = True
     k = max(5, (min(h, w) // 8) | 1)
-    background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
-    ink = gray.astype(np.float32) < 0.6 * background.astype(np.float32)
-    return mask & ~(cv2.dilate(ink.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)).astype(np.float32)
+    ink = gray.astype(np.float32) < 0.6 * background
+    blank = mask & ~(cv2.dilate(ink.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    marks = gray.astype(np.float32) < PRINTED_MARK * background
+    unmarked = blank & ~(cv2.dilate(marks.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    # Where light marks cover nearly everything, they are no print on paper but a texture
+    # all over (a strong moire): judge the ink-free part as it is.
+    if unmarked.sum() < max(MIN_BLANK_PX, 0.5 * blank.sum()):
+        return blank
+    return unmarked
 
 
 def _spread(values: np.ndarray) -> float:
