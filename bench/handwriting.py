@@ -29,6 +29,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cv2
+
 from bench.attacks2 import hands
 from bench.face_data import FACES, LIMITS
 from bench.liveness import POSES, MemoryReplays, _phone_sized
@@ -65,6 +67,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--people", type=int, default=0)
+    ap.add_argument("--save", help="write each answer that did not pass here as a PNG (for looking, not tuning)")
     args = ap.parse_args()
     load_start = os.getloadavg()
     engine = default_engine()
@@ -138,6 +141,9 @@ def main() -> None:
                     by[kind][f"{k}={v}"][out.verdict] += 1
                 for r, _ in out.reasons:
                     reasons[kind][r.value] += 1
+                if out.verdict != "pass" and args.save:
+                    os.makedirs(args.save, exist_ok=True)
+                    cv2.imwrite(os.path.join(args.save, f"{kind}-{len(times):03d}-{out.verdict}.png"), img)
                 if out.verdict != "pass" and len(failures) < 40:
                     failures.append(
                         {

@@ -875,7 +875,7 @@ def date_readings(flat: np.ndarray, ocr: Ocr, expected: date | None = None) -> l
     gray = cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY) if flat.ndim == 3 else flat
     norm, lines = _text_lines(gray)
     tallest = sorted(lines, key=lambda b: -(b[3] - b[1]))
-    picked = list(dict.fromkeys(lines[:4] + tallest[:4] + _smeared_lines(norm)[:4]))
+    picked = list(dict.fromkeys(lines[:4] + tallest[:4] + _smeared_lines(norm)[:6]))
     return _read_dates([norm[y0:y1, x0:x1] for x0, y0, x1, y1 in picked], ocr, expected)
 
 
@@ -887,7 +887,7 @@ def _smeared_lines(norm: np.ndarray) -> list[tuple[int, int, int, int]]:
     _, ink = cv2.threshold(norm, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     if float(norm.min()) > 200:
         return []
-    joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((3, max(9, w // 40)), np.uint8))
+    joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, max(9, w // 40)), np.uint8))
     _, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     boxes = []
     for x, y, bw, bh, area in stats[1:]:
