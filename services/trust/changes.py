@@ -34,6 +34,9 @@ DELIVERED: frozenset[str] = frozenset(
     }
 )
 _Q = TypeVar("_Q", bound=Select[Any])
+# The log's seq is a 32-bit integer column on PostgreSQL: a cursor past it matches no
+# event that can exist, and would not bind as a parameter (an INTERNAL before).
+MAX_SEQ = 2**31 - 1
 BATCH = 200
 # Events committed this long after they took their seq are still delivered (look-back).
 LATE_S = 30.0
@@ -69,6 +72,16 @@ def _visible_to(q: _Q, client_id: str | None) -> _Q:
     return q.where(or_(own_subject, and_(DomainEventRow.subject_id.is_(None), own_enterprise)))
 
 
+def check_cursor(after_seq: int) -> None:
+    """INVALID_ARGUMENT / CURSOR_INVALID unless 0 <= after_seq <= MAX_SEQ."""
+    if not 0 <= after_seq <= MAX_SEQ:
+        raise invalid(
+            Reason.CURSOR_INVALID,
+            f"after_seq must be 0 or the seq of an event you processed (0 to {MAX_SEQ})",
+            "after_seq",
+        )
+
+
 def head(session: Session) -> int:
     """The newest seq in the log (0 when empty)."""
     return int(session.scalar(select(func.max(DomainEventRow.seq))) or 0)
@@ -102,8 +115,7 @@ def read(
 ) -> list[DomainEvent]:
     """Delivered events with seq > after_seq, oldest first, at most BATCH (only those a
     confined client `visible_to` may see, when given)."""
-    if after_seq < 0:
-        raise invalid(Reason.CURSOR_INVALID, "after_seq must be 0 or the seq of an event you processed", "after_seq")
+    check_cursor(after_seq)
     q = select(DomainEventRow).where(DomainEventRow.seq > after_seq)
     return _events(session, _narrowed(q, kinds, subject_id, enterprise_id, visible_to))
 

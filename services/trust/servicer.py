@@ -354,10 +354,7 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         """Events after the cursor, then new ones as they commit (heartbeats while idle)."""
         kinds = changes.check_kinds(request.kinds)
         cursor = int(request.after_seq)
-        if cursor < 0:
-            raise invalid(
-                Reason.CURSOR_INVALID, "after_seq must be 0 or the seq of an event you processed", "after_seq"
-            )
+        changes.check_cursor(cursor)
         sent, limit = 0, int(request.max_events)
         # An onboarding client hears only about its own subjects (and their enterprises); a
         # stream asked for another client's subject is refused like one for an unknown id.
