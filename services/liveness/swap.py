@@ -77,7 +77,7 @@ def assess(bgr: np.ndarray, landmarks: np.ndarray, paper_box: tuple[int, int, in
 
     def mad(mask: np.ndarray) -> float:
         v = hp[mask]
-        return float(np.median(np.abs(v - np.median(v))))
+        return float(np.median(np.abs(v - np.median(v)))) if v.size else 0.0
 
     skin_ab = np.median(lab[inner][:, 1:], axis=0)
     skin = np.linalg.norm(lab[:, :, 1:] - skin_ab, axis=2) < 12
@@ -87,10 +87,12 @@ def assess(bgr: np.ndarray, landmarks: np.ndarray, paper_box: tuple[int, int, in
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1)
     norm = np.hypot(dx, dy) + 1e-3
     radial = np.abs(gx * dx / norm + gy * dy / norm)
-    profile = []
-    for a in np.arange(0.6, 2.0, 0.1):
-        band = (r > a) & (r < a + 0.1) & valid
-        profile.append(float(radial[band].mean()) if band.any() else 0.0)
+    # Mean radial gradient per ring of width 0.1 from radius 0.6 to 2.0, in one pass.
+    ring_of = np.floor((r - 0.6) / 0.1).astype(np.int32)
+    sel = valid & (ring_of >= 0) & (ring_of < 14)
+    sums = np.bincount(ring_of[sel], weights=radial[sel], minlength=14)
+    counts = np.bincount(ring_of[sel], minlength=14)
+    profile = [float(sv / n) if n else 0.0 for sv, n in zip(sums, counts, strict=True)]
     seam = max(profile[3:10]) / (float(np.median(profile)) + 1e-3)
     score = max(0.0, noise - NOISE_FLOOR) / PART_SPAN + max(0.0, seam - SEAM_FLOOR) / PART_SPAN
     signals = {"noise_mismatch": noise, "seam": seam, "ring_skin_px": float(ring.sum())}
