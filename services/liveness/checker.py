@@ -19,7 +19,7 @@ from services.core.reasons import Reason
 from services.identity.documents import presence
 from services.identity.documents.ocr import Region, find_words_in
 from services.identity.face_match import Decision, FaceMatcher, FaceTemplate, PairType
-from services.liveness import medium, pad, portrait, replay
+from services.liveness import medium, pad, portrait, replay, swap
 from services.liveness.challenge import CODE_ALPHABET, Challenge, Mode, Pose, freshness, read_code
 from services.vision import ppocr
 from services.vision.face_quality import head_pose
@@ -533,6 +533,8 @@ def check_response(
     checks.insert(1, replay_check)
     if detect_presentation_attacks:
         checks.append(presentation_check(image, quality.face.box if quality.face else None))
+        if quality.face is not None:
+            checks.append(face_swap_check(image, quality.face.landmarks, box))
     verdicts = {c.verdict for c in checks}
     verdict = "fail" if "fail" in verdicts else "review" if "review" in verdicts else "pass"
     return Outcome(verdict, checks, hashes, template.vector if template else None, fingerprints, box)
@@ -689,6 +691,16 @@ def presentation_check(image: np.ndarray, face_box: tuple[float, float, float, f
             else (Reason.PRINTED_PHOTO_SUSPECTED, "the photo looks like a printed picture, not a live person")
         ]
     return Check("presentation_attack", result.verdict, max(result.screen, result.print), result.detail, reasons)
+
+
+def face_swap_check(image: np.ndarray, landmarks: np.ndarray, paper_box: tuple[int, int, int, int] | None) -> Check:
+    """The inner face pasted into another person's photo (services/liveness/swap.py: noise
+    mismatch between the face and the skin around it, a blend seam). Review only."""
+    result = swap.assess(image, landmarks, paper_box)
+    reasons: list[tuple[Reason, str]] = []
+    if result.verdict != "pass":
+        reasons = [(Reason.FACE_SWAP_SUSPECTED, "the face may have been pasted into another photo; a person will look")]
+    return Check("face_swap", result.verdict, result.score, result.detail, reasons)
 
 
 def _close(a: str, b: str) -> bool:

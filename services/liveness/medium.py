@@ -16,8 +16,9 @@ its margins and its text lines. Signals:
   a uniform one on every side (the neck, the hand, the room). Alone it stays under the
   review line: it adds to another sign.
 - framed: the scene is bright again just beyond that dark band on two or more sides, so
-  the band is a thin object around the region: a device's body (review on two sides,
-  fail on three or four). Dark clothes or a dark room continue outwards.
+  the band is a thin object around the region: a device's body (fail on three or four
+  sides; two sides are a hint under review that adds to another sign: one genuine
+  newspaper of bench seed 4 had two). Dark clothes or a dark room continue outwards.
 - the judged region is the tightest around the code: when the found "paper" holds a
   smaller bright quadrilateral carrying the whole code line (a phone before a bright
   wall taken for the sheet), that one is judged too (checker._nested_sheet).
@@ -44,7 +45,7 @@ FRINGE_SPAN = 2.0
 BEZEL_DARK = 0.25  # a side's band is "dark" under this fraction of the sheet's brightness
 BEZEL_STD = 8.0  # ... and uniform: its spread (grey levels) under this
 BEZEL_MAX = 0.45  # under REVIEW_AT: a dark even surround needs a second sign (seed 1: sheets before dark walls)
-FRAMED_2, FRAMED_3 = 0.6, 1.0  # two framed sides: review; three or four: fail
+FRAMED_2, FRAMED_3 = 0.45, 1.0  # two framed sides: a hint under review; three or four: fail
 FRAME_STEP = 0.15  # the scene beyond a dark side this much (of the sheet's brightness) brighter: a thin frame
 PRINTED_MARK = 0.85  # darker than this fraction of the paper around it: a printed mark, not blank
 MIN_BLANK_PX = 400  # fewer blank pixels than this: nothing to judge
@@ -171,8 +172,7 @@ def assess(bgr: np.ndarray, quad: Quad) -> MediumResult:
             # review (a sheet before a black, evenly lit wall has one too).
             BEZEL_MAX * max(0.0, (bezel - 0.5) * 2.0),
             # A thin dark frame with the scene bright again beyond it, on several sides: a
-            # device's body (genuine sheets of seed 1: at most one such side, a dark hand or
-            # sleeve edge against a bright wall).
+            # device's body (genuine sheets: at most two such sides, on seeds 1, 4 and 7).
             FRAMED_3 if framed >= 3 else FRAMED_2 if framed >= 2 else 0.0,
             NO_BLANK if share < MIN_BLANK_SHARE else 0.0,
         ],
