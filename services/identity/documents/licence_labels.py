@@ -290,8 +290,13 @@ def code_segment(found: dict[str, Found], segs: list[Segment]) -> tuple[int, int
     """The credit code's line: beside its label or, in the 2019 layout, under it; else None
     (then `code_by_text`)."""
     f = found.get("credit_code")
-    if f is not None and f.value_boxes and f.value_boxes[0][2] >= 7 * f.value_boxes[0][3]:
-        return f.value_boxes[0]  # beside its label (and long enough for 18 characters)
+    if f is not None and f.value_boxes:
+        # Beside its label, long enough for 18 characters: the value's pieces on the label's
+        # row taken together (glare splits the line where it washes some characters out).
+        first = f.value_boxes[0]
+        beside = union([b for b in f.value_boxes if abs(b[1] + b[3] / 2 - (first[1] + first[3] / 2)) < 0.5 * first[3]])
+        if beside[2] >= 7 * first[3]:
+            return beside
     code_like = [s for s in segs if len(re.findall(r"[0-9A-Z]", s.head.upper())) >= 2 and s.w > 6 * s.h]
     if f is not None:
         lx, ly, _, lh = f.label_box
@@ -329,8 +334,8 @@ def code_by_text(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment
     cut from where that run starts. Long lines only, read in full: a last resort."""
     h = card.shape[0]
     best: tuple[int, tuple[int, int, int, int]] | None = None
-    for seg in segs:
-        if seg.y > h // 2 or seg.w < 7 * seg.h:
+    for seg in chains([s for s in segs if s.y <= h // 2], 2.0):
+        if seg.w < 7 * seg.h:
             continue
         text, at = lines.recognise_at(crop(card, (seg.x, seg.y, seg.w, seg.h)))
         x0 = max(0, seg.x - 4)
@@ -340,3 +345,64 @@ def code_by_text(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment
                 start = max(seg.x, start)
                 best = (len(m.group()), (start, seg.y, seg.right - start, seg.h))
     return best[1] if best else None
+
+
+def chains(segs: list[Segment], gap: float = 1.5) -> list[Segment]:
+    """Segments of a row joined where less than `gap` line heights apart: one line that glare
+    or a faint stretch of print cut into pieces (a code read as 91341323 and HCE034B)."""
+    out = []
+    for row in rows(segs):
+        run = [row[0]]
+        for s in row[1:]:
+            if s.x - run[-1].right < gap * min(s.h, run[-1].h):
+                run.append(s)
+                continue
+            out.append(_joined(run))
+            run = [s]
+        out.append(_joined(run))
+    return out
+
+
+def _joined(run: list[Segment]) -> Segment:
+    x, y, w, h = union([(s.x, s.y, s.w, s.h) for s in run])
+    return Segment(x, y, w, h, run[0].head, run[0].head_at)
+
+
+def code_line(card: np.ndarray, box: tuple[int, int, int, int], segs: list[Segment]) -> tuple[int, int, int, int]:
+    """The credit code's line from the box that led to it: carried on over the pieces of
+    the same row that follow within two line heights, then over faint ink (a glare spot
+    washes out the code's last characters below the segment finder's threshold) while the
+    line is shorter than 18 characters can be. The code's length and check character guard
+    what is read; a few columns too many read as a stray character, never as a code."""
+    x, y, w, h = box
+    cy = y + h / 2
+    for s in sorted((s for s in segs if abs(s.cy - cy) < 0.5 * min(s.h, h) and s.x > x), key=lambda s: s.x):
+        if s.x - (x + w) >= 2 * h or s.right - x > 16 * h:
+            break
+        w = s.right - x
+    if w >= 13 * h:  # 18 characters printed at about 0.75 of the line's height each
+        return x, y, w, h
+    # The rows of the line and, above and below it, the margins that a taller print (the
+    # title beside the 2019 layout's code) reaches into and a code's characters do not.
+    m = int(0.6 * h)
+    band = card[max(0, y - m) : y + h + m, x + w : min(card.shape[1], x + int(14 * h))]
+    if band.size == 0 or band.shape[0] < h + m:
+        return x, y, w, h
+    bright = (band.max(axis=2) if band.ndim == 3 else band).astype(np.float32)
+    dark = np.percentile(bright, 90) - bright > 12
+    top = y - max(0, y - m)
+    inked = dark[top : top + h].mean(axis=0) > 0.08
+    outside = np.concatenate([dark[: max(1, top - 3)], dark[top + h + 3 :]]).mean(axis=0) > 0.1
+    blank = 0
+    reach = 0
+    for i, col in enumerate(inked):
+        if outside[i]:
+            break
+        if col:
+            reach, blank = i + 1, 0
+        else:
+            blank += 1
+            if blank > 0.6 * h:  # the gap after the code: wider than any between its characters
+                break
+    # Less than half a character is the blurred edge of the last one (line_crop leaves slack).
+    return x, y, w + (reach if reach > 0.5 * h else 0), h

@@ -1013,6 +1013,8 @@ def _read_by_labels(
     t1 = time.perf_counter()
     fields = licence_labels.find_fields(lines, card, segs)
     code_box = licence_labels.code_segment(fields, segs) or licence_labels.code_by_text(lines, card, segs)
+    if code_box is not None:
+        code_box = licence_labels.code_line(card, code_box, segs)
     t2 = time.perf_counter()
     jobs: dict[str, Future[Any]] = {}
     if code_box is not None:
