@@ -387,6 +387,28 @@ def test_pp_ocr_outvotes_tesseract_views_on_a_confusion_the_checks_confirm(ocr, 
 # --- every layout, found by the printed labels -------------------------------------------
 
 
+def _bench_layout(key: str) -> tuple[Licence, np.ndarray]:
+    """A licence of another layout as `python -m bench.ocr_licence` draws it (key:
+    seed-layout-tier-i, on the tuning seed 0)."""
+    rng = random.Random(key)
+    lic = random_licence(rng, TODAY, None, key.split("-")[1])
+    return lic, capture(render(lic, rng), key.split("-")[2], rng.randrange(1 << 30)).image
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "0-duplicate-hard-3",  # glare washes out the last four characters: read as DTT2MABFGP
+        "0-vertical-hard-3",  # glare splits the line in two; neither piece long enough: not found
+    ],
+)
+def test_a_code_line_cut_by_glare_is_read_in_full(ocr, key: str) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _bench_layout(key)
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+
+
+
 @pytest.mark.parametrize("layout", ["vertical", "duplicate", "individual"])
 @pytest.mark.parametrize("tier", ["clean", "photo"])
 def test_every_layout_is_read_by_its_labels(ocr, layout: str, tier: str) -> None:  # type: ignore[no-untyped-def]
