@@ -53,6 +53,7 @@ class Segment:
     h: int
     head: str = ""  # the first characters, as read at a glance
     head_at: tuple[float, ...] = ()  # each head character's x in the canvas
+    head_confidence: float = 0.0  # PP-OCR's probability of the first head character
 
     @property
     def cy(self) -> float:
@@ -135,6 +136,7 @@ def glance(lines: TextLineRecogniser, card: np.ndarray, seg: Segment, chars: flo
     text, at = lines.recognise_at(piece, pad=False)
     seg.head = text.text
     seg.head_at = tuple(x0 + a for a in at)
+    seg.head_confidence = text.confidences[0] if text.confidences else 0.0
 
 
 def _clean(text: str) -> str:
@@ -160,6 +162,8 @@ def match_label(text: str) -> tuple[str, str, int] | None:
     return None
 
 
+# A first character read at least this surely is not a label's misread first character.
+_SURE_HEAD = 0.95
 # First characters of labels, and the longest label starting with each.
 _INITIALS = {lab[0]: max(len(x) for x, _ in _ALL if x[0] == lab[0]) for lab, _ in _ALL}
 
@@ -193,7 +197,9 @@ def _glance_row(lines: TextLineRecogniser, card: np.ndarray, row: list[Segment])
         head = _clean(seg.head)
         if seg.w > 1.6 * seg.h and head and head[0] in _INITIALS:
             glance(lines, card, seg, _INITIALS[head[0]] + 1.6)
-        elif k == 0 and 3 * seg.h < seg.w < 9.5 * seg.h:  # a label whose first character was misread?
+        elif k == 0 and 3 * seg.h < seg.w < 9.5 * seg.h and seg.head_confidence < _SURE_HEAD:
+            # a label whose first character was misread? Not when it was read surely: the
+            # longer look cost a fifth of the glancing on clean and photo licences.
             glance(lines, card, seg, 5.6)
         hit = match_label(seg.head)
         if hit is not None:
@@ -290,8 +296,13 @@ def code_segment(found: dict[str, Found], segs: list[Segment]) -> tuple[int, int
     """The credit code's line: beside its label or, in the 2019 layout, under it; else None
     (then `code_by_text`)."""
     f = found.get("credit_code")
-    if f is not None and f.value_boxes and f.value_boxes[0][2] >= 7 * f.value_boxes[0][3]:
-        return f.value_boxes[0]  # beside its label (and long enough for 18 characters)
+    if f is not None and f.value_boxes:
+        # Beside its label, long enough for 18 characters: the value's pieces on the label's
+        # row taken together (glare splits the line where it washes some characters out).
+        first = f.value_boxes[0]
+        beside = union([b for b in f.value_boxes if abs(b[1] + b[3] / 2 - (first[1] + first[3] / 2)) < 0.5 * first[3]])
+        if beside[2] >= 7 * first[3]:
+            return beside
     code_like = [s for s in segs if len(re.findall(r"[0-9A-Z]", s.head.upper())) >= 2 and s.w > 6 * s.h]
     if f is not None:
         lx, ly, _, lh = f.label_box
@@ -329,14 +340,106 @@ def code_by_text(lines: TextLineRecogniser, card: np.ndarray, segs: list[Segment
     cut from where that run starts. Long lines only, read in full: a last resort."""
     h = card.shape[0]
     best: tuple[int, tuple[int, int, int, int]] | None = None
-    for seg in segs:
-        if seg.y > h // 2 or seg.w < 7 * seg.h:
+    for seg in chains([s for s in segs if s.y <= h // 2], 2.0):
+        if seg.w < 7 * seg.h:
             continue
         text, at = lines.recognise_at(crop(card, (seg.x, seg.y, seg.w, seg.h)))
         x0 = max(0, seg.x - 4)
-        for m in re.finditer(r"[0-9A-Z]{12,}", text.text.upper()):
-            if best is None or len(m.group()) > best[0]:
-                start = int(x0 + at[m.start()] - 0.45 * seg.h) if m.start() < len(at) else seg.x
-                start = max(seg.x, start)
-                best = (len(m.group()), (start, seg.y, seg.right - start, seg.h))
+        for m in re.finditer(r"[0-9A-Z]{8,}", text.text.upper()):
+            # A run longer than a code began in the label before it (its blurred glyphs read
+            # as E83 before 915...): the code is its last 18 characters.
+            first = m.start() + max(0, len(m.group()) - 18)
+            start = int(x0 + at[first] - 0.45 * seg.h) if first < len(at) else seg.x
+            start = max(seg.x, start)
+            box = (start, seg.y, seg.right - start, seg.h)
+            n = min(18, len(m.group()))
+            if n < 12:
+                # Part of a code whose other characters glare washed out below the segment
+                # finder's threshold (0605 between 9122 and MANFCYNE1N): read again with
+                # the faint ink on either side, and kept if that makes most of a code.
+                left = faint_reach(card, box, -1, int(12 * seg.h))
+                right = faint_reach(card, box, 1, int(12 * seg.h))
+                if left + right < seg.h:
+                    continue
+                box = (start - left, seg.y, seg.right - start + left + right, seg.h)
+                more, _ = lines.recognise_at(crop(card, box))
+                n = max((len(r) for r in re.findall(r"[0-9A-Z]+", more.text.upper())), default=0)
+                if n < 12:
+                    continue
+            if best is None or n > best[0]:
+                best = (n, box)
     return best[1] if best else None
+
+
+def chains(segs: list[Segment], gap: float = 1.5) -> list[Segment]:
+    """Segments of a row joined where less than `gap` line heights apart: one line that glare
+    or a faint stretch of print cut into pieces (a code read as 91341323 and HCE034B)."""
+    out = []
+    for row in rows(segs):
+        run = [row[0]]
+        for s in row[1:]:
+            if s.x - run[-1].right < gap * min(s.h, run[-1].h):
+                run.append(s)
+                continue
+            out.append(_joined(run))
+            run = [s]
+        out.append(_joined(run))
+    return out
+
+
+def _joined(run: list[Segment]) -> Segment:
+    x, y, w, h = union([(s.x, s.y, s.w, s.h) for s in run])
+    return Segment(x, y, w, h, run[0].head, run[0].head_at)
+
+
+def code_line(card: np.ndarray, box: tuple[int, int, int, int], segs: list[Segment]) -> tuple[int, int, int, int]:
+    """The credit code's line from the box that led to it: carried on over the pieces of
+    the same row that follow within two line heights, then over faint ink (a glare spot
+    washes out the code's last characters below the segment finder's threshold) while the
+    line is shorter than 18 characters can be. The code's length and check character guard
+    what is read; a few columns too many read as a stray character, never as a code."""
+    x, y, w, h = box
+    cy = y + h / 2
+    for s in sorted((s for s in segs if abs(s.cy - cy) < 0.5 * min(s.h, h) and s.x > x), key=lambda s: s.x):
+        if s.x - (x + w) >= 2 * h or s.right - x > 16 * h:
+            break
+        w = s.right - x
+    if w >= 13 * h:  # 18 characters printed at about 0.75 of the line's height each
+        return x, y, w, h
+    reach = faint_reach(card, (x, y, w, h), 1, int(14 * h) - w)
+    # Less than half a character is the blurred edge of the last one (line_crop leaves slack).
+    return x, y, w + (reach if reach > 0.5 * h else 0), h
+
+
+def faint_reach(card: np.ndarray, box: tuple[int, int, int, int], direction: int, limit: int) -> int:
+    """How far (px, up to `limit`) ink too faint for the segment finder runs on from `box`'s
+    right edge (`direction` 1) or left edge (-1) on its rows, with gaps under 0.6 line
+    heights, and stopping at ink above or below the line: a taller print (the title beside
+    the 2019 layout's code) or a frame line reaches into those margins, a code's characters
+    do not."""
+    x, y, w, h = box
+    m = int(0.6 * h)
+    x0, x1 = (x + w, min(card.shape[1], x + w + limit)) if direction > 0 else (max(0, x - limit), x)
+    band = card[max(0, y - m) : y + h + m, x0:x1]
+    if band.size == 0 or band.shape[0] < h + m:
+        return 0
+    bright = (band.max(axis=2) if band.ndim == 3 else band).astype(np.float32)
+    dark = np.percentile(bright, 90) - bright > 12
+    top = y - max(0, y - m)
+    inked = dark[top : top + h].mean(axis=0) > 0.08
+    halo = int(0.3 * h)  # blur spreads a glyph's faint edge this far past its segment's box
+    outside = np.concatenate([dark[: max(1, top - halo)], dark[top + h + halo :]]).mean(axis=0) > 0.3
+    if direction < 0:
+        inked, outside = inked[::-1], outside[::-1]
+    blank = 0
+    reach = 0
+    for i, col in enumerate(inked):
+        if outside[i]:
+            break
+        if col:
+            reach, blank = i + 1, 0
+        else:
+            blank += 1
+            if blank > 0.6 * h:  # the gap after the code: wider than any between its characters
+                break
+    return reach

@@ -153,6 +153,10 @@ def looks_like_licence(bgr: np.ndarray) -> bool:
     scale = min(1.0, 480 / max(h, w))  # a glance is enough: a quarter of the pixels the reader uses
     small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else bgr
     found = find_document(small)
+    if found is None and scale < 1:
+        # The glance lost the outline (a small licence on a desk of similar tone at the hard
+        # tier): look again at the size the reader uses, as it would have found it there.
+        small, found = bgr, find_document(bgr)
     if found is None:
         return False
     card, _ = warp(small, found.quad, (LIC_W // 4, LIC_H // 4))
@@ -1013,6 +1017,8 @@ def _read_by_labels(
     t1 = time.perf_counter()
     fields = licence_labels.find_fields(lines, card, segs)
     code_box = licence_labels.code_segment(fields, segs) or licence_labels.code_by_text(lines, card, segs)
+    if code_box is not None:
+        code_box = licence_labels.code_line(card, code_box, segs)
     t2 = time.perf_counter()
     jobs: dict[str, Future[Any]] = {}
     if code_box is not None:

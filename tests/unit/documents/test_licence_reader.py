@@ -387,6 +387,28 @@ def test_pp_ocr_outvotes_tesseract_views_on_a_confusion_the_checks_confirm(ocr, 
 # --- every layout, found by the printed labels -------------------------------------------
 
 
+def _bench_layout(key: str) -> tuple[Licence, np.ndarray]:
+    """A licence of another layout as `python -m bench.ocr_licence` draws it (key:
+    seed-layout-tier-i, on the tuning seeds 0 and 1)."""
+    rng = random.Random(key)
+    lic = random_licence(rng, TODAY, None, key.split("-")[1])
+    return lic, capture(render(lic, rng), key.split("-")[2], rng.randrange(1 << 30)).image
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "0-duplicate-hard-3",  # glare washes out the last four characters: read as DTT2MABFGP
+        "0-vertical-hard-3",  # glare splits the line in two; neither piece long enough: not found
+        "1-horizontal-hard-1",  # labels unreadable; 0605 washed out between 9122 and MANFCYNE1N
+    ],
+)
+def test_a_code_line_cut_by_glare_is_read_in_full(ocr, key: str) -> None:  # type: ignore[no-untyped-def]
+    lic, image = _bench_photo(key.replace("-horizontal", "")) if "horizontal" in key else _bench_layout(key)
+    code = read_licence(image, TODAY, ocr).fields["credit_code"]
+    assert code.value == lic.credit_code and code.status in (FieldStatus.VALID, FieldStatus.CORRECTED)
+
+
 @pytest.mark.parametrize("layout", ["vertical", "duplicate", "individual"])
 @pytest.mark.parametrize("tier", ["clean", "photo"])
 def test_every_layout_is_read_by_its_labels(ocr, layout: str, tier: str) -> None:  # type: ignore[no-untyped-def]
@@ -425,3 +447,12 @@ def test_a_doubtfully_read_legal_representative_goes_to_review(ocr) -> None:  # 
     assert rep.value != lic.legal_representative or rep.confidence >= 0.93
     if rep.value != lic.legal_representative:
         assert rep.status is FieldStatus.UNREADABLE and doc.verdict == "review"
+
+
+def test_a_small_licence_lost_by_the_classifiers_glance_is_still_routed_as_a_licence(ocr) -> None:  # type: ignore[no-untyped-def]
+    # Hard tier, on a desk of similar tone: at the classifier's 480 px glance no outline is
+    # found, and the licence was read as an ID card (PORTRAIT_NOT_FOUND).
+    _, image = _bench_layout("1-duplicate-hard-0")
+    assert looks_like_licence(image)
+    doc = DocumentReader(default_engine(), ocr).read(image, None, None, TODAY)
+    assert doc.kind is DocumentKind.CN_BUSINESS_LICENCE
