@@ -364,11 +364,15 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
         if fields
         else {(li, ci) for li, line in enumerate(zone.lines) for ci in range(len(line.cells))}
     )
+    guarded = _GUARDED[zone.fmt]
     cells = sorted(
         (cell.score - cell.second_score, li, ci)
         for li, line in enumerate(zone.lines)
         for ci, cell in enumerate(line.cells)
-        if (li, ci) in where and cell.second and cell.score - cell.second_score < 0.08
+        if (li, ci) in where
+        and cell.second
+        and cell.score - cell.second_score < 0.08
+        and ((li, ci) in guarded or _unlike_its_peers(zone, li, ci))
     )
     weakest = cells[:6]
     solutions = []
@@ -394,6 +398,42 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
             cell.char, cell.second = cell.second, cell.char
             cell.score, cell.second_score = cell.second_score, cell.score
     return candidate, set()
+
+
+# The data cells (line, position) that their own field's check digit guards, besides the
+# composite. A swap there must satisfy two check digits; elsewhere (a check digit itself,
+# optional data that only the composite covers) one check digit confirms nothing.
+_GUARDED = {
+    "TD3": frozenset(
+        {(1, i) for i in range(0, 9)}
+        | {(1, i) for i in range(13, 19)}
+        | {(1, i) for i in range(21, 27)}
+        | {(1, i) for i in range(28, 42)}
+    ),
+    "TD1": frozenset({(0, i) for i in range(5, 14)} | {(1, i) for i in range(0, 6)} | {(1, i) for i in range(8, 14)}),
+}
+
+
+def _unlike_its_peers(zone: ZoneRead, li: int, ci: int) -> bool:
+    """Whether an unguarded cell (a check digit, optional data) was read less surely than the
+    zone's other cells that show the same glyph against the same runner-up.
+
+    Some OCR-B glyph pairs are always close calls (3 and 5, 0 and O): that a check digit is
+    one of them is no sign that it was misread, and swapping it would turn a forged check
+    digit into a valid one. Only a cell whose margin is well below its peers' is doubtful;
+    with no peer, only a near tie is.
+    """
+    cell = zone.lines[li].cells[ci]
+    margin = cell.score - cell.second_score
+    peers = [
+        c.score - c.second_score
+        for lj, line in enumerate(zone.lines)
+        for cj, c in enumerate(line.cells)
+        if (lj, cj) != (li, ci) and c.char == cell.char and c.second == cell.second
+    ]
+    if not peers:
+        return margin < 0.03
+    return margin < 0.5 * float(np.median(peers))
 
 
 # Where each MRZ field sits: (line, start, end) per format.

@@ -162,3 +162,46 @@ def test_light_page_on_white_is_read_through_a_guessed_outline_and_its_visual_zo
         assert zone is not None and zone.outline_extended and zone.texts == doc.mrz_lines
         result = reader.read(front, None, DocumentKind.PASSPORT_TD3, TODAY)
         assert result.verdict == verdict, result.reasons
+
+
+def _zone_of(lines: list[str], runner_up: dict[str, tuple[str, float]], fmt: str = "TD3"):  # type: ignore[no-untyped-def]
+    """A zone read exactly as `lines`, each glyph's runner-up and margin from `runner_up`."""
+    from services.identity.documents.mrz_reader import ZoneRead
+    from services.identity.documents.ocrb import CellRead, LineRead
+
+    def cell(c: str) -> CellRead:
+        second, margin = runner_up.get(c, ("K" if c == "<" else "Z", 0.2))
+        return CellRead(c, 0.75, second, 0.75 - margin, (0, 0, 1, 1))
+
+    return ZoneRead(fmt, np.zeros((1, 1, 3), np.uint8), np.eye(3), [LineRead([cell(c) for c in t]) for t in lines], 0)
+
+
+def _td3_line2(birth: str, birth_digit: str | None = None) -> str:
+    from services.identity.documents.mrz import check_digit
+
+    body = "L898902C3" + check_digit("L898902C3") + "UTO" + birth + (birth_digit or check_digit(birth)) + "F"
+    body += "320415" + check_digit("320415") + "<" * 14 + "<"
+    return body + check_digit(body[0:10] + body[13:20] + body[21:43])
+
+
+def test_a_forged_check_digit_that_is_a_usual_close_call_is_not_swapped_into_a_valid_one() -> None:
+    """OCR-B 3 and 5 (0 and O) are close calls in every cell: a check digit read as 3 like the
+    zone's other 3s stays 3, so a forged one fails (one was accepted on a clean scan). A data
+    cell that its own check digit guards is still repaired."""
+    from services.identity.documents import mrz
+    from services.identity.documents.mrz_reader import _second_chance
+
+    line1 = "P<UTOERIKSSON<<ANNA<<<<<<<<<<<<<<<<<<<<<<<<<"
+    close = {"3": ("5", 0.065), "5": ("3", 0.065)}
+    # 740820's check digit is 3; the forger printed 5 (and the composite to match that).
+    forged = [line1, _td3_line2("740820", "5")]
+    parsed = mrz.parse(forged, TODAY)
+    assert not parsed.checks["birth_date"]
+    again, explained = _second_chance(_zone_of(forged, close), parsed, TODAY)
+    assert not again.checks["birth_date"] and not explained
+
+    # The birth date 740813 (check digit 3) read as 740815: the 5 is swapped back, the 3 kept.
+    good = [line1, _td3_line2("740813")]
+    misread = [line1, good[1][:18] + "5" + good[1][19:]]
+    fixed, _ = _second_chance(_zone_of(misread, close), mrz.parse(misread, TODAY), TODAY)
+    assert fixed.lines == good and fixed.valid
