@@ -17,10 +17,12 @@ PassportEye's `read_mrz` (pytesseract + scikit-image): found rate, all-fields-co
 and times. PassportEye reads only the MRZ (no visual zone, no portrait), so its times are
 a lower bound of what a full read would cost with it.
 
-`--styles` measures every capture style of tests/docgen/capture.py (margin keeps the seeds it
-always had; the held-out style is reported apart under "held_out"); per cell it also counts the
-reason codes that sent valid documents to review or fail, what each invalid defect ended as,
-and the p50 per reading stage. `--no-hint` reads without a kind hint (the classifier routes).
+`--layouts` renders the documents in several print runs (tests/docgen/passport.py) and
+`--styles` captures them in several styles (tests/docgen/capture.py; margin keeps the seeds
+it always had). Cells of the held-out layout or style are reported apart under "held_out".
+Per cell it also counts the reason codes that sent valid documents to review or fail, what
+each invalid defect ended as, and the p50 per reading stage. `--no-hint` reads without a
+kind hint (the classifier routes).
 """
 
 from __future__ import annotations
@@ -47,7 +49,15 @@ from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.reader import DocumentReader
 from services.vision.faces import default_engine
 from tests.docgen.capture import HELD_OUT_STYLE, STYLES, TIERS, capture_style
-from tests.docgen.passport import INVALID_KINDS, KINDS, MrzDocument, random_document, render
+from tests.docgen.passport import (
+    ALL_LAYOUTS,
+    HELD_OUT_LAYOUT,
+    INVALID_KINDS,
+    KINDS,
+    MrzDocument,
+    random_document,
+    render_layout,
+)
 
 TODAY = date(2026, 11, 22)
 HINTS = {"passport_td3": DocumentKind.PASSPORT_TD3, "id_card_td1": DocumentKind.ID_CARD_TD1}
@@ -104,13 +114,22 @@ def _pct(times: list[float]) -> dict[str, float]:
 
 
 def _sample(
-    kind: str, tier: str, seed: int, i: int, portraits: list[np.ndarray], invalid: str | None, style: str = "margin"
+    kind: str,
+    tier: str,
+    seed: int,
+    i: int,
+    portraits: list[np.ndarray],
+    invalid: str | None,
+    style: str = "margin",
+    layout: str = "reference",
 ) -> tuple[MrzDocument, np.ndarray, np.ndarray | None]:
     # The margin style keeps the seeds it always had, so its numbers compare with older runs.
     key = f"{seed}-{kind}-{tier}-{i}-{invalid}" if style == "margin" else f"{seed}-{style}-{kind}-{tier}-{i}-{invalid}"
+    if layout != "reference":
+        key += f"-{layout}"
     rng = random.Random(key)
     doc = random_document(rng, TODAY, kind, rng.choice(portraits), invalid)
-    front, back = render(doc, rng)
+    front, back = render_layout(doc, rng, layout)
     front_img = capture_style(front, tier, style, rng.randrange(1 << 30)).image
     back_img = capture_style(back, tier, style, rng.randrange(1 << 30)).image if back is not None else None
     return doc, front_img, back_img
@@ -127,6 +146,7 @@ def run(
     passporteye: bool = True,
     hint: bool = True,
     n_invalid: int | None = None,
+    layouts: tuple[str, ...] = ("reference",),
 ) -> dict[str, Any]:
     """n valid and n // 2 invalid documents per kind, style and tier; ours and PassportEye side by side."""
     read_mrz: Any = None
@@ -150,15 +170,18 @@ def run(
     }
     for kind in KINDS:
         out["kinds"][kind] = {}
-        for style in styles:
-            cells = {
-                tier: _cell(reader, portraits, read_mrz, kind, style, tier, seed, n, n_invalid, hint) for tier in TIERS
-            }
-            if style == "margin" and len(styles) == 1:
-                out["kinds"][kind].update(cells)  # the shape older runs printed
-            else:
-                group = "held_out" if style == HELD_OUT_STYLE else "styles"
-                out["kinds"][kind].setdefault(group, {})[style] = cells
+        for layout in layouts:
+            for style in styles:
+                cells = {
+                    tier: _cell(reader, portraits, read_mrz, kind, style, layout, tier, seed, n, n_invalid, hint)
+                    for tier in TIERS
+                }
+                if style == "margin" and styles == ("margin",) and layouts == ("reference",):
+                    out["kinds"][kind].update(cells)  # the shape older runs printed
+                    continue
+                held_out = style == HELD_OUT_STYLE or layout == HELD_OUT_LAYOUT
+                group = out["kinds"][kind].setdefault("held_out" if held_out else "tuned", {})
+                group[f"{layout}/{style}"] = cells
     out["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return out
 
@@ -169,6 +192,7 @@ def _cell(
     read_mrz: Any,
     kind: str,
     style: str,
+    layout: str,
     tier: str,
     seed: int,
     n: int,
@@ -186,7 +210,7 @@ def _cell(
     pe_times: list[float] = []
     pe_cpu: list[float] = []
     for i in range(n):
-        doc, front, back = _sample(kind, tier, seed, i, portraits, None, style)
+        doc, front, back = _sample(kind, tier, seed, i, portraits, None, style, layout)
         t, c = time.perf_counter(), _cpu()
         try:
             result = reader.read(front, back, HINTS[kind] if hint else None, TODAY)
@@ -227,7 +251,7 @@ def _cell(
     invalid_refused = 0
     for j in range(n_invalid):
         defect = INVALID_KINDS[j % len(INVALID_KINDS)]
-        doc, front, back = _sample(kind, tier, seed, j, portraits, defect, style)
+        doc, front, back = _sample(kind, tier, seed, j, portraits, defect, style, layout)
         try:
             result = reader.read(front, back, HINTS[kind] if hint else None, TODAY)
         except DomainError as err:
@@ -272,6 +296,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--invalid", type=int, default=None, help="invalid documents per cell (default n // 2)")
     parser.add_argument("--styles", default="margin", help=f"comma-separated, of {(*STYLES, HELD_OUT_STYLE)}")
+    parser.add_argument("--layouts", default="reference", help=f"comma-separated, of {ALL_LAYOUTS}")
     parser.add_argument("--no-passporteye", action="store_true")
     parser.add_argument("--no-hint", action="store_true")
     args = parser.parse_args()
@@ -283,6 +308,7 @@ if __name__ == "__main__":
         passporteye=not args.no_passporteye,
         hint=not args.no_hint,
         n_invalid=args.invalid,
+        layouts=tuple(args.layouts.split(",")),
     )
     result["seconds"] = round(time.time() - started, 1)
     print(json.dumps(result, indent=1, ensure_ascii=False))

@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from services.core.edit_distance import edit_distance
-from services.core.errors import invalid
+from services.core.errors import DomainError, invalid
 from services.core.reasons import Reason
-from services.identity.documents import mrz, ocrb
+from services.identity.documents import mrz, ocrb, viz_labels
 from services.identity.documents.doc_quality import gate
 from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
 from services.identity.documents.mrz_layout import (
@@ -42,9 +42,9 @@ from services.identity.documents.mrz_layout import (
     TD3_VIZ,
     TD3_W,
 )
-from services.identity.documents.ocr import Region, Tesseract, TesserocrEngine
-from services.identity.documents.rectify import box_to_image, find_document, warp
-from services.vision.faces import FaceEngine
+from services.identity.documents.ocr import Reading, Region, Tesseract, TesserocrEngine
+from services.identity.documents.rectify import Found, box_to_image, find_document, warp
+from services.vision.faces import DetectedFace, FaceEngine
 
 CONFIDENT = 0.80  # Tesseract confidence above which a visual-zone disagreement is evidence
 WEAK_CELL = 0.55  # an MRZ cell matched below this is doubtful
@@ -53,6 +53,27 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _CANON = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
 _VIZ_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
 SIZES = {"TD3": (TD3_W, TD3_H), "TD1": (TD1_W, TD1_H)}
+# The visual-zone fields read and compared with the MRZ (nationality: reported, compared when
+# the printed word is one the reader knows for the code).
+VIZ_FIELDS = ("surname", "given_names", "document_number", "birth_date", "expiry_date", "nationality")
+# How visual zones print a nationality, by ICAO code (English and the national language).
+NATIONALITY_WORDS = {
+    "GBR": ("BRITISH CITIZEN", "BRITISH"),
+    "FRA": ("FRANCAISE", "FRENCH"),
+    "D": ("DEUTSCH", "GERMAN"),
+    "NLD": ("NEDERLANDSE", "DUTCH"),
+    "ITA": ("ITALIANA", "ITALIAN"),
+    "ESP": ("ESPANOLA", "SPANISH"),
+    "SGP": ("SINGAPORE CITIZEN", "SINGAPOREAN"),
+    "CAN": ("CANADIAN", "CANADIENNE", "CANADIEN"),
+    "USA": ("UNITED STATES OF AMERICA", "AMERICAN"),
+    "CHN": ("CHINESE", "中国"),
+    "UTO": ("UTOPIAN",),  # ICAO's specimen state
+    "JPN": ("JAPAN", "JAPANESE"),
+    "KOR": ("REPUBLIC OF KOREA", "KOREAN"),
+    "IND": ("INDIAN",),
+    "AUS": ("AUSTRALIAN",),
+}
 KIND_OF = {"TD3": DocumentKind.PASSPORT_TD3, "TD1": DocumentKind.ID_CARD_TD1}
 FMT_OF = {DocumentKind.PASSPORT_TD3: "TD3", DocumentKind.ID_CARD_TD1: "TD1"}
 
@@ -244,7 +265,7 @@ def read_mrz_document(
         _POOL.submit(_upright_by_face, front_bgr, "front", engine) if back_bgr is not None and "TD1" in fmts else None
     )
     for side, image in candidates:
-        found = gate(image, side)
+        found = _gate(image, side, fmts)
         zone = locate_zone(image, found.quad, fmts)
         if zone is not None:
             zone_side = side
@@ -271,9 +292,8 @@ def read_mrz_document(
                 face_page, face_inverse = _upright_by_face(other_img, portrait_side, engine)
         else:
             face_page, face_inverse, portrait_side = zone.page, zone.inverse, zone_side
-    viz_layout = TD3_VIZ if fmt == "TD3" else TD1_VIZ
-    viz_names = ("surname", "given_names", "document_number", "birth_date", "expiry_date")
-    regions = [Region(n, _crop(face_page, viz_layout[n])) for n in viz_names]
+    viz_layout: dict[str, tuple[int, int, int, int] | None] = dict(TD3_VIZ if fmt == "TD3" else TD1_VIZ)
+    regions = [Region(n, _crop(face_page, viz_layout[n])) for n in VIZ_FIELDS]  # type: ignore[arg-type]
     viz_future = _POOL.submit(ocr.read, regions, "eng", 7, _VIZ_CHARS)
     portrait_box = TD3_PORTRAIT if fmt == "TD3" else TD1_PORTRAIT
     portrait = _crop(face_page, portrait_box)
@@ -285,9 +305,23 @@ def read_mrz_document(
     t2 = time.perf_counter()
 
     _mrz_fields(result, zone, parsed, zone_side, explained)
+    if _agreements(viz, result, parsed) < 3:
+        # Not this suite's reference print run (or not readable there): find the fields by
+        # their printed labels, right of the portrait and above the MRZ (a card's front: all).
+        bottom = zone.band_y if face_page is zone.page else face_page.shape[0]
+        region = (0, 0, face_page.shape[1], bottom)
+        labelled = viz_labels.find_fields(face_page, region, VIZ_FIELDS, ocr, _portrait_area(faces, portrait_box))
+        if sum(n in labelled for n in VIZ_FIELDS[:5]) >= 2:
+            readings = ocr.read([Region(n, _crop(face_page, b)) for n, b in labelled.items()], "eng", 7, _VIZ_CHARS)
+            viz_layout = {n: labelled.get(n) for n in VIZ_FIELDS}
+            viz = {n: readings.get(n, Reading("", 0.0)) for n in VIZ_FIELDS}
+    t_viz = time.perf_counter()
 
     def reread(name: str) -> tuple[str, float]:
-        crop = _sharpened(_crop(face_page, viz_layout[name]))
+        box = viz_layout[name]
+        if box is None:
+            return "", 0.0
+        crop = _sharpened(_crop(face_page, box))
         second = ocr.read([Region(name, crop)], "eng", 7, _VIZ_CHARS)[name]
         return second.text, second.confidence
 
@@ -295,7 +329,15 @@ def read_mrz_document(
     # there can raise doubt (review) but never prove a mismatch.
     guessed = zone.outline_extended and face_page is zone.page
     _compare_visual(
-        result, parsed, viz, viz_layout, face_inverse, portrait_side or "front", reread, trusted=not guessed
+        result,
+        parsed,
+        viz,
+        viz_layout,
+        face_inverse,
+        portrait_side or "front",
+        reread,
+        trusted=not guessed,
+        mrz_sound=parsed.valid and not explained,
     )
     if faces:
         result.portrait_bgr = portrait.copy()
@@ -314,9 +356,38 @@ def read_mrz_document(
     result.timings_ms = {
         "find_mrz": round((t1 - t0) * 1000, 1),
         "read": round((t2 - t1) * 1000, 1),
-        "validate": round((t3 - t2) * 1000, 1),
+        "visual_zone": round((t_viz - t2) * 1000, 1),
+        "validate": round((t3 - t_viz) * 1000, 1),
     }
     return result
+
+
+def _gate(image: np.ndarray, side: str, fmts: tuple[str, ...]) -> Found:
+    """The quality gate, told the proportions of the formats looked for: a page or card that
+    fills a screenshot or scan edge to edge keeps them, and is whole, not cut off."""
+    error: DomainError | None = None
+    for fmt in fmts:
+        w, h = SIZES[fmt]
+        try:
+            return gate(image, side, w / h)
+        except DomainError as err:
+            if err.reason is not Reason.DOCUMENT_CUT_OFF:
+                raise
+            error = err
+    assert error is not None
+    raise error
+
+
+def _portrait_area(
+    faces: list[DetectedFace], portrait_box: tuple[int, int, int, int]
+) -> tuple[tuple[float, float, float, float], ...]:
+    """Where the portrait photo is on the page: around the face found in it (a portrait is about
+    twice the face's width and 2.8 times its height, shoulders below), else the reference box."""
+    if not faces:
+        return (tuple(float(v) for v in portrait_box),)  # type: ignore[return-value]
+    fx, fy, fw, fh = faces[0].box[:4]
+    cx, cy = portrait_box[0] + fx + fw / 2, portrait_box[1] + fy + fh / 2
+    return ((cx - 1.1 * fw, cy - 1.25 * fh, 2.2 * fw, 2.9 * fh),)
 
 
 def _upright_by_face(bgr: np.ndarray, side: str, engine: FaceEngine) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +396,7 @@ def _upright_by_face(bgr: np.ndarray, side: str, engine: FaceEngine) -> tuple[np
     Which way up is decided on a half-size warp (the portrait is large enough there); only
     the chosen way is warped at full size.
     """
-    found = gate(bgr, side)
+    found = _gate(bgr, side, ("TD1",))
     chosen = False
     for flip in (False, True):
         small, _ = _warped(bgr, found.quad, "TD1", flip, 0.5)
@@ -620,15 +691,23 @@ def _sharpened(crop: np.ndarray) -> np.ndarray:
     return ink
 
 
+def _agreements(viz: Mapping[str, Reading], result: DocumentResult, parsed: mrz.MrzResult) -> int:
+    """How many of the compared visual-zone fields agree with the MRZ as read."""
+    return sum(
+        _judge(name, viz[name].text, result.value(name), parsed)[1] is True for name in VIZ_FIELDS[:5] if name in viz
+    )
+
+
 def _compare_visual(
     result: DocumentResult,
     parsed: mrz.MrzResult,
-    viz: Mapping[str, object],
-    layout: dict[str, tuple[int, int, int, int]],
+    viz: Mapping[str, Reading],
+    layout: Mapping[str, tuple[int, int, int, int] | None],
     inverse: np.ndarray,
     side: str,
     reread: Callable[[str], tuple[str, float]] | None = None,
     trusted: bool = True,
+    mrz_sound: bool = False,
 ) -> None:
     """The visual zone's surname, given names, number and dates against the MRZ.
 
@@ -636,15 +715,33 @@ def _compare_visual(
     (`reread`: another preprocessing of the same crop) disagrees confidently too; a single
     OCR slip on a small, blurred photo is doubt (review), not a forgery. On an untrusted
     page geometry (`trusted` False) every disagreement is doubt.
+
+    Policy for what could not be read (issue #15): when the MRZ is sound (`mrz_sound`: every
+    check digit holds, none only by a doubtful reading) and at least one compared field of
+    the visual zone agrees with it while none disagrees, the fields that could not be read
+    are reported UNREADABLE (with FIELD_UNREADABLE on the field) but do not hold the
+    document back: the check digits vouch for the MRZ, and a visual zone that agrees where
+    it can be read corroborates it. With nothing corroborating, or any disagreement, the
+    unreadable fields send the document to review as before. The nationality is reported
+    and marked VALID when the printed word is the code or one the reader knows for it; it
+    never holds a document back by itself.
     """
-    for name in ("surname", "given_names", "document_number", "birth_date", "expiry_date"):
-        reading = viz[name]
-        text, conf = reading.text, reading.confidence  # type: ignore[attr-defined]
+    outcomes: dict[str, tuple[DocField, bool | None, bool]] = {}
+    for name in VIZ_FIELDS:
+        reading = viz.get(name, Reading("", 0.0))
+        text, conf = reading.text, reading.confidence
         mrz_value = result.value(name)
-        box = box_to_image(layout[name], inverse)
+        where = layout.get(name)
+        box = box_to_image(where, inverse) if where is not None else None
         label = name.replace("_", " ")
+        if name == "nationality":
+            shown, known = _judge_nationality(text, mrz_value)
+            status = FieldStatus.VALID if known else FieldStatus.UNCHECKED
+            result.fields[f"viz.{name}"] = DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, [])
+            continue
         shown, agree = _judge(name, text, mrz_value, parsed)
         strong = conf >= CONFIDENT
+        suspect = agree is False  # a disagreement, confirmed or not
         if agree is False and not trusted:
             agree = None
         if agree is False and strong and reread is not None:
@@ -666,6 +763,24 @@ def _compare_visual(
                     f"the printed {label} could not be read with confidence to compare with the MRZ",
                 )
             ]
-        _add(result, DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, reasons))
+        outcomes[name] = (DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, reasons), agree, suspect)
+    corroborated = any(agree is True for _, agree, _ in outcomes.values())
+    disputed = any(suspect for _, _, suspect in outcomes.values())
+    tolerate = mrz_sound and corroborated and not disputed
+    for name, (f, agree, _) in outcomes.items():
+        if tolerate and f.status is FieldStatus.UNREADABLE:
+            result.fields[f.name] = f  # reported on the field, not a reason for the document
+        else:
+            _add(result, f)
         if agree is True and name in result.fields and result.fields[name].status is FieldStatus.UNCHECKED:
             result.fields[name].status = FieldStatus.VALID
+
+
+def _judge_nationality(text: str, code: str) -> tuple[str, bool]:
+    """The printed nationality and whether it is the MRZ's code or a word known for it."""
+    shown = " ".join(text.upper().split())
+    letters = _norm_name(shown)
+    if not letters or not code:
+        return shown, False
+    words = {_norm_name(w) for w in NATIONALITY_WORDS.get(code, ())} | {code}
+    return shown, any(letters == w or (len(w) >= 6 and edit_distance(letters, w) <= 1) for w in words)

@@ -205,3 +205,95 @@ def test_a_forged_check_digit_that_is_a_usual_close_call_is_not_swapped_into_a_v
     misread = [line1, good[1][:18] + "5" + good[1][19:]]
     fixed, _ = _second_chance(_zone_of(misread, close), mrz.parse(misread, TODAY), TODAY)
     assert fixed.lines == good and fixed.valid
+
+
+def _doc_in(
+    seed: int, kind: str, layout: str, portrait: np.ndarray, invalid: str | None = None, chinese: bool | None = None
+) -> tuple[MrzDocument, np.ndarray, np.ndarray | None]:
+    from tests.docgen.passport import render_layout
+
+    rng = random.Random(seed)
+    doc = random_document(rng, TODAY, kind, portrait, invalid, chinese)
+    front, back = render_layout(doc, rng, layout)
+    return (
+        doc,
+        capture(front, "clean", seed).image,
+        capture(back, "clean", seed + 1).image if back is not None else None,
+    )
+
+
+@pytest.mark.parametrize(("kind", "chinese"), [("passport_td3", True), ("passport_td3", False), ("id_card_td1", False)])
+def test_another_print_run_is_read_by_its_printed_labels(reader, portrait, kind, chinese) -> None:  # type: ignore[no-untyped-def]
+    """Fields elsewhere, other fonts, bilingual labels: found by their labels, compared, returned."""
+    doc, front, back = _doc_in(41, kind, "bilingual", portrait, chinese=chinese)
+    result = reader.read(front, back, HINT[kind], TODAY)
+    assert result.verdict == "pass", result.reasons
+    for name in ("surname", "given_names", "birth_date", "expiry_date"):
+        assert result.fields[f"viz.{name}"].status.value == "valid", (name, result.fields[f"viz.{name}"])
+    assert result.value("viz.surname") == doc.viz["surname"]
+    assert result.value("viz.birth_date") == doc.birth.isoformat()  # type: ignore[union-attr]
+    nationality = result.fields["viz.nationality"]
+    assert nationality.status.value == "valid" and nationality.box is not None
+
+
+@pytest.mark.parametrize("kind", ["passport_td3", "id_card_td1"])
+def test_a_visual_zone_that_disagrees_with_the_mrz_fails_in_another_print_run_too(reader, portrait, kind) -> None:  # type: ignore[no-untyped-def]
+    for seed in (43, 44):
+        doc, front, back = _doc_in(seed, kind, "bilingual", portrait, "mismatch")
+        result = reader.read(front, back, HINT[kind], TODAY)
+        assert result.verdict == "fail", (doc.truth["mismatch_field"], result.reasons)
+        assert Reason.MRZ_VISUAL_MISMATCH in _codes(result)
+        assert result.fields[f"viz.{doc.truth['mismatch_field']}"].status.value == "invalid"
+
+
+def test_an_unreadable_visual_field_does_not_hold_back_a_passport_whose_mrz_and_other_fields_agree(  # type: ignore[no-untyped-def]
+    reader, portrait
+) -> None:
+    """Policy (issue #15): check digits all hold, the rest of the visual zone agrees: PASS, the
+    unreadable field reported UNREADABLE on itself. With nothing of the visual zone readable,
+    nothing corroborates the MRZ: REVIEW."""
+    from services.identity.documents.mrz_layout import TD3_VIZ
+    from tests.docgen.passport import render_td3
+
+    rng = random.Random(45)
+    doc = random_document(rng, TODAY, "passport_td3", portrait, None, False)
+    page = render_td3(doc, rng)
+    blank = page[TD3_VIZ["surname"][1] - 30, TD3_VIZ["surname"][0] - 10].copy()
+    x, y, w, h = TD3_VIZ["document_number"]
+    smudged = page.copy()
+    smudged[y : y + h, x : x + w] = blank  # the printed number rubbed off
+    result = reader.read(capture(smudged, "clean", 45).image, None, DocumentKind.PASSPORT_TD3, TODAY)
+    assert result.verdict == "pass", result.reasons
+    field = result.fields["viz.document_number"]
+    assert field.status.value == "unreadable" and Reason.FIELD_UNREADABLE in {c for c, _ in field.reasons}
+
+    bare = page.copy()
+    for name in ("surname", "given_names", "document_number", "birth_date", "expiry_date", "nationality"):
+        x, y, w, h = TD3_VIZ[name]
+        bare[y - 24 : y + h, x : x + w] = blank  # labels and values
+    result = reader.read(capture(bare, "clean", 45).image, None, DocumentKind.PASSPORT_TD3, TODAY)
+    assert result.verdict == "review" and Reason.FIELD_UNREADABLE in _codes(result), result.reasons
+
+
+@pytest.mark.parametrize(
+    ("label", "field"),
+    [
+        ("Surname/Nom", "surname"),
+        ("#4/Sumame", "surname"),
+        ("2. GIVEN NAMES", "given_names"),
+        ("Given names/Prénoms", "given_names"),
+        ("Passport No./No. du passeport", "document_number"),
+        ("6. CARD NO.", "document_number"),
+        ("Date of birth/Date de naissance", "birth_date"),
+        ("Place of birth/Lieu de naissance", "place_of_birth"),
+        ("Date of expiry/Date d'expiration", "expiry_date"),
+        ("Date of issue/Date de délivrance", "issue_date"),
+        ("Nationalité", "nationality"),
+        ("UNITED KINGDOM", None),
+        ("02 MAR 1977", None),
+    ],
+)
+def test_labels_are_named_by_their_wording_in_english_french_or_spanish(label, field) -> None:  # type: ignore[no-untyped-def]
+    from services.identity.documents.viz_labels import label_field
+
+    assert label_field(label)[0] == field
