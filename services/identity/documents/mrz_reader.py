@@ -15,6 +15,7 @@ FIELD_UNREADABLE (review); a confident disagreement is a hard failure.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ import numpy as np
 from services.core.edit_distance import edit_distance
 from services.core.errors import DomainError, invalid
 from services.core.reasons import Reason
-from services.identity.documents import mrz, ocrb, viz_labels
+from services.identity.documents import mrz, mrz_find, ocrb, viz_labels
 from services.identity.documents.doc_quality import gate
 from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
 from services.identity.documents.mrz_layout import (
@@ -264,13 +265,24 @@ def read_mrz_document(
     front_future = (
         _POOL.submit(_upright_by_face, front_bgr, "front", engine) if back_bgr is not None and "TD1" in fmts else None
     )
+    gate_error: DomainError | None = None
     for side, image in candidates:
-        found = _gate(image, side, fmts)
-        zone = locate_zone(image, found.quad, fmts)
+        try:
+            found = _gate(image, side, fmts)
+        except DomainError as err:
+            if err.reason not in _OUTLINE_ERRORS:
+                raise
+            gate_error, zone = gate_error or err, None
+        else:
+            zone = locate_zone(image, found.quad, fmts)
+        if zone is None:  # no outline, or none around the zone: the zone's rows give the page
+            zone = _zone_from_rows(image, fmts, today)
         if zone is not None:
             zone_side = side
             break
     if zone is None:
+        if gate_error is not None:
+            raise gate_error
         raise _not_found("back" if back_bgr is not None else "front", fmts[0])
     fmt = zone.fmt
     result = DocumentResult(KIND_OF[fmt], {})
@@ -305,7 +317,10 @@ def read_mrz_document(
     t2 = time.perf_counter()
 
     _mrz_fields(result, zone, parsed, zone_side, explained)
-    if _agreements(viz, result, parsed) < 3:
+    # The reference boxes hold this print run's fields when most of them agree with the MRZ;
+    # otherwise what they show may be another field's print (or half of it): no evidence.
+    layout_known = _agreements(viz, result, parsed) >= 3
+    if not layout_known:
         # Not this suite's reference print run (or not readable there): find the fields by
         # their printed labels, right of the portrait and above the MRZ (a card's front: all).
         bottom = zone.band_y if face_page is zone.page else face_page.shape[0]
@@ -315,6 +330,7 @@ def read_mrz_document(
             readings = ocr.read([Region(n, _crop(face_page, b)) for n, b in labelled.items()], "eng", 7, _VIZ_CHARS)
             viz_layout = {n: labelled.get(n) for n in VIZ_FIELDS}
             viz = {n: readings.get(n, Reading("", 0.0)) for n in VIZ_FIELDS}
+            layout_known = True
     t_viz = time.perf_counter()
 
     def reread(name: str) -> tuple[str, float]:
@@ -336,7 +352,7 @@ def read_mrz_document(
         face_inverse,
         portrait_side or "front",
         reread,
-        trusted=not guessed,
+        trusted=not guessed and layout_known,
         mrz_sound=parsed.valid and not explained,
     )
     if faces:
@@ -360,6 +376,33 @@ def read_mrz_document(
         "validate": round((t3 - t_viz) * 1000, 1),
     }
     return result
+
+
+# Refusals about the outline, not the picture's quality: the MRZ's own rows may still be found.
+_OUTLINE_ERRORS = frozenset({Reason.NO_DOCUMENT_FOUND, Reason.DOCUMENT_CUT_OFF, Reason.IMAGE_TOO_SMALL})
+
+
+def _zone_from_rows(image: np.ndarray, fmts: tuple[str, ...], today: date) -> ZoneRead | None:
+    """The zone read through a page outline implied by MRZ-like rows (mrz_find.py): of the
+    candidates, the one whose reading satisfies the most check digits (rows of a printed page
+    under the document satisfy none)."""
+    best, best_score = None, 0
+    h, w = image.shape[:2]
+    for fmt, quad in itertools.islice(mrz_find.candidate_quads(image, fmts), 12):
+        span = np.ptp(quad, axis=0)
+        lo, hi = quad.min(axis=0), quad.max(axis=0)
+        if (lo < -0.03 * span).any() or (hi > np.array([w, h]) + 0.03 * span).any():
+            continue  # part of the page is outside the picture: the gate's refusal stands
+        zone = locate_zone(image, quad, (fmt,))
+        if zone is None:
+            continue
+        checks = mrz.parse(zone.texts, today).checks
+        score = sum(checks.values())
+        if score > best_score:
+            best, best_score = zone, score
+        if checks and all(checks.values()):
+            break
+    return best
 
 
 def _gate(image: np.ndarray, side: str, fmts: tuple[str, ...]) -> Found:

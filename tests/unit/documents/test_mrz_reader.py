@@ -297,3 +297,30 @@ def test_labels_are_named_by_their_wording_in_english_french_or_spanish(label, f
     from services.identity.documents.viz_labels import label_field
 
     assert label_field(label)[0] == field
+
+
+def test_a_passport_whose_outline_is_lost_on_a_busy_surface_is_read_by_its_mrz_rows(reader, portrait) -> None:  # type: ignore[no-untyped-def]
+    """No outline is found around this page on stone/wood/print (the gate alone refused it with
+    NO_DOCUMENT_FOUND): the MRZ's own rows give the page, and it is read exactly."""
+    from services.identity.documents.rectify import find_document
+    from tests.docgen.capture import capture_style
+    from tests.docgen.passport import render_td3
+
+    rng = random.Random(71)
+    doc = random_document(rng, TODAY, "passport_td3", portrait, None, False)
+    image = capture_style(render_td3(doc, rng), "clean", "textured", 71).image
+    assert find_document(image) is None
+    result = reader.read(image, None, DocumentKind.PASSPORT_TD3, TODAY)
+    assert [result.value(k) for k in ("surname", "document_number")] == [doc.surname, doc.document_number]
+    assert result.value("birth_date") == doc.birth.isoformat()  # type: ignore[union-attr]
+    assert result.verdict in ("pass", "review"), result.reasons
+    assert not {Reason.MRZ_CHECK_DIGIT_FAILED, Reason.MRZ_VISUAL_MISMATCH} & _codes(result)
+
+
+def test_a_page_cut_by_the_pictures_edge_is_still_refused_as_cut_off(reader, portrait) -> None:  # type: ignore[no-untyped-def]
+    """The MRZ rows would give a page reaching outside the picture: the gate's refusal stands."""
+    _, front, _ = _doc(12, "passport_td3", "clean", portrait)
+    cut = front[front.shape[0] // 3 :, :]  # the top third of the page (and the margin) cropped away
+    with pytest.raises(DomainError) as err:
+        reader.read(cut, None, DocumentKind.PASSPORT_TD3, TODAY)
+    assert err.value.reason in (Reason.DOCUMENT_CUT_OFF, Reason.NO_DOCUMENT_FOUND)
