@@ -57,6 +57,7 @@ SIZES = {"TD3": (TD3_W, TD3_H), "TD1": (TD1_W, TD1_H)}
 # The visual-zone fields read and compared with the MRZ (nationality: reported, compared when
 # the printed word is one the reader knows for the code).
 VIZ_FIELDS = ("surname", "given_names", "document_number", "birth_date", "expiry_date", "nationality")
+_IDENTITY_FIELDS = ("surname", "document_number", "birth_date")  # must be read for a PASS
 # How visual zones print a nationality, by ICAO code (English and the national language).
 NATIONALITY_WORDS = {
     "GBR": ("BRITISH CITIZEN", "BRITISH"),
@@ -759,15 +760,15 @@ def _compare_visual(
     OCR slip on a small, blurred photo is doubt (review), not a forgery. On an untrusted
     page geometry (`trusted` False) every disagreement is doubt.
 
-    Policy for what could not be read (issue #15): when the MRZ is sound (`mrz_sound`: every
-    check digit holds, none only by a doubtful reading) and at least one compared field of
-    the visual zone agrees with it while none disagrees, the fields that could not be read
-    are reported UNREADABLE (with FIELD_UNREADABLE on the field) but do not hold the
-    document back: the check digits vouch for the MRZ, and a visual zone that agrees where
-    it can be read corroborates it. With nothing corroborating, or any disagreement, the
-    unreadable fields send the document to review as before. The nationality is reported
-    and marked VALID when the printed word is the code or one the reader knows for it; it
-    never holds a document back by itself.
+    Policy for what could not be read (issue #15): the printed surname, document number and
+    birth date (the holder's identity) must each be read and agree with the MRZ for a PASS,
+    since an altered visual zone can only be caught where it is read. When they do, the MRZ
+    is sound (`mrz_sound`: every check digit holds, none only by a doubtful reading) and no
+    field disagrees, an unreadable given-names or expiry field is reported UNREADABLE (with
+    FIELD_UNREADABLE on the field) but does not hold the document back: the check digits
+    vouch for the MRZ, which is what the suite keeps. Otherwise unreadable fields send the
+    document to review. The nationality is reported, and marked VALID when the printed word
+    is the code or one the reader knows for it; it never holds a document back by itself.
     """
     outcomes: dict[str, tuple[DocField, bool | None, bool]] = {}
     for name in VIZ_FIELDS:
@@ -807,11 +808,11 @@ def _compare_visual(
                 )
             ]
         outcomes[name] = (DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, reasons), agree, suspect)
-    corroborated = any(agree is True for _, agree, _ in outcomes.values())
+    identified = all(outcomes[n][1] is True for n in _IDENTITY_FIELDS)
     disputed = any(suspect for _, _, suspect in outcomes.values())
-    tolerate = mrz_sound and corroborated and not disputed
+    tolerate = mrz_sound and identified and not disputed
     for name, (f, agree, _) in outcomes.items():
-        if tolerate and f.status is FieldStatus.UNREADABLE:
+        if tolerate and f.status is FieldStatus.UNREADABLE and name not in _IDENTITY_FIELDS:
             result.fields[f.name] = f  # reported on the field, not a reason for the document
         else:
             _add(result, f)
