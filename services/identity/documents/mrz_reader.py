@@ -385,9 +385,9 @@ _OUTLINE_ERRORS = frozenset({Reason.NO_DOCUMENT_FOUND, Reason.DOCUMENT_CUT_OFF, 
 
 def _zone_from_rows(image: np.ndarray, fmts: tuple[str, ...], today: date) -> ZoneRead | None:
     """The zone read through a page outline implied by MRZ-like rows (mrz_find.py): of the
-    candidates, the one whose reading satisfies the most check digits (rows of a printed page
-    under the document satisfy none)."""
-    best, best_score = None, 0
+    candidates, the one whose reading satisfies the most check digits, at least two (rows of
+    a printed page under the document satisfy one at most, by chance)."""
+    best, best_score = None, 1
     h, w = image.shape[:2]
     for fmt, quad in itertools.islice(mrz_find.candidate_quads(image, fmts), 12):
         span = np.ptp(quad, axis=0)
