@@ -49,6 +49,9 @@ from services.vision.faces import DetectedFace, FaceEngine
 
 CONFIDENT = 0.80  # Tesseract confidence above which a visual-zone disagreement is evidence
 WEAK_CELL = 0.55  # an MRZ cell matched below this is doubtful
+# An unguarded cell (check digit, composite-only data) matched below this on a close call may
+# explain a failed check (review); crisp print (clean scans score 0.9+) is taken as read.
+WEAK_UNGUARDED = 0.8
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sv-mrz")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _CANON = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
@@ -480,6 +483,9 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
         else {(li, ci) for li, line in enumerate(zone.lines) for ci in range(len(line.cells))}
     )
     guarded = _GUARDED[zone.fmt]
+    # An unguarded cell (a check digit, composite-only optional data) may be repaired only when
+    # it is unlike its peers; when it was merely read weakly (a blurred photo) its close call
+    # can still explain a failure (doubt: review), never repair it.
     cells = sorted(
         (cell.score - cell.second_score, li, ci)
         for li, line in enumerate(zone.lines)
@@ -487,9 +493,10 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
         if (li, ci) in where
         and cell.second
         and cell.score - cell.second_score < 0.08
-        and ((li, ci) in guarded or _unlike_its_peers(zone, li, ci))
+        and ((li, ci) in guarded or _unlike_its_peers(zone, li, ci) or cell.score < WEAK_UNGUARDED)
     )
     weakest = cells[:6]
+    repairable = [(li, ci) in guarded or _unlike_its_peers(zone, li, ci) for _, li, ci in weakest]
     solutions = []
     explained: set[str] = set()
     for mask in range(1, 1 << len(weakest)):
@@ -507,6 +514,8 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
     if len(solutions) != 1:
         return parsed, explained
     mask, candidate = solutions[0]
+    if any(mask >> k & 1 and not repairable[k] for k in range(len(weakest))):
+        return parsed, explained
     for k, (_, li, ci) in enumerate(weakest):
         if mask >> k & 1:
             cell = zone.lines[li].cells[ci]
