@@ -471,3 +471,232 @@ def render(doc: MrzDocument, rng: random.Random) -> tuple[np.ndarray, np.ndarray
     if doc.kind == "passport_td3":
         return render_td3(doc, rng), None
     return render_td1_front(doc, rng), render_td1_back(doc, rng)
+
+
+# --- Further print runs (issue #15): the same documents in other layouts ---------------------
+# Coordinates, label wording, fonts and colours of these layouts are this generator's own: the
+# reader does not know them (it finds fields by their printed labels). LAYOUTS are tuned on;
+# HELD_OUT_LAYOUT is not: report it apart.
+
+SERIF = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
+SERIF_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf"
+LIB_SANS = "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"
+LIB_BOLD = "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf"
+NARROW = "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Regular.ttf"
+CONDENSED = "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf"
+CONDENSED_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf"
+
+LAYOUTS = ("reference", "bilingual")
+HELD_OUT_LAYOUT = "numbered"
+ALL_LAYOUTS = (*LAYOUTS, HELD_OUT_LAYOUT)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One print run: where each field's value goes, its label, and the type."""
+
+    portrait: tuple[int, int, int, int]
+    boxes: dict[str, tuple[int, int]]  # field -> (x, y) of the value's top-left
+    labels: dict[str, str]
+    value_font: str
+    value_size: int
+    label_font: str
+    label_size: int
+    label_gap: int  # px from the label's top to the value's top
+    uppercase_labels: bool = False
+
+
+_TD3_SPECS = {
+    "bilingual": _Spec(
+        portrait=(60, 175, 300, 390),
+        boxes={
+            "document_code": (400, 160),
+            "issuing_state": (520, 160),
+            "document_number": (760, 160),
+            "surname": (400, 232),
+            "given_names": (400, 304),
+            "nationality": (400, 376),
+            "birth_date": (400, 448),
+            "sex": (720, 448),
+            "place_of_birth": (860, 448),
+            "issue_date": (400, 520),
+            "authority": (760, 520),
+            "expiry_date": (400, 592),
+        },
+        labels={
+            "document_code": "Type/Type",
+            "issuing_state": "Code/Code",
+            "document_number": "Passport No./No. du passeport",
+            "surname": "Surname/Nom",
+            "given_names": "Given names/Prénoms",
+            "nationality": "Nationality/Nationalité",
+            "birth_date": "Date of birth/Date de naissance",
+            "sex": "Sex/Sexe",
+            "place_of_birth": "Place of birth/Lieu de naissance",
+            "issue_date": "Date of issue/Date de délivrance",
+            "authority": "Authority/Autorité",
+            "expiry_date": "Date of expiry/Date d'expiration",
+        },
+        value_font=LIB_BOLD,
+        value_size=27,
+        label_font=CONDENSED,
+        label_size=15,
+        label_gap=21,
+    ),
+    "numbered": _Spec(  # held out
+        portrait=(50, 140, 320, 420),
+        boxes={
+            "document_code": (410, 150),
+            "issuing_state": (560, 150),
+            "document_number": (820, 150),
+            "surname": (410, 222),
+            "given_names": (410, 294),
+            "nationality": (410, 366),
+            "birth_date": (410, 438),
+            "sex": (800, 438),
+            "place_of_birth": (930, 438),
+            "issue_date": (410, 510),
+            "expiry_date": (800, 510),
+            "authority": (410, 582),
+        },
+        labels={
+            "document_code": "Type",
+            "issuing_state": "Code of issuing State",
+            "document_number": "Passport No.",
+            "surname": "1. Surname",
+            "given_names": "2. Given names",
+            "nationality": "3. Nationality",
+            "birth_date": "4. Date of birth",
+            "sex": "5. Sex",
+            "place_of_birth": "6. Place of birth",
+            "issue_date": "7. Date of issue",
+            "expiry_date": "8. Date of expiry",
+            "authority": "9. Authority",
+        },
+        value_font=SERIF,
+        value_size=26,
+        label_font=NARROW,
+        label_size=16,
+        label_gap=22,
+        uppercase_labels=True,
+    ),
+}
+_TD1_SPECS = {
+    "bilingual": _Spec(
+        portrait=(30, 100, 240, 310),
+        boxes={
+            "surname": (300, 122),
+            "given_names": (300, 182),
+            "sex": (300, 242),
+            "nationality": (400, 242),
+            "birth_date": (560, 242),
+            "document_number": (300, 302),
+            "expiry_date": (560, 302),
+        },
+        labels={
+            "surname": "Surname/Nom",
+            "given_names": "Given names/Prénoms",
+            "sex": "Sex/Sexe",
+            "nationality": "Nationality",
+            "birth_date": "Date of birth",
+            "document_number": "Document No./No. du document",
+            "expiry_date": "Date of expiry",
+        },
+        value_font=LIB_BOLD,
+        value_size=24,
+        label_font=CONDENSED,
+        label_size=14,
+        label_gap=19,
+    ),
+    "numbered": _Spec(  # held out
+        portrait=(40, 120, 220, 290),
+        boxes={
+            "surname": (290, 120),
+            "given_names": (290, 180),
+            "birth_date": (290, 240),
+            "sex": (560, 240),
+            "nationality": (660, 240),
+            "document_number": (290, 300),
+            "expiry_date": (560, 300),
+        },
+        labels={
+            "surname": "1. Surname",
+            "given_names": "2. Given names",
+            "birth_date": "3. Date of birth",
+            "sex": "4. Sex",
+            "nationality": "5. Nationality",
+            "document_number": "6. Card No.",
+            "expiry_date": "7. Date of expiry",
+        },
+        value_font=SERIF,
+        value_size=23,
+        label_font=NARROW,
+        label_size=15,
+        label_gap=20,
+        uppercase_labels=True,
+    ),
+}
+_INKS = ((25, 25, 30), (20, 30, 70), (50, 30, 20), (10, 10, 10))
+_LABEL_INKS = ((70, 70, 110), (90, 60, 60), (40, 80, 90), (100, 100, 100))
+
+
+def _background_b(rng: random.Random, w: int, h: int, mrz_top: int) -> Image.Image:
+    """Another security print: concentric rosettes and a diagonal line screen in two tints."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    a = np.array([rng.uniform(220, 245), rng.uniform(225, 248), rng.uniform(215, 240)], np.float32)
+    b = np.array([rng.uniform(230, 250), rng.uniform(215, 240), rng.uniform(225, 250)], np.float32)
+    cx, cy = rng.uniform(0.3, 0.8) * w, rng.uniform(0.2, 0.6) * h
+    r = np.hypot(x - cx, y - cy)
+    rosette = np.sin(r / rng.uniform(5, 9) + 2.5 * np.sin(np.arctan2(y - cy, x - cx) * rng.choice([6, 8, 12])))
+    screen = np.sin((x + y) / rng.uniform(3, 6))
+    mix = (x / w)[:, :, None]
+    img = a * (1 - mix) + b * mix + (5 * rosette + 2 * screen)[:, :, None]
+    img[mrz_top:] = (a + b)[None, None, :] / 2 + 3
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _render_spec(
+    doc: MrzDocument, rng: random.Random, spec: _Spec, size: tuple[int, int], mrz_top: int | None, title: str
+) -> np.ndarray:
+    w, h = size
+    img = _background_b(rng, w, h, mrz_top if mrz_top is not None else h)
+    d = ImageDraw.Draw(img)
+    ink, label_ink = rng.choice(_INKS), rng.choice(_LABEL_INKS)
+    title_font = _font(SERIF_BOLD, 30 if mrz_top else 22)
+    d.text((spec.boxes[next(iter(spec.boxes))][0], 30 if mrz_top else 24), title, font=title_font, fill=ink)
+    values = dict(doc.viz)
+    values.setdefault("place_of_birth", rng.choice(["ZENITH", "ARCADIA", "EDEN", "AVALON", "ATLANTIS"]))
+    values.setdefault("authority", rng.choice(["HOME OFFICE", "MINISTRY OF INTERIOR", "CITY HALL"]))
+    if doc.kind == "id_card_td1":
+        values["nationality"] = doc.issuing_state
+    value_font = _font(spec.value_font, spec.value_size)
+    label_font = _font(spec.label_font, spec.label_size)
+    for name, (x, y) in spec.boxes.items():
+        label = spec.labels[name].upper() if spec.uppercase_labels else spec.labels[name]
+        d.text((x, y - spec.label_gap), label, font=label_font, fill=label_ink)
+        d.text((x, y), values.get(name, ""), font=value_font, fill=ink)
+    if doc.cjk_name and "surname" in spec.boxes:
+        sx, sy = spec.boxes["surname"]
+        offset = int(value_font.getlength(values["surname"])) + 40
+        d.text((sx + offset, sy - 6), doc.cjk_name, font=_font(CJK_FONT, 32), fill=ink)
+    if mrz_top is not None:
+        _draw_mrz(d, doc.mrz_lines, "TD3")
+    arr = np.array(img)[:, :, ::-1].copy()
+    _portrait(arr, doc.portrait, spec.portrait)
+    return arr
+
+
+def render_layout(doc: MrzDocument, rng: random.Random, layout: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """`render` in one of ALL_LAYOUTS ("reference" is `render` itself)."""
+    if layout == "reference":
+        return render(doc, rng)
+    if layout not in ALL_LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; one of {ALL_LAYOUTS}")
+    if doc.kind == "passport_td3":
+        title = "PEOPLE'S REPUBLIC OF CHINA" if doc.issuing_state == "CHN" else STATES.get(doc.issuing_state, "UTOPIA")
+        page = _render_spec(doc, rng, _TD3_SPECS[layout], (TD3_W, TD3_H), 670, title)
+        return page, None
+    front = _render_spec(
+        doc, rng, _TD1_SPECS[layout], (TD1_W, TD1_H), None, STATES.get(doc.issuing_state, "IDENTITY CARD")
+    )
+    return front, render_td1_back(doc, rng)

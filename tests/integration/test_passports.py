@@ -62,6 +62,12 @@ def test_passport_is_read_its_number_kept_hashed_and_its_portrait_matches_the_se
         )
         assert response.verdict == common_pb2.VERDICT_PASS, list(response.reasons)
         assert response.portrait_found
+        # The visual zone as printed, each field compared with the MRZ (issue #15).
+        assert fields["viz.surname"].value == doc.viz["surname"]
+        assert fields["viz.birth_date"].value == doc.birth.isoformat()  # type: ignore[union-attr]
+        for name in ("viz.surname", "viz.given_names", "viz.birth_date", "viz.expiry_date", "viz.nationality"):
+            assert fields[name].status == identity_pb2.FIELD_STATUS_VALID, name
+            assert fields[name].box.width > 0, name
 
         # Without a reference image, MatchFace compares with the passport's portrait.
         match = client.identity.MatchFace(

@@ -15,6 +15,7 @@ FIELD_UNREADABLE (review); a confident disagreement is a hard failure.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -26,9 +27,9 @@ import cv2
 import numpy as np
 
 from services.core.edit_distance import edit_distance
-from services.core.errors import invalid
+from services.core.errors import DomainError, invalid
 from services.core.reasons import Reason
-from services.identity.documents import mrz, ocrb
+from services.identity.documents import mrz, mrz_find, ocrb, viz_labels
 from services.identity.documents.doc_quality import gate
 from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
 from services.identity.documents.mrz_layout import (
@@ -42,17 +43,42 @@ from services.identity.documents.mrz_layout import (
     TD3_VIZ,
     TD3_W,
 )
-from services.identity.documents.ocr import Region, Tesseract, TesserocrEngine
-from services.identity.documents.rectify import box_to_image, find_document, warp
-from services.vision.faces import FaceEngine
+from services.identity.documents.ocr import Reading, Region, Tesseract, TesserocrEngine
+from services.identity.documents.rectify import Found, box_to_image, find_document, warp
+from services.vision.faces import DetectedFace, FaceEngine
 
 CONFIDENT = 0.80  # Tesseract confidence above which a visual-zone disagreement is evidence
 WEAK_CELL = 0.55  # an MRZ cell matched below this is doubtful
+# An unguarded cell (check digit, composite-only data) matched below this on a close call may
+# explain a failed check (review); crisp print (clean scans score 0.9+) is taken as read.
+WEAK_UNGUARDED = 0.8
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sv-mrz")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _CANON = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"})
 _VIZ_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
 SIZES = {"TD3": (TD3_W, TD3_H), "TD1": (TD1_W, TD1_H)}
+# The visual-zone fields read and compared with the MRZ (nationality: reported, compared when
+# the printed word is one the reader knows for the code).
+VIZ_FIELDS = ("surname", "given_names", "document_number", "birth_date", "expiry_date", "nationality")
+_IDENTITY_FIELDS = ("surname", "document_number", "birth_date")  # must be read for a PASS
+# How visual zones print a nationality, by ICAO code (English and the national language).
+NATIONALITY_WORDS = {
+    "GBR": ("BRITISH CITIZEN", "BRITISH"),
+    "FRA": ("FRANCAISE", "FRENCH"),
+    "D": ("DEUTSCH", "GERMAN"),
+    "NLD": ("NEDERLANDSE", "DUTCH"),
+    "ITA": ("ITALIANA", "ITALIAN"),
+    "ESP": ("ESPANOLA", "SPANISH"),
+    "SGP": ("SINGAPORE CITIZEN", "SINGAPOREAN"),
+    "CAN": ("CANADIAN", "CANADIENNE", "CANADIEN"),
+    "USA": ("UNITED STATES OF AMERICA", "AMERICAN"),
+    "CHN": ("CHINESE", "中国"),
+    "UTO": ("UTOPIAN",),  # ICAO's specimen state
+    "JPN": ("JAPAN", "JAPANESE"),
+    "KOR": ("REPUBLIC OF KOREA", "KOREAN"),
+    "IND": ("INDIAN",),
+    "AUS": ("AUSTRALIAN",),
+}
 KIND_OF = {"TD3": DocumentKind.PASSPORT_TD3, "TD1": DocumentKind.ID_CARD_TD1}
 FMT_OF = {DocumentKind.PASSPORT_TD3: "TD3", DocumentKind.ID_CARD_TD1: "TD1"}
 
@@ -243,13 +269,24 @@ def read_mrz_document(
     front_future = (
         _POOL.submit(_upright_by_face, front_bgr, "front", engine) if back_bgr is not None and "TD1" in fmts else None
     )
+    gate_error: DomainError | None = None
     for side, image in candidates:
-        found = gate(image, side)
-        zone = locate_zone(image, found.quad, fmts)
+        try:
+            found = _gate(image, side, fmts)
+        except DomainError as err:
+            if err.reason not in _OUTLINE_ERRORS:
+                raise
+            gate_error, zone = gate_error or err, None
+        else:
+            zone = locate_zone(image, found.quad, fmts)
+        if zone is None:  # no outline, or none around the zone: the zone's rows give the page
+            zone = _zone_from_rows(image, fmts, today)
         if zone is not None:
             zone_side = side
             break
     if zone is None:
+        if gate_error is not None:
+            raise gate_error
         raise _not_found("back" if back_bgr is not None else "front", fmts[0])
     fmt = zone.fmt
     result = DocumentResult(KIND_OF[fmt], {})
@@ -271,9 +308,8 @@ def read_mrz_document(
                 face_page, face_inverse = _upright_by_face(other_img, portrait_side, engine)
         else:
             face_page, face_inverse, portrait_side = zone.page, zone.inverse, zone_side
-    viz_layout = TD3_VIZ if fmt == "TD3" else TD1_VIZ
-    viz_names = ("surname", "given_names", "document_number", "birth_date", "expiry_date")
-    regions = [Region(n, _crop(face_page, viz_layout[n])) for n in viz_names]
+    viz_layout: dict[str, tuple[int, int, int, int] | None] = dict(TD3_VIZ if fmt == "TD3" else TD1_VIZ)
+    regions = [Region(n, _crop(face_page, viz_layout[n])) for n in VIZ_FIELDS]  # type: ignore[arg-type]
     viz_future = _POOL.submit(ocr.read, regions, "eng", 7, _VIZ_CHARS)
     portrait_box = TD3_PORTRAIT if fmt == "TD3" else TD1_PORTRAIT
     portrait = _crop(face_page, portrait_box)
@@ -285,9 +321,27 @@ def read_mrz_document(
     t2 = time.perf_counter()
 
     _mrz_fields(result, zone, parsed, zone_side, explained)
+    # The reference boxes hold this print run's fields when most of them agree with the MRZ;
+    # otherwise what they show may be another field's print (or half of it): no evidence.
+    layout_known = _agreements(viz, result, parsed) >= 3
+    if not layout_known:
+        # Not this suite's reference print run (or not readable there): find the fields by
+        # their printed labels, right of the portrait and above the MRZ (a card's front: all).
+        bottom = zone.band_y if face_page is zone.page else face_page.shape[0]
+        region = (0, 0, face_page.shape[1], bottom)
+        labelled = viz_labels.find_fields(face_page, region, VIZ_FIELDS, ocr, _portrait_area(faces, portrait_box))
+        if sum(n in labelled for n in VIZ_FIELDS[:5]) >= 2:
+            readings = ocr.read([Region(n, _crop(face_page, b)) for n, b in labelled.items()], "eng", 7, _VIZ_CHARS)
+            viz_layout = {n: labelled.get(n) for n in VIZ_FIELDS}
+            viz = {n: readings.get(n, Reading("", 0.0)) for n in VIZ_FIELDS}
+            layout_known = True
+    t_viz = time.perf_counter()
 
     def reread(name: str) -> tuple[str, float]:
-        crop = _sharpened(_crop(face_page, viz_layout[name]))
+        box = viz_layout[name]
+        if box is None:
+            return "", 0.0
+        crop = _sharpened(_crop(face_page, box))
         second = ocr.read([Region(name, crop)], "eng", 7, _VIZ_CHARS)[name]
         return second.text, second.confidence
 
@@ -295,7 +349,15 @@ def read_mrz_document(
     # there can raise doubt (review) but never prove a mismatch.
     guessed = zone.outline_extended and face_page is zone.page
     _compare_visual(
-        result, parsed, viz, viz_layout, face_inverse, portrait_side or "front", reread, trusted=not guessed
+        result,
+        parsed,
+        viz,
+        viz_layout,
+        face_inverse,
+        portrait_side or "front",
+        reread,
+        trusted=not guessed and layout_known,
+        mrz_sound=parsed.valid and not explained,
     )
     if faces:
         result.portrait_bgr = portrait.copy()
@@ -314,9 +376,65 @@ def read_mrz_document(
     result.timings_ms = {
         "find_mrz": round((t1 - t0) * 1000, 1),
         "read": round((t2 - t1) * 1000, 1),
-        "validate": round((t3 - t2) * 1000, 1),
+        "visual_zone": round((t_viz - t2) * 1000, 1),
+        "validate": round((t3 - t_viz) * 1000, 1),
     }
     return result
+
+
+# Refusals about the outline, not the picture's quality: the MRZ's own rows may still be found.
+_OUTLINE_ERRORS = frozenset({Reason.NO_DOCUMENT_FOUND, Reason.DOCUMENT_CUT_OFF, Reason.IMAGE_TOO_SMALL})
+
+
+def _zone_from_rows(image: np.ndarray, fmts: tuple[str, ...], today: date) -> ZoneRead | None:
+    """The zone read through a page outline implied by MRZ-like rows (mrz_find.py): of the
+    candidates, the one whose reading satisfies the most check digits, at least two (rows of
+    a printed page under the document satisfy one at most, by chance)."""
+    best, best_score = None, 1
+    h, w = image.shape[:2]
+    for fmt, quad in itertools.islice(mrz_find.candidate_quads(image, fmts), 12):
+        span = np.ptp(quad, axis=0)
+        lo, hi = quad.min(axis=0), quad.max(axis=0)
+        if (lo < -0.03 * span).any() or (hi > np.array([w, h]) + 0.03 * span).any():
+            continue  # part of the page is outside the picture: the gate's refusal stands
+        zone = locate_zone(image, quad, (fmt,))
+        if zone is None:
+            continue
+        checks = mrz.parse(zone.texts, today).checks
+        score = sum(checks.values())
+        if score > best_score:
+            best, best_score = zone, score
+        if checks and all(checks.values()):
+            break
+    return best
+
+
+def _gate(image: np.ndarray, side: str, fmts: tuple[str, ...]) -> Found:
+    """The quality gate, told the proportions of the formats looked for: a page or card that
+    fills a screenshot or scan edge to edge keeps them, and is whole, not cut off."""
+    error: DomainError | None = None
+    for fmt in fmts:
+        w, h = SIZES[fmt]
+        try:
+            return gate(image, side, w / h)
+        except DomainError as err:
+            if err.reason is not Reason.DOCUMENT_CUT_OFF:
+                raise
+            error = err
+    assert error is not None
+    raise error
+
+
+def _portrait_area(
+    faces: list[DetectedFace], portrait_box: tuple[int, int, int, int]
+) -> tuple[tuple[float, float, float, float], ...]:
+    """Where the portrait photo is on the page: around the face found in it (a portrait is about
+    twice the face's width and 2.8 times its height, shoulders below), else the reference box."""
+    if not faces:
+        return (tuple(float(v) for v in portrait_box),)  # type: ignore[return-value]
+    fx, fy, fw, fh = faces[0].box[:4]
+    cx, cy = portrait_box[0] + fx + fw / 2, portrait_box[1] + fy + fh / 2
+    return ((cx - 1.1 * fw, cy - 1.25 * fh, 2.2 * fw, 2.9 * fh),)
 
 
 def _upright_by_face(bgr: np.ndarray, side: str, engine: FaceEngine) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +443,7 @@ def _upright_by_face(bgr: np.ndarray, side: str, engine: FaceEngine) -> tuple[np
     Which way up is decided on a half-size warp (the portrait is large enough there); only
     the chosen way is warped at full size.
     """
-    found = gate(bgr, side)
+    found = _gate(bgr, side, ("TD1",))
     chosen = False
     for flip in (False, True):
         small, _ = _warped(bgr, found.quad, "TD1", flip, 0.5)
@@ -364,13 +482,21 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
         if fields
         else {(li, ci) for li, line in enumerate(zone.lines) for ci in range(len(line.cells))}
     )
+    guarded = _GUARDED[zone.fmt]
+    # An unguarded cell (a check digit, composite-only optional data) may be repaired only when
+    # it is unlike its peers; when it was merely read weakly (a blurred photo) its close call
+    # can still explain a failure (doubt: review), never repair it.
     cells = sorted(
         (cell.score - cell.second_score, li, ci)
         for li, line in enumerate(zone.lines)
         for ci, cell in enumerate(line.cells)
-        if (li, ci) in where and cell.second and cell.score - cell.second_score < 0.08
+        if (li, ci) in where
+        and cell.second
+        and cell.score - cell.second_score < 0.08
+        and ((li, ci) in guarded or _unlike_its_peers(zone, li, ci) or cell.score < WEAK_UNGUARDED)
     )
     weakest = cells[:6]
+    repairable = [(li, ci) in guarded or _unlike_its_peers(zone, li, ci) for _, li, ci in weakest]
     solutions = []
     explained: set[str] = set()
     for mask in range(1, 1 << len(weakest)):
@@ -388,12 +514,50 @@ def _second_chance(zone: ZoneRead, parsed: mrz.MrzResult, today: date) -> tuple[
     if len(solutions) != 1:
         return parsed, explained
     mask, candidate = solutions[0]
+    if any(mask >> k & 1 and not repairable[k] for k in range(len(weakest))):
+        return parsed, explained
     for k, (_, li, ci) in enumerate(weakest):
         if mask >> k & 1:
             cell = zone.lines[li].cells[ci]
             cell.char, cell.second = cell.second, cell.char
             cell.score, cell.second_score = cell.second_score, cell.score
     return candidate, set()
+
+
+# The data cells (line, position) that their own field's check digit guards, besides the
+# composite. A swap there must satisfy two check digits; elsewhere (a check digit itself,
+# optional data that only the composite covers) one check digit confirms nothing.
+_GUARDED = {
+    "TD3": frozenset(
+        {(1, i) for i in range(0, 9)}
+        | {(1, i) for i in range(13, 19)}
+        | {(1, i) for i in range(21, 27)}
+        | {(1, i) for i in range(28, 42)}
+    ),
+    "TD1": frozenset({(0, i) for i in range(5, 14)} | {(1, i) for i in range(0, 6)} | {(1, i) for i in range(8, 14)}),
+}
+
+
+def _unlike_its_peers(zone: ZoneRead, li: int, ci: int) -> bool:
+    """Whether an unguarded cell (a check digit, optional data) was read less surely than the
+    zone's other cells that show the same glyph against the same runner-up.
+
+    Some OCR-B glyph pairs are always close calls (3 and 5, 0 and O): that a check digit is
+    one of them is no sign that it was misread, and swapping it would turn a forged check
+    digit into a valid one. Only a cell whose margin is well below its peers' is doubtful;
+    with no peer, only a near tie is.
+    """
+    cell = zone.lines[li].cells[ci]
+    margin = cell.score - cell.second_score
+    peers = [
+        c.score - c.second_score
+        for lj, line in enumerate(zone.lines)
+        for cj, c in enumerate(line.cells)
+        if (lj, cj) != (li, ci) and c.char == cell.char and c.second == cell.second
+    ]
+    if not peers:
+        return margin < 0.03
+    return margin < 0.5 * float(np.median(peers))
 
 
 # Where each MRZ field sits: (line, start, end) per format.
@@ -557,7 +721,12 @@ def _judge(name: str, text: str, mrz_value: str, parsed: mrz.MrzResult) -> tuple
     if name == "document_number":
         shown = re.sub(r"[^A-Z0-9]", "", text.upper())
         a, b = shown.translate(_CANON), mrz_value.translate(_CANON)
-        return shown, None if not shown else a == b if edit_distance(a, b) != 1 else None
+        d = edit_distance(a, b)
+        if d == 1 and len(a) == len(b) >= 8:
+            # One character substituted in a long number is an OCR slip (forged numbers differ
+            # in more); the MRZ's number is the one its check digit vouches for.
+            return shown, True
+        return shown, None if not shown else d == 0 if d != 1 else None
     shown = " ".join(text.upper().split())
     a, b = _norm_name(shown), _norm_name(mrz_value)
     names_line = parsed.lines[2] if parsed.kind == "TD1" else parsed.lines[0]
@@ -580,15 +749,23 @@ def _sharpened(crop: np.ndarray) -> np.ndarray:
     return ink
 
 
+def _agreements(viz: Mapping[str, Reading], result: DocumentResult, parsed: mrz.MrzResult) -> int:
+    """How many of the compared visual-zone fields agree with the MRZ as read."""
+    return sum(
+        _judge(name, viz[name].text, result.value(name), parsed)[1] is True for name in VIZ_FIELDS[:5] if name in viz
+    )
+
+
 def _compare_visual(
     result: DocumentResult,
     parsed: mrz.MrzResult,
-    viz: Mapping[str, object],
-    layout: dict[str, tuple[int, int, int, int]],
+    viz: Mapping[str, Reading],
+    layout: Mapping[str, tuple[int, int, int, int] | None],
     inverse: np.ndarray,
     side: str,
     reread: Callable[[str], tuple[str, float]] | None = None,
     trusted: bool = True,
+    mrz_sound: bool = False,
 ) -> None:
     """The visual zone's surname, given names, number and dates against the MRZ.
 
@@ -596,15 +773,33 @@ def _compare_visual(
     (`reread`: another preprocessing of the same crop) disagrees confidently too; a single
     OCR slip on a small, blurred photo is doubt (review), not a forgery. On an untrusted
     page geometry (`trusted` False) every disagreement is doubt.
+
+    Policy for what could not be read (issue #15): the printed surname, document number and
+    birth date (the holder's identity) must each be read and agree with the MRZ for a PASS,
+    since an altered visual zone can only be caught where it is read. When they do, the MRZ
+    is sound (`mrz_sound`: every check digit holds, none only by a doubtful reading) and no
+    field disagrees, an unreadable given-names or expiry field is reported UNREADABLE (with
+    FIELD_UNREADABLE on the field) but does not hold the document back: the check digits
+    vouch for the MRZ, which is what the suite keeps. Otherwise unreadable fields send the
+    document to review. The nationality is reported, and marked VALID when the printed word
+    is the code or one the reader knows for it; it never holds a document back by itself.
     """
-    for name in ("surname", "given_names", "document_number", "birth_date", "expiry_date"):
-        reading = viz[name]
-        text, conf = reading.text, reading.confidence  # type: ignore[attr-defined]
+    outcomes: dict[str, tuple[DocField, bool | None, bool]] = {}
+    for name in VIZ_FIELDS:
+        reading = viz.get(name, Reading("", 0.0))
+        text, conf = reading.text, reading.confidence
         mrz_value = result.value(name)
-        box = box_to_image(layout[name], inverse)
+        where = layout.get(name)
+        box = box_to_image(where, inverse) if where is not None else None
         label = name.replace("_", " ")
+        if name == "nationality":
+            shown, known = _judge_nationality(text, mrz_value)
+            status = FieldStatus.VALID if known else FieldStatus.UNCHECKED
+            result.fields[f"viz.{name}"] = DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, [])
+            continue
         shown, agree = _judge(name, text, mrz_value, parsed)
         strong = conf >= CONFIDENT
+        suspect = agree is False  # a disagreement, confirmed or not
         if agree is False and not trusted:
             agree = None
         if agree is False and strong and reread is not None:
@@ -626,6 +821,24 @@ def _compare_visual(
                     f"the printed {label} could not be read with confidence to compare with the MRZ",
                 )
             ]
-        _add(result, DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, reasons))
+        outcomes[name] = (DocField(f"viz.{name}", shown, round(conf, 3), status, box, side, reasons), agree, suspect)
+    identified = all(outcomes[n][1] is True for n in _IDENTITY_FIELDS)
+    disputed = any(suspect for _, _, suspect in outcomes.values())
+    tolerate = mrz_sound and identified and not disputed
+    for name, (f, agree, _) in outcomes.items():
+        if tolerate and f.status is FieldStatus.UNREADABLE and name not in _IDENTITY_FIELDS:
+            result.fields[f.name] = f  # reported on the field, not a reason for the document
+        else:
+            _add(result, f)
         if agree is True and name in result.fields and result.fields[name].status is FieldStatus.UNCHECKED:
             result.fields[name].status = FieldStatus.VALID
+
+
+def _judge_nationality(text: str, code: str) -> tuple[str, bool]:
+    """The printed nationality and whether it is the MRZ's code or a word known for it."""
+    shown = " ".join(text.upper().split())
+    letters = _norm_name(shown)
+    if not letters or not code:
+        return shown, False
+    words = {_norm_name(w) for w in NATIONALITY_WORDS.get(code, ())} | {code}
+    return shown, any(letters == w or (len(w) >= 6 and edit_distance(letters, w) <= 1) for w in words)
