@@ -58,6 +58,7 @@ class App:
         private_dir(settings.data_dir)
         if settings.model_cache:
             openvino_cpu.set_cache_dir(settings.data_dir / "model-cache")
+        openvino_cpu.set_inference_threads(settings.inference_threads)
         url = settings.resolved_database_url()
         # A key is created on first run only where one process owns the data (SQLite) or
         # the operator named a key file; processes sharing PostgreSQL must share a key.
