@@ -114,7 +114,9 @@ async def start(settings: Settings, app: App | None = None) -> Running:
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-            ("grpc.so_reuseport", 0),
+            # Only the worker processes of one supervisor share a port (services/supervisor.py);
+            # a lone server must fail to start on a port another server holds.
+            ("grpc.so_reuseport", 1 if settings.worker_index >= 0 else 0),
         ],
     )
     health_servicer = health.aio.HealthServicer()

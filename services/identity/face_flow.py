@@ -106,6 +106,8 @@ class FaceFlow:
             engine.info.version,
             pgvector_url=pgvector_url,
             secret=app.keys.pepper,
+            # Worker processes of one server each hold an index over the one database.
+            shared=s.worker_index >= 0,
         )
 
     @property
@@ -337,6 +339,7 @@ class FaceFlow:
             same_id_templates=same_id,
             same_face_threshold=same_face,
             different_face_threshold=different_face,
+            candidates=candidates,
         )
         return findings, known
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     admission_lanes: str = ""
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 20.0
+    # Server processes sharing the port (SO_REUSEPORT), each with its own models and
+    # GIL, over the one database; 1 = this process serves alone (services/supervisor.py).
+    workers: int = 1
+    # Set by the supervisor in each worker process it starts (0, 1, ...); -1 = not a worker.
+    worker_index: int = -1
 
     # --- TLS (off by default; embedded mode listens on loopback only) ---
     tls_cert_file: Path | None = None

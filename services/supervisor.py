@@ -1,0 +1,185 @@
+"""`sellerverify serve` with SELLERVERIFY_WORKERS=N (N > 1): N server processes on one port.
+
+Python runs one thread of Python at a time per process, and the face and document calls
+spend a fifth to a third of their CPU in Python (the database, protobuf, the event loop):
+one process cannot keep two cores busy. This supervisor starts N ordinary server
+processes (`serve` with SELLERVERIFY_WORKER_INDEX set), each with its own models, event
+loop and worker threads, all listening on the same address with SO_REUSEPORT: the
+kernel spreads new connections over them. They share the database (SQLite in WAL mode
+or PostgreSQL) and the keys; each worker's 1:N index catches up with the templates the
+others stored before every search (services/identity/enrolment.py `SharedIndex`).
+
+What runs once, here: migrations and the first-run key before any worker starts; the
+port (with `--port 0` it is chosen here and held, so a restarted worker gets the same
+one); the embedded Temporal dev server (workers reach it as `remote`; only worker 0 runs
+the campaign worker and the review console); `endpoint.json` and the ready file once every
+worker is serving. A worker that dies is started again at once (the others serve
+meanwhile); every worker dies with the supervisor (parent-death signal), so a kill -9 of
+`serve` leaves no orphan holding the port. SIGTERM/SIGINT is passed on to every worker,
+which drains as a lone server does (`SELLERVERIFY_SHUTDOWN_GRACE_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from services.platform.settings import Settings
+
+log = logging.getLogger("sellerverify.supervisor")
+
+# A worker that keeps dying is started again at most this often.
+RESTART_BACKOFF_S = 0.5
+
+
+@dataclass
+class Worker:
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    ready_file: Path | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    tokens_file: Path | None
+    worker_argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "sellerverify.cli"])
+    workers: list[Worker] = field(default_factory=list)
+    port: int = 0
+    _holder: socket.socket | None = None
+    _stopping: bool = False
+    _stopped: bool = False
+    _dev: object | None = None
+    _temporal_address: str = ""
+
+    def prepare(self) -> None:
+        """Migrations, the key file and the port, before any worker starts."""
+        from services.app import App
+
+        App.build(self.settings).close()  # migrates; creates the embedded key on first run
+        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+        holder = socket.socket(family, socket.SOCK_STREAM)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Bound, never listening: the kernel hands connections only to listening sockets,
+        # and the port stays this server's while a worker restarts.
+        holder.bind((self.settings.host, self.settings.port))
+        self._holder = holder
+        self.port = int(holder.getsockname()[1])
+        s = self.settings
+        if "reverify" in s.enabled_services() and s.reverify_engine == "embedded" and not s.temporal_address:
+            from services.reverify.engine import DevServer
+
+            dev = DevServer(s.data_dir / "temporal.db", s.temporal_port)
+            self._dev = dev
+            self._temporal_address = dev.address
+
+    def _env(self, index: int) -> dict[str, str]:
+        s = self.settings
+        env = {
+            **os.environ,
+            "SELLERVERIFY_WORKER_INDEX": str(index),
+            "SELLERVERIFY_PORT": str(self.port),
+            "SELLERVERIFY_MIGRATE_ON_START": "false",
+        }
+        if self.tokens_file is not None:
+            env["SELLERVERIFY_API_TOKENS_FILE"] = str(self.tokens_file)
+        if index > 0:
+            env["SELLERVERIFY_CONSOLE_ENABLED"] = "false"
+        if self._temporal_address:
+            env["SELLERVERIFY_REVERIFY_ENGINE"] = "remote"
+            env["SELLERVERIFY_TEMPORAL_ADDRESS"] = self._temporal_address
+        if index > 0 or not s.reverify_worker:
+            env["SELLERVERIFY_REVERIFY_WORKER"] = "false"
+        return env
+
+    def _spawn(self, worker: Worker) -> None:
+        from services.reverify.engine import _die_with_parent
+
+        worker.ready_file = self.settings.data_dir / f".worker-{worker.index}-{uuid.uuid4().hex[:8]}.ready"
+        argv = [*self.worker_argv, "serve", "--ready-file", str(worker.ready_file)]
+        worker.process = subprocess.Popen(_die_with_parent(argv), env=self._env(worker.index), stdin=subprocess.DEVNULL)
+        worker.started_at = time.monotonic()
+        log.info("worker started", extra={"worker": worker.index, "pid": worker.process.pid})
+
+    def start(self, timeout: float = 120.0) -> dict[str, object]:
+        """Start every worker and wait until each is serving; returns worker 0's ready info."""
+        self.workers = [Worker(i) for i in range(self.settings.workers)]
+        for w in self.workers:
+            self._spawn(w)
+        if self._dev is not None:
+            # From this (the main) thread, which lives as long as the supervisor: the dev
+            # server's parent-death signal is tied to the thread that started it.
+            self._dev.start()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + timeout
+        info: dict[str, object] = {}
+        for w in self.workers:
+            assert w.ready_file is not None and w.process is not None
+            while not w.ready_file.exists():
+                if w.process.poll() is not None:
+                    raise RuntimeError(f"worker {w.index} exited during start (code {w.process.returncode})")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"worker {w.index} did not start within {timeout:.0f} s")
+                time.sleep(0.02)
+            if w.index == 0:
+                info = json.loads(w.ready_file.read_text())
+            w.ready_file.unlink(missing_ok=True)
+        return info
+
+    def _on_signal(self, _sig: int, _frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def supervise(self) -> None:
+        """Restart workers that die until SIGTERM/SIGINT, then stop them all."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        while not self._stopping:
+            for w in self.workers:
+                if w.process is not None and w.process.poll() is not None and not self._stopping:
+                    log.warning(
+                        "worker exited; starting it again",
+                        extra={"worker": w.index, "pid": w.process.pid, "code": w.process.returncode},
+                    )
+                    if time.monotonic() - w.started_at < RESTART_BACKOFF_S:
+                        time.sleep(RESTART_BACKOFF_S)
+                    w.restarts += 1
+                    self._spawn(w)
+                if w.ready_file is not None and w.ready_file.exists():
+                    w.ready_file.unlink(missing_ok=True)
+            time.sleep(0.05)
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM to every worker (each drains its calls), then the dev server."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.settings.shutdown_grace_seconds + 10.0
+        for w in self.workers:
+            if w.process is not None and w.process.poll() is None:
+                w.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for w in self.workers:
+            if w.process is None:
+                continue
+            try:
+                w.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.process.kill()
+                w.process.wait(5)
+        if self._dev is not None:
+            self._dev.stop()  # type: ignore[attr-defined]
+        if self._holder is not None:
+            self._holder.close()
+        log.info("stopped")
