@@ -30,6 +30,8 @@ log = logging.getLogger("sellerverify.app")
 # Lazy-object name of the identity face flow (models + template index), shared by every
 # servicer that matches faces and by the retention purge.
 FACE_FLOW = "face_flow"
+# Lazy-object name of the campaigns' workflow engine (services/reverify/engine.py).
+REVERIFY_ENGINE = "reverify_engine"
 
 
 @dataclass

@@ -66,9 +66,11 @@ class Supervisor:
 
     def prepare(self) -> None:
         """Migrations, the key file and the port, before any worker starts."""
-        from services.app import App
+        s = self.settings
+        if not self._ready_to_share():
+            from services.app import App
 
-        App.build(self.settings).close()  # migrates; creates the embedded key on first run
+            App.build(s).close()  # migrates; creates the embedded key on first run
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         holder = socket.socket(family, socket.SOCK_STREAM)
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -77,13 +79,28 @@ class Supervisor:
         holder.bind((self.settings.host, self.settings.port))
         self._holder = holder
         self.port = int(holder.getsockname()[1])
-        s = self.settings
         if "reverify" in s.enabled_services() and s.reverify_engine == "embedded" and not s.temporal_address:
             from services.reverify.engine import DevServer
 
             dev = DevServer(s.data_dir / "temporal.db", s.temporal_port)
             self._dev = dev
             self._temporal_address = dev.address
+
+    def _ready_to_share(self) -> bool:
+        """Whether the database is at the latest schema and the key is there already (a
+        restart): then the workers start at once, without building an app here first."""
+        from services.platform.database import at_head, make_engine
+
+        s = self.settings
+        if not (s.encryption_key or s.resolved_key_file().is_file()):
+            return False
+        if not s.migrate_on_start:
+            return True
+        engine = make_engine(s.resolved_database_url())
+        try:
+            return at_head(engine)
+        finally:
+            engine.dispose()
 
     def _env(self, index: int) -> dict[str, str]:
         s = self.settings

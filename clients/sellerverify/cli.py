@@ -126,7 +126,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     from services.platform.logs import configure_logging
     from services.platform.settings import Settings
-    from services.server import Running, serve
 
     if args.service:
         os.environ["SELLERVERIFY_SERVICES"] = ",".join(args.service)
@@ -146,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1 and settings.worker_index < 0:
         return _serve_workers(settings, tokens_file, args.ready_file)
     worker = settings.worker_index >= 0
+    from services.server import Running, serve
 
     def ready(running: Running) -> None:
         address = f"{settings.host}:{running.port}"
