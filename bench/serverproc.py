@@ -17,9 +17,7 @@ from tests.conftest import TOKEN_SPEC
 class ServerProcess:
     """Start, kill -9, restart; RSS from /proc."""
 
-    def __init__(
-        self, data_dir: Path, database_url: str = "", launcher: list[str] | None = None, **env: str
-    ) -> None:
+    def __init__(self, data_dir: Path, database_url: str = "", launcher: list[str] | None = None, **env: str) -> None:
         """`launcher`: python arguments that run the CLI instead of the `sellerverify`
         script (e.g. ["-m", "bench.stage_probe"])."""
         self.data_dir = data_dir

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +41,19 @@ log = logging.getLogger("sellerverify.supervisor")
 
 # A worker that keeps dying is started again at most this often.
 RESTART_BACKOFF_S = 0.5
+
+
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """`argv` under util-linux `setpriv --pdeathsig KILL` (a kill -9 of the supervisor
+    takes its workers with it; not a preexec_fn, see services/reverify/engine.py)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -63,6 +77,7 @@ class Supervisor:
     _stopped: bool = False
     _dev: object | None = None
     _temporal_address: str = ""
+    _temporal_port: int = 0
 
     def prepare(self) -> None:
         """Migrations, the key file and the port, before any worker starts."""
@@ -80,23 +95,35 @@ class Supervisor:
         self._holder = holder
         self.port = int(holder.getsockname()[1])
         if "reverify" in s.enabled_services() and s.reverify_engine == "embedded" and not s.temporal_address:
-            from services.reverify.engine import DevServer
-
-            dev = DevServer(s.data_dir / "temporal.db", s.temporal_port)
-            self._dev = dev
-            self._temporal_address = dev.address
+            # Its port now (the workers are told it); the server itself starts once the
+            # workers are on their way (start()), so its boot does not delay theirs.
+            self._temporal_port = s.temporal_port or _free_port()
+            self._temporal_address = f"127.0.0.1:{self._temporal_port}"
 
     def _ready_to_share(self) -> bool:
         """Whether the database is at the latest schema and the key is there already (a
         restart): then the workers start at once, without building an app here first."""
-        from services.platform.database import at_head, make_engine
-
         s = self.settings
         if not (s.encryption_key or s.resolved_key_file().is_file()):
             return False
         if not s.migrate_on_start:
             return True
-        engine = make_engine(s.resolved_database_url())
+        url = s.resolved_database_url()
+        if url.startswith("sqlite:///"):
+            # The standard library's sqlite3 answers without loading SQLAlchemy here.
+            import sqlite3
+
+            from services.platform.migrations_head import head_revisions
+
+            try:
+                with sqlite3.connect(f"file:{url[len('sqlite:///') :]}?mode=ro", uri=True, timeout=30) as conn:
+                    stored = {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+            except sqlite3.Error:
+                return False
+            return bool(stored) and stored == set(head_revisions())
+        from services.platform.database import at_head, make_engine
+
+        engine = make_engine(url)
         try:
             return at_head(engine)
         finally:
@@ -122,8 +149,6 @@ class Supervisor:
         return env
 
     def _spawn(self, worker: Worker) -> None:
-        from services.reverify.engine import _die_with_parent
-
         worker.ready_file = self.settings.data_dir / f".worker-{worker.index}-{uuid.uuid4().hex[:8]}.ready"
         argv = [*self.worker_argv, "serve", "--ready-file", str(worker.ready_file)]
         worker.process = subprocess.Popen(_die_with_parent(argv), env=self._env(worker.index), stdin=subprocess.DEVNULL)
@@ -135,10 +160,16 @@ class Supervisor:
         self.workers = [Worker(i) for i in range(self.settings.workers)]
         for w in self.workers:
             self._spawn(w)
-        if self._dev is not None:
+        if self._temporal_port:
+            from services.reverify.engine import DevServer
+
+            dev = DevServer(self.settings.data_dir / "temporal.db", self._temporal_port, nice=10)
+            self._dev = dev
             # From this (the main) thread, which lives as long as the supervisor: the dev
-            # server's parent-death signal is tied to the thread that started it.
-            self._dev.start()  # type: ignore[attr-defined]
+            # server's parent-death signal is tied to the thread that started it. At a
+            # lower priority: the workers' start, not the campaign engine's, is what
+            # callers wait for (they connect to it when it is up).
+            dev.start()
         deadline = time.monotonic() + timeout
         info: dict[str, object] = {}
         for w in self.workers:

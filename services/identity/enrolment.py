@@ -121,9 +121,7 @@ class SharedIndex:
         with self._lock, self._db.read() as session:
             query = select(
                 FaceTemplateRow.id, FaceTemplateRow.subject_id, FaceTemplateRow.blob_id, FaceTemplateRow.created_at
-            ).where(
-                FaceTemplateRow.engine == self._engine, FaceTemplateRow.model_version == self._version
-            )
+            ).where(FaceTemplateRow.engine == self._engine, FaceTemplateRow.model_version == self._version)
             if self._since is not None:
                 query = query.where(FaceTemplateRow.created_at >= self._since - CATCH_UP_WINDOW)
             rows = list(session.execute(query))
@@ -142,7 +140,9 @@ class SharedIndex:
             return found
         with self._db.read() as session:
             live = set(
-                session.scalars(select(FaceTemplateRow.id).where(FaceTemplateRow.id.in_([c.template_id for c in found])))
+                session.scalars(
+                    select(FaceTemplateRow.id).where(FaceTemplateRow.id.in_([c.template_id for c in found]))
+                )
             )
         gone = [c.template_id for c in found if c.template_id not in live]
         if gone:
@@ -164,8 +164,8 @@ def open_index(
     processes' enrolments when `shared`), or, with `pgvector_url`, the shared pgvector
     table, topped up with any stored template it is missing."""
     if not pgvector_url:
-        index = build_index(db, blobs, engine, model_version)
-        return SharedIndex(index, db, blobs, engine, model_version) if shared else index
+        local = build_index(db, blobs, engine, model_version)
+        return SharedIndex(local, db, blobs, engine, model_version) if shared else local
     from services.identity.pgvector_index import PgVectorIndex
 
     index = PgVectorIndex(pgvector_url, secret, model=f"{engine}:{model_version}")

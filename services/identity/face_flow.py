@@ -238,8 +238,8 @@ class FaceFlow:
         an unknown subject (checked before any model work), the reference's face, the
         selfie's face."""
         if reference is None:
-            probe_image = probe()
-            return probe_image, None, self.run(subject_id, probe_image.bgr, None, pair_type, enrol)
+            alone = probe()
+            return alone, None, self.run(subject_id, alone.bgr, None, pair_type, enrol)
         reference_decoded = self._beside(reference)
         probe_image, probe_error = _attempt(probe)
         reference_image, reference_error = reference_decoded()

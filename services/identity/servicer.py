@@ -182,6 +182,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         if stored is not None:
             yield pb.StreamMatchFaceResponse(result=stored)
             return
+
         def open_reference() -> tuple[DecodedImage | None, FaceTemplate, PairType]:
             reference = (
                 self.decode(config.reference.content, "config.reference.content") if config.reference.content else None

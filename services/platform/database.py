@@ -6,10 +6,8 @@ by Alembic (services/platform/migrations); `migrate()` brings a database to head
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +15,7 @@ from sqlalchemy import Engine, Executable, Row, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.platform.migrations_head import head_revisions
 from services.platform.private_files import private_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -71,23 +70,6 @@ def alembic_config(engine: Engine) -> Config:
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     cfg.attributes["engine"] = engine
     return cfg
-
-
-@cache
-def head_revisions() -> frozenset[str]:
-    """The revisions no other migration builds on, read from the migration files' own
-    `revision` / `down_revision` lines (what Alembic computes, without importing it)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        source = path.read_text()
-        rev = re.search(r'^revision\s*=\s*"([^"]+)"', source, re.M)
-        down = re.search(r"^down_revision\s*=\s*(.+)$", source, re.M)
-        if rev:
-            revisions.add(rev.group(1))
-        if down:
-            parents.update(re.findall(r'"([^"]+)"', down.group(1)))
-    return frozenset(revisions - parents)
 
 
 def at_head(engine: Engine) -> bool:

@@ -100,7 +100,8 @@ def free_port() -> int:
 class DevServer:
     """The Temporal dev server as a child process on loopback, state in a SQLite file."""
 
-    def __init__(self, db_file: Path, port: int = 0, log_file: Path | None = None) -> None:
+    def __init__(self, db_file: Path, port: int = 0, log_file: Path | None = None, nice: int = 0) -> None:
+        self.nice = nice  # run it at a lower CPU priority (the supervisor of worker processes does)
         self.db_file = db_file
         self.port = port or free_port()
         self.log_file = log_file or db_file.with_suffix(".log")
@@ -162,6 +163,9 @@ class DevServer:
             "--log-level",
             "warn",
         ]
+        nice = shutil.which("nice") if self.nice else None
+        if nice:
+            cmd = [nice, "-n", str(self.nice), *cmd]
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
                 _die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, umask=0o077

@@ -67,7 +67,8 @@ def test_ownership_migration_attributes_existing_subjects_from_the_audit_trail(t
 def test_a_restart_skips_alembic_only_when_the_database_is_at_head(tmp_path: Path) -> None:
     """`migrate` reads the head from the migration files itself (a restart then needs no
     Alembic import); it must agree with Alembic, and an older database is still upgraded."""
-    from services.platform.database import at_head, head_revisions
+    from services.platform.database import at_head
+    from services.platform.migrations_head import head_revisions
 
     engine = make_engine(f"sqlite:///{tmp_path / 'sv.db'}")
     assert head_revisions() == set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
