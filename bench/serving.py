@@ -110,7 +110,9 @@ def _run(calls: list[Callable[[], Any]], concurrency: int) -> tuple[list[float],
                 fn()
                 code = "OK"
             except Exception as exc:  # noqa: BLE001 - counted by kind
-                code = getattr(getattr(exc, "code", None), "name", type(exc).__name__)
+                status = getattr(exc, "code", None)
+                status = status() if callable(status) else status
+                code = getattr(status, "name", type(exc).__name__)
             with lock:
                 lat.append(time.perf_counter() - t)
                 codes[code] += 1
@@ -171,6 +173,27 @@ class Bench:
         self.calls = calls
         self.concurrency = concurrency
         self.client = Client(server.address, token=TOKENS["onboarding"], retries=0, timeout=120)
+        self._local = threading.local()
+        self._metadata = [("authorization", f"Bearer {TOKENS['onboarding']}")]
+
+    def stub(self) -> Any:
+        """This thread's own connection: worker processes share the port by connection
+        (SO_REUSEPORT), so one channel for every client thread would reach one worker."""
+        stub = getattr(self._local, "stub", None)
+        if stub is None:
+            import grpc
+            from sellerverify.v1 import identity_pb2_grpc
+
+            channel = grpc.insecure_channel(
+                self.server.address,
+                [
+                    ("grpc.use_local_subchannel_pool", 1),
+                    ("grpc.max_send_message_length", 64 << 20),
+                    ("grpc.max_receive_message_length", 64 << 20),
+                ],
+            )
+            stub = self._local.stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        return stub
 
     def subject(self) -> str:
         from sellerverify.v1 import identity_pb2
@@ -187,8 +210,9 @@ class Bench:
 
         def call() -> Any:
             r = identity_pb2.MatchFaceRequest()
-            r.CopyFrom(req)  # a new request id per call
-            return self.client.identity.MatchFace(r)
+            r.CopyFrom(req)
+            r.request_id = str(uuid.uuid4())
+            return self.stub().MatchFace(r, timeout=120, metadata=self._metadata)
 
         return call
 
@@ -196,10 +220,15 @@ class Bench:
         from sellerverify.v1 import common_pb2, identity_pb2
 
         def call() -> Any:
-            return self.client.identity.SubmitDocument(
+            return self.stub().SubmitDocument(
                 identity_pb2.SubmitDocumentRequest(
-                    subject_id=sid, front=common_pb2.Image(content=front), back=common_pb2.Image(content=back)
-                )
+                    subject_id=sid,
+                    front=common_pb2.Image(content=front),
+                    back=common_pb2.Image(content=back),
+                    request_id=str(uuid.uuid4()),
+                ),
+                timeout=120,
+                metadata=self._metadata,
             )
 
         return call
@@ -208,9 +237,12 @@ class Bench:
         pid = self.server.proc.pid  # type: ignore[union-attr]
         alone, _, codes_alone = _run([make(i) for i in range(max(8, n // 3))], 1)
         load_alone = _load()
+        pids = server_pids(pid)
+        per0 = {p: _proc_cpu_s(p) for p in pids}
         cpu0 = tree_cpu_s(pid)
         loaded, wall, codes = _run([make(i) for i in range(n)], self.concurrency)
         cpu = tree_cpu_s(pid) - cpu0
+        per_process = [round(_proc_cpu_s(p) - per0[p], 2) for p in pids]
         return {
             "calls_alone": len(alone),
             "p50_ms_alone": _pct(alone, 0.5),
@@ -227,6 +259,7 @@ class Bench:
             "statuses": codes,
             "server_cpu_ms_per_call": round(1000 * cpu / max(len(loaded), 1), 1),
             "cpu_bound_calls_per_s_on_2_cores": round(2 * len(loaded) / cpu, 1) if cpu else None,
+            "server_cpu_s_by_process": per_process,
             "load_1m": _load(),
         }
 
@@ -324,7 +357,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="1", help="comma-separated worker-process counts to measure, e.g. 1,2")
     ap.add_argument("--calls", type=int, default=120, help="MatchFace calls per loaded run (SubmitDocument: a quarter)")
-    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--concurrency", type=int, default=6, help="client threads, each on its own connection")
     ap.add_argument("--stages", action="store_true", help="also CPU ms per stage (server under bench.stage_probe)")
     ap.add_argument("--rpcs", default="MatchFace,MatchFace_vs_portrait,SubmitDocument")
     args = ap.parse_args()
