@@ -181,7 +181,7 @@ class Supervisor:
                     raise RuntimeError(f"worker {w.index} did not start within {timeout:.0f} s")
                 time.sleep(0.02)
             if w.index == 0:
-                info = json.loads(w.ready_file.read_text())
+                info = json.loads(w.ready_file.read_text())  # written whole (renamed into place)
             w.ready_file.unlink(missing_ok=True)
         return info
 

@@ -154,9 +154,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from services.console.server import start_embedded
 
             console = start_embedded(settings, running.port)
-            if args.ready_file:
+            if args.ready_file:  # whole or absent: the supervisor reads it as soon as it exists
                 info = {"address": address, "port": running.port, "console_port": console.port if console else 0}
-                Path(args.ready_file).write_text(json.dumps(info))
+                partial = Path(f"{args.ready_file}.part")
+                partial.write_text(json.dumps(info))
+                partial.replace(args.ready_file)
             return
         # Where the CLI finds this server: its address and the path of the tokens file
         # (never a token itself; no secret is printed or logged).

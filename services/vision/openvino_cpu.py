@@ -104,7 +104,10 @@ def read(onnx_bytes: bytes) -> Any:
 class CompiledCpu:
     """A model compiled for the CPU, for low latency, with a request per calling thread."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, one_at_a_time: bool = False) -> None:
+        """`one_at_a_time`: inferences of this model never overlap (see YuNet's dynamic-shape
+        model: two threads inferring it at once hung a server, intermittently, under load)."""
+        self._serial = threading.Lock() if one_at_a_time else None
         self._compiled = _core().compile_model(
             model,
             "CPU",
@@ -126,4 +129,7 @@ class CompiledCpu:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        return request.infer({0: tensor})
+        if self._serial is None:
+            return request.infer({0: tensor})
+        with self._serial:
+            return request.infer({0: tensor})
