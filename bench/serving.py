@@ -1,6 +1,6 @@
 """Throughput, latency and CPU per call of MatchFace and SubmitDocument; prints JSON.
 
-    python -m bench.serving [--workers 1,2] [--calls 120] [--concurrency 4] [--stages]
+    python -m bench.serving [--workers 1,2] [--calls 120] [--concurrency 6] [--stages]
                             [--rpcs MatchFace,MatchFace_vs_portrait,SubmitDocument]
 
 For each worker count (SELLERVERIFY_WORKERS) a real `sellerverify serve` process tree
@@ -299,9 +299,10 @@ def run_one(workers: int, args: argparse.Namespace, tmp: Path, data: dict[str, A
     if workers > 1:
         env["SELLERVERIFY_WORKERS"] = str(workers)
     stage_file = tmp / f"stages-{workers}.json"
-    if args.stages:
+    stages = args.stages and workers == 1  # the probe meters one process: the lone server
+    if stages:
         env["SV_STAGE_FILE"] = str(stage_file)
-    server = ServerProcess(tmp / f"w{workers}", launcher=["-m", "bench.stage_probe"] if args.stages else None, **env)
+    server = ServerProcess(tmp / f"w{workers}", launcher=["-m", "bench.stage_probe"] if stages else None, **env)
     server.data_dir.mkdir()
     started = server.start()
     out: dict[str, Any] = {"workers": workers, "start_s": round(started, 2)}
@@ -334,7 +335,7 @@ def run_one(workers: int, args: argparse.Namespace, tmp: Path, data: dict[str, A
         for name in rpcs:
             make, n = makers[name]
             out[name] = bench.measure(name, make, n)
-            if args.stages:
+            if stages:
                 out[name]["stages_one_at_a_time"] = bench.stages(make, max(12, n // 2), stage_file)
         out["server_peak_rss_mb"] = round(sum(_rss_peak_mb(p) for p in server_pids(server.proc.pid)), 1)  # type: ignore[union-attr]
         bench.client.close()
@@ -358,7 +359,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1", help="comma-separated worker-process counts to measure, e.g. 1,2")
     ap.add_argument("--calls", type=int, default=120, help="MatchFace calls per loaded run (SubmitDocument: a quarter)")
     ap.add_argument("--concurrency", type=int, default=6, help="client threads, each on its own connection")
-    ap.add_argument("--stages", action="store_true", help="also CPU ms per stage (server under bench.stage_probe)")
+    ap.add_argument(
+        "--stages", action="store_true", help="also CPU ms per stage, 1 worker only (server under bench.stage_probe)"
+    )
     ap.add_argument("--rpcs", default="MatchFace,MatchFace_vs_portrait,SubmitDocument")
     args = ap.parse_args()
     out: dict[str, Any] = {
