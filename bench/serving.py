@@ -70,17 +70,18 @@ def _children(pid: int) -> list[int]:
 
 
 def server_pids(root: int) -> list[int]:
-    """The server process and its descendant Python processes (workers)."""
-    pids, todo = [root], [root]
-    while todo:
-        for child in _children(todo.pop()):
-            try:
-                exe = os.readlink(f"/proc/{child}/exe")
-            except OSError:
-                continue
-            if "python" in exe:
-                pids.append(child)
-                todo.append(child)
+    """The server process and its Python child processes (a supervisor's workers; a
+    worker's own children are not counted: a fork on its way to exec a helper binary
+    still shows Python's executable for a moment)."""
+    pids = [root]
+    for child in sorted(_children(root)):
+        try:
+            exe = os.readlink(f"/proc/{child}/exe")
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if "python" in exe and b"serve" in cmdline:
+            pids.append(child)
     return pids
 
 

@@ -137,5 +137,8 @@ def test_sigterm_stops_every_worker(tmp_path: Path) -> None:
     assert json.loads(endpoint.read_text())["port"] == server.port
     server.stop()
     assert server.proc.returncode == 0
-    assert not any(Path(f"/proc/{p}").exists() for p in pids)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in pids if _alive(p)], f"still running after SIGTERM: {pids}"
     assert not endpoint.exists()
