@@ -17,8 +17,11 @@ from tests.conftest import TOKEN_SPEC
 class ServerProcess:
     """Start, kill -9, restart; RSS from /proc."""
 
-    def __init__(self, data_dir: Path, database_url: str = "", **env: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str = "", launcher: list[str] | None = None, **env: str) -> None:
+        """`launcher`: python arguments that run the CLI instead of the `sellerverify`
+        script (e.g. ["-m", "bench.stage_probe"])."""
         self.data_dir = data_dir
+        self.launcher = launcher
         self.database_url = database_url or f"sqlite:///{data_dir / 'sellerverify.db'}"
         self.extra = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -41,11 +44,11 @@ class ServerProcess:
             "SELLERVERIFY_PURGE_INTERVAL_SECONDS": "3600",
             **self.extra,
         }
-        cli = Path(sys.executable).parent / "sellerverify"
+        cli = [sys.executable, *self.launcher] if self.launcher else [str(Path(sys.executable).parent / "sellerverify")]
         started = time.monotonic()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(cli), "serve", "--port", str(port), "--ready-file", str(ready)],
+                [*cli, "serve", "--port", str(port), "--ready-file", str(ready)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

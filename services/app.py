@@ -30,6 +30,8 @@ log = logging.getLogger("sellerverify.app")
 # Lazy-object name of the identity face flow (models + template index), shared by every
 # servicer that matches faces and by the retention purge.
 FACE_FLOW = "face_flow"
+# Lazy-object name of the campaigns' workflow engine (services/reverify/engine.py).
+REVERIFY_ENGINE = "reverify_engine"
 
 
 @dataclass
@@ -58,6 +60,7 @@ class App:
         private_dir(settings.data_dir)
         if settings.model_cache:
             openvino_cpu.set_cache_dir(settings.data_dir / "model-cache")
+        openvino_cpu.set_inference_threads(settings.inference_threads)
         url = settings.resolved_database_url()
         # A key is created on first run only where one process owns the data (SQLite) or
         # the operator named a key file; processes sharing PostgreSQL must share a key.

@@ -21,11 +21,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.app import FACE_FLOW, App
+from services.app import FACE_FLOW, REVERIFY_ENGINE, App
 from services.platform.admission import Admission, parse_lane_settings
 from services.platform.interceptor import ServerInterceptor, allowed_roles_table, request_types_table
 from services.platform.settings import ServiceName, Settings
-from services.reverify import engine as reverify_engine
 
 log = logging.getLogger("sellerverify.server")
 
@@ -78,7 +77,10 @@ class Running:
             task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.app.settings.shutdown_grace_seconds if grace is None else grace)
-        await reverify_engine.stop(self.app)
+        if self.app.loaded(REVERIFY_ENGINE) is not None:
+            from services.reverify import engine as reverify_engine
+
+            await reverify_engine.stop(self.app)
         self.app.close()
 
 
@@ -114,7 +116,9 @@ async def start(settings: Settings, app: App | None = None) -> Running:
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-            ("grpc.so_reuseport", 0),
+            # Only the worker processes of one supervisor share a port (services/supervisor.py);
+            # a lone server must fail to start on a port another server holds.
+            ("grpc.so_reuseport", 1 if settings.worker_index >= 0 else 0),
         ],
     )
     health_servicer = health.aio.HealthServicer()
@@ -138,7 +142,11 @@ async def start(settings: Settings, app: App | None = None) -> Running:
         await health_servicer.set(full, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{settings.host}:{port}", "services": list(enabled), "tls": bool(creds)})
-    await reverify_engine.start(app)  # campaigns' Temporal engine (docs/campaigns.md)
+    # The campaigns' Temporal engine (docs/campaigns.md), after SERVING: neither its SDK's
+    # import nor the embedded dev server's start delays the other services after a restart.
+    from services.reverify import engine as reverify_engine
+
+    await reverify_engine.start(app)
     background = [asyncio.create_task(_purge_loop(app))]
     if settings.warm_models and {"identity", "liveness", "review"} & set(enabled):
         background.append(asyncio.create_task(_warm_face_models(app)))

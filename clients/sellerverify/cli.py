@@ -126,7 +126,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     from services.platform.logs import configure_logging
     from services.platform.settings import Settings
-    from services.server import Running, serve
 
     if args.service:
         os.environ["SELLERVERIFY_SERVICES"] = ",".join(args.service)
@@ -143,9 +142,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from services.platform.private_files import write_private
 
+    if settings.workers > 1 and settings.worker_index < 0:
+        return _serve_workers(settings, tokens_file, args.ready_file)
+    worker = settings.worker_index >= 0
+    from services.server import Running, serve
+
     def ready(running: Running) -> None:
         address = f"{settings.host}:{running.port}"
         endpoint = settings.data_dir / ENDPOINT_FILE
+        if worker:  # one of several processes: the supervisor writes the endpoint file
+            from services.console.server import start_embedded
+
+            console = start_embedded(settings, running.port)
+            if args.ready_file:  # whole or absent: the supervisor reads it as soon as it exists
+                info = {"address": address, "port": running.port, "console_port": console.port if console else 0}
+                partial = Path(f"{args.ready_file}.part")
+                partial.write_text(json.dumps(info))
+                partial.replace(args.ready_file)
+            return
         # Where the CLI finds this server: its address and the path of the tokens file
         # (never a token itself; no secret is printed or logged).
         write_private(
@@ -182,7 +196,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         serve(settings, on_ready=ready)
     finally:
-        (settings.data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
+        if not worker:
+            (settings.data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def _serve_workers(settings: Any, tokens_file: Path | None, ready_file: str | None) -> int:
+    """SELLERVERIFY_WORKERS > 1: a supervisor of that many server processes on one port."""
+    from services.platform.private_files import write_private
+    from services.supervisor import Supervisor
+
+    sup = Supervisor(settings, tokens_file)
+    sup.prepare()
+    endpoint = settings.data_dir / ENDPOINT_FILE
+    try:
+        info = sup.start()
+        address = f"{settings.host}:{sup.port}"
+        write_private(
+            endpoint,
+            json.dumps(
+                {
+                    "address": address,
+                    "port": sup.port,
+                    "tokens_file": str(tokens_file.resolve()) if tokens_file else None,
+                    "pid": os.getpid(),
+                }
+            ),
+        )
+        print(
+            f"\nSeller Verify is serving {', '.join(settings.enabled_services())} on {address} "
+            f"with {settings.workers} worker processes",
+            file=sys.stderr,
+        )
+        if tokens_file:
+            print(f"API tokens (one per role) are in {tokens_file.resolve()}.", file=sys.stderr)
+        if ready_file:
+            Path(ready_file).write_text(
+                json.dumps({"address": address, "port": sup.port, "console_port": info.get("console_port", 0)})
+            )
+        sup.supervise()
+    finally:
+        sup.stop()
+        endpoint.unlink(missing_ok=True)
     return 0
 
 

@@ -166,6 +166,10 @@ class TemplateIndex:
     def add(self, template_id: str, subject_id: str, vector: np.ndarray) -> None:
         self.load([(template_id, subject_id, vector)])
 
+    def holds(self, template_id: str) -> bool:
+        """Whether the template is in the index."""
+        return template_id in self._label_of
+
     def remove(self, template_id: str) -> None:
         self.remove_many([template_id])
 
@@ -219,6 +223,7 @@ def find_duplicates(
     same_face_threshold: float,
     different_face_threshold: float,
     k: int = 10,
+    candidates: list[Candidate] | None = None,
 ) -> list[DuplicateFinding]:
     """Findings for a subject about to be enrolled.
 
@@ -229,10 +234,14 @@ def find_duplicates(
 
     `id_hash_of` maps candidate subject ids to their ID-number hashes;
     `same_id_templates` lists (subject_id, vector) of other subjects with this hash.
+    `candidates`: the result of `index.search(vector, k, same_face_threshold)` when the
+    caller has it already (the search is not run again).
     """
     findings: list[DuplicateFinding] = []
     seen: set[str] = set()
-    for cand in index.search(vector, k=k, min_similarity=same_face_threshold):
+    if candidates is None:
+        candidates = index.search(vector, k=k, min_similarity=same_face_threshold)
+    for cand in candidates:
         if cand.subject_id == subject_id or cand.subject_id in seen:
             continue
         other_hash = id_hash_of.get(cand.subject_id)

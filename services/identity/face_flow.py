@@ -4,10 +4,13 @@ response it persists for idempotency."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import select
@@ -15,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.app import FACE_FLOW, App
 from services.core.errors import DomainError, ErrorKind, invalid
-from services.core.images import ImageLimits, decode_image
+from services.core.images import DecodedImage, ImageLimits, decode_image
 from services.core.reasons import Reason
 from services.identity import enrolment, subjects
 from services.identity.documents import presence
@@ -56,6 +59,21 @@ PORTRAIT_CACHE = 256
 # all still enrolled.
 ENROL_SAME_AS = 0.95
 
+# Threads that work on a call's second image while the calling worker thread does the
+# first (decode, detection, alignment, embedding side by side: each inference runs on one
+# thread, services/vision/openvino_cpu.py). Its own pool, never the servicers' executor:
+# a worker waiting for its helper must never wait behind other workers doing the same.
+SIDE_THREADS = 2
+
+T = TypeVar("T")
+
+
+def _attempt(fn: Callable[[], T]) -> tuple[T | None, BaseException | None]:
+    try:
+        return fn(), None
+    except Exception as exc:  # noqa: BLE001 - re-raised by the caller in a fixed order
+        return None, exc
+
 
 class FaceFlow:
     """Process-wide face components (engine, calibration, template index) and the flow."""
@@ -73,6 +91,7 @@ class FaceFlow:
         self._ocr: Any = None
         self._portraits: OrderedDict[tuple[str, bool], FaceTemplate] = OrderedDict()
         self._portraits_lock = threading.Lock()
+        self._side = ThreadPoolExecutor(max_workers=SIDE_THREADS, thread_name_prefix="sv-face-side")
         engine = default_engine(app.settings.arcface_model_dir)
         second = default_describer() if app.settings.face_second_opinion else None
         self.matcher = FaceMatcher(
@@ -87,6 +106,8 @@ class FaceFlow:
             engine.info.version,
             pgvector_url=pgvector_url,
             secret=app.keys.pepper,
+            # Worker processes of one server each hold an index over the one database.
+            shared=s.worker_index >= 0,
         )
 
     @property
@@ -189,6 +210,61 @@ class FaceFlow:
             run.enrol = not known
         return run
 
+    def _beside(self, fn: Callable[[], T]) -> Callable[[], tuple[T | None, BaseException | None]]:
+        """Start `fn` on a side thread (in the caller's context: caller, image limits);
+        returns how to get its (result, error). If no side thread has taken it by then,
+        the caller runs it itself rather than wait."""
+        ctx = contextvars.copy_context()
+        future: Future[tuple[T | None, BaseException | None]] = self._side.submit(ctx.run, _attempt, fn)
+
+        def outcome() -> tuple[T | None, BaseException | None]:
+            if future.cancel():
+                return _attempt(fn)
+            return future.result()
+
+        return outcome
+
+    def run_images(
+        self,
+        subject_id: str,
+        probe: Callable[[], DecodedImage],
+        reference: Callable[[], DecodedImage] | None,
+        pair_type: PairType | None,
+        enrol: bool,
+    ) -> tuple[DecodedImage, DecodedImage | None, MatchRun]:
+        """MatchFace: decode the selfie (and the reference image, when one is sent) and
+        match. The two images are decoded, and then detected and embedded, side by side;
+        errors keep the order of a one-at-a-time run: a bad selfie, a bad reference image,
+        an unknown subject (checked before any model work), the reference's face, the
+        selfie's face."""
+        if reference is None:
+            alone = probe()
+            return alone, None, self.run(subject_id, alone.bgr, None, pair_type, enrol)
+        reference_decoded = self._beside(reference)
+        probe_image, probe_error = _attempt(probe)
+        reference_image, reference_error = reference_decoded()
+        if probe_error is not None:
+            raise probe_error
+        if reference_error is not None:
+            raise reference_error
+        assert probe_image is not None and reference_image is not None
+        with self.app.db.read() as session:
+            subjects.get_subject(session, subject_id)
+        pair_type = pair_type or PairType.PHOTO_VS_PHOTO
+        portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO
+        what = "ID portrait" if portrait else "reference photo"
+        ref_bgr = reference_image.bgr
+        reference_template = self._beside(lambda: self.matcher.template(ref_bgr, portrait=portrait, what=what))
+        probe_template, probe_error = _attempt(lambda: self.matcher.template(probe_image.bgr, what="selfie"))
+        ref_template, reference_error = reference_template()
+        if reference_error is not None:
+            raise reference_error
+        if probe_error is not None:
+            raise probe_error
+        assert probe_template is not None and ref_template is not None
+        self.refuse_document_portrait(probe_image.bgr, probe_template)
+        return probe_image, reference_image, self.finish(subject_id, ref_template, probe_template, pair_type, enrol)
+
     def run(
         self,
         subject_id: str,
@@ -263,6 +339,7 @@ class FaceFlow:
             same_id_templates=same_id,
             same_face_threshold=same_face,
             different_face_threshold=different_face,
+            candidates=candidates,
         )
         return findings, known
 

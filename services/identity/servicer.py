@@ -82,14 +82,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
         def work() -> tuple[DecodedImage, DecodedImage | None, MatchRun]:
             # On the worker pool, in one hop: decoding a large photo takes up to ~0.1 s and
             # must not stall the event loop. Bad images are refused before any model work.
-            probe = self.decode(request.probe.content, "probe.content")
-            reference = (
-                self.decode(request.reference.content, "reference.content") if request.reference.content else None
+            return self.faces.run_images(
+                subject_id,
+                lambda: self.decode(request.probe.content, "probe.content"),
+                (lambda: self.decode(request.reference.content, "reference.content"))
+                if request.reference.content
+                else None,
+                pair_type,
+                not request.skip_enrolment,
             )
-            run = self.faces.run(
-                subject_id, probe.bgr, reference.bgr if reference else None, pair_type, not request.skip_enrolment
-            )
-            return probe, reference, run
 
         probe, reference, run = await self.offload(work)
         inputs = [("selfie", request.probe.content, probe.media_type)]

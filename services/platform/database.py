@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, Executable, Row, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, Executable, Row, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.platform.migrations_head import head_revisions
 from services.platform.private_files import private_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -59,7 +58,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
@@ -67,8 +72,23 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+def at_head(engine: Engine) -> bool:
+    """Whether the database's Alembic version is the migrations' head already."""
+    try:
+        with engine.connect() as conn:
+            stored = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except SQLAlchemyError:  # no version table yet: a new database
+        return False
+    return bool(stored) and stored == set(head_revisions())
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to `revision` (idempotent)."""
+    """Upgrade the database to `revision` (idempotent). A database at head already is left
+    as it is without loading Alembic (about 0.25 s of a restart)."""
+    if revision == "head" and at_head(engine):
+        return
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 

@@ -71,7 +71,8 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         RedactingJsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "asctime": "time"}
+            "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"levelname": "level", "asctime": "time", "process": "pid"},
         )
     )
     handler.addFilter(RedactingFilter())

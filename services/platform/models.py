@@ -97,7 +97,7 @@ class FaceTemplateRow(Base):
     model_version: Mapped[str] = mapped_column(String(80))
     blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"))
     id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # SharedIndex's catch-up (migration 0011)
 
 
 class VerificationRow(Base):

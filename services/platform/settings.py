@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = 64 * 1024 * 1024
     # Worker threads for CPU-bound model calls.
     worker_threads: int = 4
+    # Threads one model inference uses (OpenVINO); 1 serves more calls per core, since a
+    # face call's two images already run side by side.
+    inference_threads: int = 1
     # Admission control of heavy RPCs (those whose requests carry images): per lane
     # (face, document, liveness, ...) this many calls run and this many wait; beyond
     # that a call is refused at once with RESOURCE_EXHAUSTED (RATE_LIMITED + RetryInfo).
@@ -41,6 +44,11 @@ class Settings(BaseSettings):
     admission_lanes: str = ""
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_seconds: float = 20.0
+    # Server processes sharing the port (SO_REUSEPORT), each with its own models and
+    # GIL, over the one database; 1 = this process serves alone (services/supervisor.py).
+    workers: int = 1
+    # Set by the supervisor in each worker process it starts (0, 1, ...); -1 = not a worker.
+    worker_index: int = -1
 
     # --- TLS (off by default; embedded mode listens on loopback only) ---
     tls_cert_file: Path | None = None

@@ -42,6 +42,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
+from services.app import REVERIFY_ENGINE
 from services.platform.private_files import private_dir, private_file
 from services.reverify import campaigns
 from services.reverify import policy as pol
@@ -60,20 +61,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sellerverify.reverify")
 
-ENGINE = "reverify_engine"
+ENGINE = REVERIFY_ENGINE
 SCHEDULE_ID = "sellerverify-annual-planning"
 
 
 def policy_from(settings: Any) -> pol.Policy:
     """The re-verification policy the settings describe."""
-    return pol.Policy(
-        period_years=settings.reverify_period_years,
-        id_expiry_notice_days=settings.reverify_id_expiry_notice_days,
-        deadline_seconds=settings.reverify_deadline_seconds,
-        remind_after_seconds=tuple(settings.reverify_remind_after_seconds),
-        time_zone=settings.default_time_zone,
-        batch_size=settings.reverify_batch_size,
-    )
+    return pol.from_settings(settings)
 
 
 def temporal_binary() -> Path:
@@ -106,7 +100,8 @@ def free_port() -> int:
 class DevServer:
     """The Temporal dev server as a child process on loopback, state in a SQLite file."""
 
-    def __init__(self, db_file: Path, port: int = 0, log_file: Path | None = None) -> None:
+    def __init__(self, db_file: Path, port: int = 0, log_file: Path | None = None, nice: int = 0) -> None:
+        self.nice = nice  # run it at a lower CPU priority (the supervisor of worker processes does)
         self.db_file = db_file
         self.port = port or free_port()
         self.log_file = log_file or db_file.with_suffix(".log")
@@ -117,6 +112,34 @@ class DevServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
+        """Start the dev server and wait (blocking) until it listens."""
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while not self._listening(deadline, timeout):
+            time.sleep(0.05)
+
+    async def start_async(self, timeout: float = 60.0) -> None:
+        """Start the dev server from the event loop's thread and wait without blocking the
+        loop: the services (health included) keep answering while it boots (1-2 s)."""
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while not await asyncio.get_running_loop().run_in_executor(None, self._listening, deadline, timeout):
+            await asyncio.sleep(0.05)
+
+    def _listening(self, deadline: float, timeout: float) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the Temporal dev server exited ({self.process.returncode}); see {self.log_file}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Temporal dev server did not listen on {self.address} within {timeout} s")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def launch(self) -> None:
+        """Start the dev server process (returns at once)."""
         # Workflow state names subjects: owner-only, like the suite's own database. The dev
         # server creates its SQLite file itself (a pre-created empty one is taken for an
         # initialised database), so it runs under an owner-only umask.
@@ -140,20 +163,13 @@ class DevServer:
             "--log-level",
             "warn",
         ]
+        nice = shutil.which("nice") if self.nice else None
+        if nice:
+            cmd = [nice, "-n", str(self.nice), *cmd]
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
                 _die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, umask=0o077
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Temporal dev server exited ({self.process.returncode}); see {self.log_file}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the Temporal dev server did not listen on {self.address} within {timeout} s")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -242,7 +258,7 @@ class Engine:
             self.dev = DevServer(s.data_dir / "temporal.db", s.temporal_port)
             # Started from the event loop's thread, which lives as long as the process serves:
             # the child's parent-death signal is tied to the thread that started it.
-            self.dev.start()
+            await self.dev.start_async()
         if not self.address:
             raise RuntimeError("SELLERVERIFY_TEMPORAL_ADDRESS is required with SELLERVERIFY_REVERIFY_ENGINE=remote")
         self.client = await connect(self.address, s.temporal_namespace)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DAY = 86_400
@@ -36,6 +37,18 @@ class Policy:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+
+def from_settings(settings: Any) -> Policy:
+    """The re-verification policy the settings describe."""
+    return Policy(
+        period_years=settings.reverify_period_years,
+        id_expiry_notice_days=settings.reverify_id_expiry_notice_days,
+        deadline_seconds=settings.reverify_deadline_seconds,
+        remind_after_seconds=tuple(settings.reverify_remind_after_seconds),
+        time_zone=settings.default_time_zone,
+        batch_size=settings.reverify_batch_size,
+    )
 
 
 def add_years(day: date, years: int) -> date:

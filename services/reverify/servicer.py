@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import grpc
 from sellerverify.v1 import common_pb2
@@ -11,7 +12,7 @@ from sellerverify.v1 import reverify_pb2 as pb
 from sellerverify.v1 import reverify_pb2_grpc as pb_grpc
 from sqlalchemy.orm import Session
 
-from services.app import App
+from services.app import REVERIFY_ENGINE, App
 from services.core.errors import invalid
 from services.core.reasons import Reason
 from services.identity.convert import STATUS_TO_PB
@@ -20,7 +21,10 @@ from services.platform.models import CampaignRow, CampaignTaskRow, DocumentRow, 
 from services.platform.records_pb import VERDICT_TO_PB, reason_to_pb
 from services.platform.servicer_base import ServicerBase, require, ts
 from services.reverify import campaigns, enterprises
-from services.reverify import engine as rv_engine
+from services.reverify import policy as rv_policy
+
+if TYPE_CHECKING:  # the engine (and Temporal's SDK) loads after the server is serving
+    from services.reverify import engine as rv_engine
 
 SERVICE = "sellerverify.v1.ReverifyService"
 ROLE_TO_PB = {
@@ -99,7 +103,7 @@ class ReverifyServicer(pb_grpc.ReverifyServiceServicer, ServicerBase):
 
     def __init__(self, app: App) -> None:
         super().__init__(app)
-        self.policy = rv_engine.policy_from(app.settings)
+        self.policy = rv_policy.from_settings(app.settings)
 
     # ------------------------------------------------------------ helpers
 
@@ -151,7 +155,7 @@ class ReverifyServicer(pb_grpc.ReverifyServiceServicer, ServicerBase):
         )
 
     def _engine(self) -> rv_engine.Engine | None:
-        engine: rv_engine.Engine | None = self.app.loaded(rv_engine.ENGINE)
+        engine: rv_engine.Engine | None = self.app.loaded(REVERIFY_ENGINE)
         return engine
 
     def _wake(self, campaign_id: str, start: bool = False) -> None:

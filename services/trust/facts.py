@@ -41,7 +41,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _is_licence(row: VerificationRow) -> bool:
+def _is_licence(row: Any) -> bool:
     return any(isinstance(c, dict) and c.get("detail") == LICENCE_KIND for c in row.checks or [])
 
 
@@ -56,8 +56,17 @@ def subject_facts(session: Session, subject_id: str) -> dict[str, Any] | None:
     if subject is None:
         return None
     latest: dict[str, dict[str, Any]] = {}
-    rows = session.scalars(
-        select(VerificationRow)
+    # Only the columns the facts use: this runs in every writing transaction of the
+    # subject (snapshots.py), and whole rows carry the sealed responses.
+    rows = session.execute(
+        select(
+            VerificationRow.id,
+            VerificationRow.kind,
+            VerificationRow.verdict,
+            VerificationRow.reasons,
+            VerificationRow.checks,
+            VerificationRow.created_at,
+        )
         .where(VerificationRow.subject_id == subject_id, VerificationRow.kind.in_(CHECK_KINDS))
         .order_by(VerificationRow.created_at.desc())
     )
@@ -72,8 +81,10 @@ def subject_facts(session: Session, subject_id: str) -> dict[str, Any] | None:
         }
     cases: dict[str, list[Any]] = {"open": [], "approved": [], "rejected": []}
     approved_verifications: list[str] = []
-    for case in session.scalars(
-        select(ReviewCaseRow).where(ReviewCaseRow.subject_id == subject_id).order_by(ReviewCaseRow.opened_at)
+    for case in session.execute(
+        select(ReviewCaseRow.id, ReviewCaseRow.state, ReviewCaseRow.kind, ReviewCaseRow.verification_ids)
+        .where(ReviewCaseRow.subject_id == subject_id)
+        .order_by(ReviewCaseRow.opened_at)
     ):
         if case.state == "open":
             cases["open"].append(case.id)

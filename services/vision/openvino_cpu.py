@@ -21,7 +21,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-THREADS = 2
+# Threads one inference uses. One: a call's two images run side by side on two worker
+# threads instead (services/identity/face_flow.py), and with several calls in flight each
+# inference keeps one core busy without the hand-offs and spin-waits of a two-thread
+# team. Set by `set_inference_threads` (SELLERVERIFY_INFERENCE_THREADS) before the first
+# model compiles.
+THREADS = 1
+
+
+def set_inference_threads(threads: int) -> None:
+    """Threads per inference for models compiled from now on (1 or more)."""
+    global THREADS
+    THREADS = max(1, int(threads))
 
 
 # Where prepared graphs and OpenVINO's compiled blobs are kept between runs (None: not
@@ -93,11 +104,21 @@ def read(onnx_bytes: bytes) -> Any:
 class CompiledCpu:
     """A model compiled for the CPU, for low latency, with a request per calling thread."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, one_at_a_time: bool = False) -> None:
+        """`one_at_a_time`: inferences of this model never overlap (see YuNet's dynamic-shape
+        model: two threads inferring it at once hung a server, intermittently, under load)."""
+        self._serial = threading.Lock() if one_at_a_time else None
         self._compiled = _core().compile_model(
             model,
             "CPU",
-            {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": THREADS},
+            {
+                "INFERENCE_PRECISION_HINT": "f32",
+                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_NUM_THREADS": THREADS,
+                # Never pin to cores: several worker processes (SELLERVERIFY_WORKERS) and
+                # concurrent requests would all pin to the same first cores.
+                "ENABLE_CPU_PINNING": False,
+            },
         )
         self.outputs = list(self._compiled.outputs)
         _owner_only_cache()
@@ -108,4 +129,7 @@ class CompiledCpu:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        return request.infer({0: tensor})
+        if self._serial is None:
+            return request.infer({0: tensor})
+        with self._serial:
+            return request.infer({0: tensor})

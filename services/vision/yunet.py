@@ -60,7 +60,11 @@ class YuNet:
             # The image goes in as it is (uint8, height x width x BGR); the graph converts.
             steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
             steps.input().model().set_layout(ov.Layout("NCHW"))
-            return CompiledCpu(steps.build())
+            # The any-size model's requests reshape their input tensors on every call; two
+            # of them inferring at once from two threads deadlocked inside OpenVINO (seen
+            # 3 times in a loaded server, never in isolation), so they take turns. The
+            # fixed-shape models run concurrently.
+            return CompiledCpu(steps.build(), one_at_a_time=shape is None)
 
         # Any size; plus the sizes of camera frames and of photos scaled to the working
         # size, compiled for their fixed shape (7.0 -> 6.3 ms at 640x640).

@@ -15,6 +15,7 @@ from sellerverify.v1 import common_pb2, identity_pb2
 from sqlalchemy import update
 
 from services.identity.face_flow import FaceFlow
+from services.identity.face_match import PairType
 from services.platform.models import BlobRow, SubjectRow
 from services.platform.records import utcnow
 from services.vision.faces import default_engine
@@ -100,3 +101,45 @@ def test_the_same_photo_sent_again_is_not_enrolled_again_but_another_photo_is(sq
         )
         assert again.decision == common_pb2.MATCH_DECISION_MATCH
         assert templates(sid) == 2
+
+
+def test_two_images_side_by_side_give_the_one_at_a_time_answer_and_errors_in_its_order(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    """MatchFace works on its two images side by side (services/identity/face_flow.py
+    `run_images`): the score is the one a one-image-after-the-other comparison gives, and
+    which error a call gets does not depend on which image finished first."""
+    from services.core.images import decode_image
+
+    photo, selfie = PHOTO.read_bytes(), SELFIE.read_bytes()
+    garbage = b"\xff\xd8\xff" + bytes(2000)
+    faceless = _jpeg(cv2.imread(str(PHOTO))[:60, :60].repeat(8, axis=0).repeat(8, axis=1))
+    flow = FaceFlow.shared(sqlite_server.app)
+    expected = flow.matcher.compare(decode_image(photo).bgr, decode_image(selfie).bgr, PairType.PHOTO_VS_PHOTO)
+
+    def match(client, sid: str, probe: bytes, reference: bytes):  # type: ignore[no-untyped-def]
+        return client.identity.MatchFace(
+            identity_pb2.MatchFaceRequest(
+                subject_id=sid, probe=common_pb2.Image(content=probe), reference=common_pb2.Image(content=reference)
+            )
+        )
+
+    def refusal(client, sid: str, probe: bytes, reference: bytes) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+        with pytest.raises(SellerVerifyError) as err:
+            match(client, sid, probe, reference)
+        field = err.value.violations[0].field if err.value.violations else ""
+        return err.value.reason, field if field.endswith(".content") else str(err.value)
+
+    with sqlite_server.client() as client:
+        sid = client.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"side-{uuid.uuid4().hex[:10]}")
+        ).subject.subject_id
+        reply = match(client, sid, selfie, photo)
+        assert reply.similarity == pytest.approx(expected.similarity, abs=1e-5)
+        assert refusal(client, sid, garbage, garbage)[1] == "probe.content"  # the selfie's first
+        assert refusal(client, sid, selfie, garbage)[1] == "reference.content"
+        # An unknown subject is refused after the images decode and before any model work.
+        assert refusal(client, "no-such-subject", selfie, photo)[0] == "SUBJECT_NOT_FOUND"
+        # Both faces unusable: the reference's problem is reported, as before.
+        reason, message = refusal(client, sid, faceless, faceless)
+        assert reason == "NO_FACE" and "reference photo" in message
+        reason, message = refusal(client, sid, faceless, photo)
+        assert reason == "NO_FACE" and "selfie" in message

@@ -62,3 +62,20 @@ def test_ownership_migration_attributes_existing_subjects_from_the_audit_trail(t
         owners = dict(conn.execute(text("SELECT id, owner_client_id FROM subjects")).all())
     assert owners == {"s-audited": "shop-a", "s-unknown": None}
     engine.dispose()
+
+
+def test_a_restart_skips_alembic_only_when_the_database_is_at_head(tmp_path: Path) -> None:
+    """`migrate` reads the head from the migration files itself (a restart then needs no
+    Alembic import); it must agree with Alembic, and an older database is still upgraded."""
+    from services.platform.database import at_head
+    from services.platform.migrations_head import head_revisions
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'sv.db'}")
+    assert head_revisions() == set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    assert not at_head(engine)  # no version table yet
+    migrate(engine, "0010")
+    assert not at_head(engine)
+    migrate(engine)
+    assert at_head(engine)
+    assert "ix_face_templates_created_at" in {i["name"] for i in inspect(engine).get_indexes("face_templates")}
+    engine.dispose()
