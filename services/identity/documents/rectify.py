@@ -345,15 +345,18 @@ def _keeps_shape(best: tuple[np.ndarray, float, int], aspect: float | None) -> b
     return aspect is None or best[2] == 0 or keeps_aspect(best[0], aspect)
 
 
-def _rank(candidate: tuple[np.ndarray, float, int], aspect: float | None) -> tuple[bool, bool, float]:
+def _rank(candidate: tuple[np.ndarray, float, int], aspect: float | None) -> tuple[bool, bool, float, float]:
     """How candidates are preferred: with a known aspect, one that can be the whole
     document, then one inside the picture (a screenshot's card may reach the border, but a
     quad that runs off into a printed page around the card only keeps its shape by chance),
-    then the larger. Without an aspect only the area counts, as it always did."""
-    _, area, on_border = candidate
+    then, on the border, the one closer to the document's shape (a strip of app background
+    between a title bar and the card keeps the shape within tolerance, less closely), then
+    the larger. Without an aspect only the area counts, as it always did."""
+    quad, area, on_border = candidate
     if aspect is None:
-        return (True, True, area)
-    return (_keeps_shape(candidate, aspect), on_border == 0, area)
+        return (True, True, 0.0, area)
+    closeness = -round(abs(_aspect(quad) / aspect - 1.0), 2) if on_border else 0.0
+    return (_keeps_shape(candidate, aspect), on_border == 0, closeness, area)
 
 
 def _better(
