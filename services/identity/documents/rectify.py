@@ -477,6 +477,8 @@ LINES = 48
 SEGMENT_MIN = 60
 SIDE_COVER = 0.4
 SNAP = 8  # px either side of a segment where its line is looked for
+EDGES_MAX = 24  # the longest edges kept for quads
+QUADS_MAX = 80  # the largest quads judged
 _STRETCH = 12  # px per stretch of a line judged on its own
 
 
@@ -597,61 +599,61 @@ def _edges_on(lab: np.ndarray, rho: float, theta: float) -> list[_Edge]:
     return out
 
 
-def _meet(a: _Edge, b: _Edge) -> np.ndarray | None:
-    m = np.array([[np.cos(a.theta), np.sin(a.theta)], [np.cos(b.theta), np.sin(b.theta)]], np.float64)
-    if abs(np.linalg.det(m)) < 0.2:
-        return None
-    return np.linalg.solve(m, np.array([a.rho, b.rho])).astype(np.float32)
-
-
-def _covers(edge: _Edge, p: np.ndarray, q: np.ndarray) -> bool:
-    t0, t1 = sorted((edge.t_of(p), edge.t_of(q)))
-    overlap = min(t1, edge.t1) - max(t0, edge.t0)
-    return overlap >= SIDE_COVER * max(1.0, t1 - t0)
-
-
 def _line_candidates(gray: np.ndarray, small: np.ndarray, lab: np.ndarray, min_area: float) -> list[np.ndarray]:
     """Quads bounded by four straight edges (the picture's border may stand for up to two),
-    each side covered by its edge, the document on each edge's inner side."""
+    each side covered by its edge, the document on each edge's inner side; the largest
+    QUADS_MAX of them. Worked out for all edge pairs at once (a printed page gives dozens
+    of edges, and quads go with the fourth power of their number)."""
     h, w = gray.shape
-    edges = [e for rho, theta in _hough_lines(gray, small, lab) for e in _edges_on(lab, rho, theta)]
+    found = [e for rho, theta in _hough_lines(gray, small, lab) for e in _edges_on(lab, rho, theta)]
+    found = sorted(found, key=lambda e: e.t1 - e.t0, reverse=True)[:EDGES_MAX]
     # The picture's border, for a document that fills the frame across (a screenshot).
     span = float(h + w)
-    edges += [
-        _Edge(0.0, np.pi, 1.0, -span, span),  # x = 0 (theta pi: normal -x points out)
+    found += [
+        _Edge(0.0, np.pi, 1.0, -span, span),  # x = 0 (theta pi: the normal -x points out)
         _Edge(float(w - 1), 0.0, 1.0, -span, span),
         _Edge(0.0, 3 * np.pi / 2, 1.0, -span, span),  # y = 0
         _Edge(float(h - 1), np.pi / 2, 1.0, -span, span),
     ]
+    rho = np.array([e.rho for e in found])
+    cos, sin = np.cos([e.theta for e in found]), np.sin([e.theta for e in found])
+    t0, t1 = np.array([e.t0 for e in found]), np.array([e.t1 for e in found])
+    normal = np.array([e.out for e in found])[:, None] * np.stack([cos, sin], axis=1)  # outward
+    dots = normal @ normal.T
+    det = cos[:, None] * sin[None, :] - sin[:, None] * cos[None, :]
+    safe = np.where(np.abs(det) < 0.2, np.nan, det)
+    meet_x = (rho[:, None] * sin[None, :] - sin[:, None] * rho[None, :]) / safe
+    meet_y = (cos[:, None] * rho[None, :] - rho[:, None] * cos[None, :]) / safe
+    pa, pb = np.nonzero(np.triu(dots < -np.cos(np.radians(25)), 1))  # opposite sides
+    p, q = np.triu_indices(len(pa), 1)
+    a, b, c, d = pa[p], pb[p], pa[q], pb[q]
+    keep = np.abs(dots[a, c]) < np.cos(np.radians(50))  # the two pairs run across each other
+    a, b, c, d = a[keep], b[keep], c[keep], d[keep]
+    sides = np.stack([d, c, b, a], axis=1)  # the edge ending at corner k: corner k-1 -> k
+    firsts, seconds = np.stack([a, c, b, d], axis=1), np.stack([c, b, d, a], axis=1)
+    quads = np.stack([meet_x[firsts, seconds], meet_y[firsts, seconds]], axis=2)  # (N, 4, 2)
+    ok = ~np.isnan(quads).any(axis=(1, 2))
+    ok &= (quads[..., 0] >= -2).all(axis=1) & (quads[..., 0] <= w + 1).all(axis=1)
+    ok &= (quads[..., 1] >= -2).all(axis=1) & (quads[..., 1] <= h + 1).all(axis=1)
+    quads, sides = quads[ok], sides[ok]
+    nxt = np.roll(quads, -1, axis=1)
+    area = 0.5 * np.abs((quads[..., 0] * nxt[..., 1] - nxt[..., 0] * quads[..., 1]).sum(axis=1))
+    edge_vec = nxt - quads
+    turn = edge_vec[..., 0] * np.roll(edge_vec, -1, axis=1)[..., 1] - edge_vec[..., 1] * np.roll(edge_vec, -1, axis=1)[..., 0]
+    convex = (turn > 0).all(axis=1) | (turn < 0).all(axis=1)
+    # Side k runs from corner k-1 to corner k, along edge sides[:, k].
+    start, end = np.roll(quads, 1, axis=1), quads
+    centre = quads.mean(axis=1, keepdims=True)
+    towards = ((centre - (start + end) / 2) * normal[sides]).sum(axis=2)
+    inner = (towards <= 0).all(axis=1)  # the document on each edge's inner side
 
-    def outward(e: _Edge) -> np.ndarray:
-        return e.out * np.array([np.cos(e.theta), np.sin(e.theta)], np.float32)
+    def along(pts: np.ndarray) -> np.ndarray:
+        return -pts[..., 0] * sin[sides] + pts[..., 1] * cos[sides]
 
-    pairs = []
-    for i, a in enumerate(edges):
-        for b in edges[i + 1 :]:
-            na, nb = outward(a), outward(b)
-            if float(np.dot(na, nb)) > -np.cos(np.radians(25)):
-                continue  # not opposite sides
-            gap = abs(a.rho * a.out - b.rho * b.out) if abs(a.theta - b.theta) < 1e-6 else None
-            pairs.append((a, b, gap))
-    out: list[np.ndarray] = []
-    for i, (a, b, _) in enumerate(pairs):
-        for c, d, _ in pairs[i + 1 :]:
-            if abs(float(np.dot(outward(a), outward(c)))) > np.cos(np.radians(50)):
-                continue  # the two pairs must run across each other
-            corners = [_meet(a, c), _meet(c, b), _meet(b, d), _meet(d, a)]
-            if any(k is None for k in corners):
-                continue
-            quad = np.stack([k for k in corners if k is not None])
-            if (quad[:, 0] < -2).any() or (quad[:, 0] > w + 1).any() or (quad[:, 1] < -2).any() or (quad[:, 1] > h + 1).any():
-                continue
-            if cv2.contourArea(quad.reshape(-1, 1, 2)) < min_area or not cv2.isContourConvex(quad.reshape(-1, 1, 2)):
-                continue
-            centre = quad.mean(axis=0)
-            sides = ((a, quad[3], quad[0]), (c, quad[0], quad[1]), (b, quad[1], quad[2]), (d, quad[2], quad[3]))
-            if any(float(np.dot(centre - (p + q) / 2, outward(e))) > 0 for e, p, q in sides):
-                continue  # the document on an edge's outer side
-            if all(_covers(e, p, q) for e, p, q in sides):
-                out.append(quad)
-    return out
+    ta, tb = along(start), along(end)
+    lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
+    overlap = np.minimum(hi, t1[sides]) - np.maximum(lo, t0[sides])
+    covered = (overlap >= SIDE_COVER * np.maximum(1.0, hi - lo)).all(axis=1)
+    good = (area >= min_area) & convex & inner & covered
+    order = np.argsort(-area[good])[:QUADS_MAX]
+    return [quad.astype(np.float32) for quad in quads[good][order]]
