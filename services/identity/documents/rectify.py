@@ -629,7 +629,7 @@ def _line_candidates(gray: np.ndarray, small: np.ndarray, lab: np.ndarray, min_a
     a, b, c, d = pa[p], pb[p], pa[q], pb[q]
     keep = np.abs(dots[a, c]) < np.cos(np.radians(50))  # the two pairs run across each other
     a, b, c, d = a[keep], b[keep], c[keep], d[keep]
-    sides = np.stack([d, c, b, a], axis=1)  # the edge ending at corner k: corner k-1 -> k
+    sides = np.stack([a, c, b, d], axis=1)  # the edge of side k, from corner k-1 to corner k
     firsts, seconds = np.stack([a, c, b, d], axis=1), np.stack([c, b, d, a], axis=1)
     quads = np.stack([meet_x[firsts, seconds], meet_y[firsts, seconds]], axis=2)  # (N, 4, 2)
     ok = ~np.isnan(quads).any(axis=(1, 2))
