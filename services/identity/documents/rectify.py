@@ -506,7 +506,6 @@ def _hough_lines(gray: np.ndarray, colour: np.ndarray, colour_lab: np.ndarray) -
     print closed away (a light card on a light grey app background differs in hue more
     than in grey) and in the texture (where a plain card meets a printed page or stone),
     strongest first."""
-    h, w = gray.shape
     closed = cv2.morphologyEx(colour, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     detail = cv2.absdiff(gray, cv2.GaussianBlur(gray, (0, 0), 2.0)).astype(np.float32)
     texture = cv2.blur(detail, (9, 9))
@@ -639,7 +638,10 @@ def _line_candidates(gray: np.ndarray, small: np.ndarray, lab: np.ndarray, min_a
     nxt = np.roll(quads, -1, axis=1)
     area = 0.5 * np.abs((quads[..., 0] * nxt[..., 1] - nxt[..., 0] * quads[..., 1]).sum(axis=1))
     edge_vec = nxt - quads
-    turn = edge_vec[..., 0] * np.roll(edge_vec, -1, axis=1)[..., 1] - edge_vec[..., 1] * np.roll(edge_vec, -1, axis=1)[..., 0]
+    turn = (
+        edge_vec[..., 0] * np.roll(edge_vec, -1, axis=1)[..., 1]
+        - edge_vec[..., 1] * np.roll(edge_vec, -1, axis=1)[..., 0]
+    )
     convex = (turn > 0).all(axis=1) | (turn < 0).all(axis=1)
     # Side k runs from corner k-1 to corner k, along edge sides[:, k].
     start, end = np.roll(quads, 1, axis=1), quads

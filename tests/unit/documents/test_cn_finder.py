@@ -32,9 +32,7 @@ def _captured(style: str, tier: str, i: int, side: str) -> Capture:
 
 def _corner_error(found: np.ndarray, truth: np.ndarray) -> float:
     """The largest corner distance, over the ways of matching the two quads' corners."""
-    return min(
-        float(np.abs(np.roll(t, k, axis=0) - found).max()) for t in (truth, truth[::-1]) for k in range(4)
-    )
+    return min(float(np.abs(np.roll(t, k, axis=0) - found).max()) for t in (truth, truth[::-1]) for k in range(4))
 
 
 # Each was refused (NO_DOCUMENT_FOUND, DOCUMENT_CUT_OFF) or found far off (the whole frame,
