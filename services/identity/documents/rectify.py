@@ -306,9 +306,9 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04, aspect: float | N
         return _best(candidates, lab, glyphs, frame_is_doc, lenient, bands, aspect)
 
     best = pick([first], lenient=True) if first is not None else None
-    if best is None or _rank(best, aspect)[:2] != (True, True):
+    if not _settled(best, aspect):
         best = _better(best, pick(_candidates(small, gray, min_area)), aspect)
-    if bands and (best is None or _rank(best, aspect)[:2] != (True, True)):
+    if bands and not _settled(best, aspect):
         # No closed outline: the document's sides as straight edges (a light card on a
         # printed page or under an app's title bar, where regions merge with the background).
         best = _better(best, pick(_line_candidates(gray, small, lab, min_area)), aspect)
@@ -345,18 +345,34 @@ def _keeps_shape(best: tuple[np.ndarray, float, int], aspect: float | None) -> b
     return aspect is None or best[2] == 0 or keeps_aspect(best[0], aspect)
 
 
-def _rank(candidate: tuple[np.ndarray, float, int], aspect: float | None) -> tuple[bool, bool, float, float]:
+# An outline inside the picture is near the document's shape within this share (perspective
+# bends it; the portrait on an ID card, 1.24 against 1.585, is not).
+NEAR_ASPECT = 0.18
+
+
+def _rank(candidate: tuple[np.ndarray, float, int], aspect: float | None) -> tuple[bool, bool, bool, float, float]:
     """How candidates are preferred: with a known aspect, one that can be the whole
-    document, then one inside the picture (a screenshot's card may reach the border, but a
-    quad that runs off into a printed page around the card only keeps its shape by chance),
-    then, on the border, the one closer to the document's shape (a strip of app background
-    between a title bar and the card keeps the shape within tolerance, less closely), then
-    the larger. Without an aspect only the area counts, as it always did."""
+    document, then one near the document's shape (not the portrait on it), then one inside
+    the picture (a screenshot's card may reach the border, but a quad that runs off into a
+    printed page around the card only keeps its shape by chance), then, on the border, the
+    one closer to the document's shape (a strip of app background between a title bar and
+    the card keeps the shape within tolerance, less closely), then the larger. Without an
+    aspect only the area counts, as it always did."""
     quad, area, on_border = candidate
     if aspect is None:
-        return (True, True, 0.0, area)
-    closeness = -round(abs(_aspect(quad) / aspect - 1.0), 2) if on_border else 0.0
-    return (_keeps_shape(candidate, aspect), on_border == 0, closeness, area)
+        return (True, True, True, 0.0, area)
+    off = abs(_aspect(quad) / aspect - 1.0)
+    closeness = -round(off, 2) if on_border else 0.0
+    return (_keeps_shape(candidate, aspect), off <= NEAR_ASPECT, on_border == 0, closeness, area)
+
+
+def _settled(best: tuple[np.ndarray, float, int] | None, aspect: float | None) -> bool:
+    """Whether no later cue can give a better candidate: one inside the picture with the
+    document's shape, or on its border within 2% of that shape."""
+    if best is None:
+        return False
+    keeps, near, inside, closeness, _ = _rank(best, aspect)
+    return keeps and near and (inside or closeness >= -0.02)
 
 
 def _better(
@@ -366,7 +382,7 @@ def _better(
     old one); the old one was found by the finder's earlier, preferred cues."""
     if new is None:
         return old
-    if old is None or _rank(new, aspect)[:2] > _rank(old, aspect)[:2]:
+    if old is None or _rank(new, aspect)[:3] > _rank(old, aspect)[:3]:
         return new
     return old
 
