@@ -173,7 +173,7 @@ def test_a_back_alone_without_a_front_on_file_says_so(sqlite_server) -> None:  #
     assert err.value.reason == "FRONT_NOT_ON_FILE" and "front" in err.value.message
 
 
-@pytest.mark.parametrize("style", ["full_frame"])
+@pytest.mark.parametrize("style", ["full_frame", "textured", "phone"])
 def test_a_card_that_fills_the_frame_is_read(sqlite_server, style: str) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(21)
     portrait = id_portrait(cv2.imread(str(SELLER_PHOTO)), default_engine())

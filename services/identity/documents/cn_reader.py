@@ -14,7 +14,7 @@ import numpy as np
 
 from services.core.errors import invalid
 from services.core.reasons import Reason
-from services.identity.documents import cn_id
+from services.identity.documents import cn_id, cn_labels
 from services.identity.documents.cn_layout import BACK, CARD_H, CARD_W, FRONT, PORTRAIT
 from services.identity.documents.doc_quality import check_glare, gate
 from services.identity.documents.model import DocField, DocumentKind, DocumentResult, FieldStatus
@@ -23,6 +23,8 @@ from services.identity.documents.rectify import box_to_image, warp
 from services.vision import ppocr
 from services.vision.faces import FaceEngine
 from services.vision.ppocr import LineText, TextLineRecogniser
+
+Boxes = dict[str, tuple[int, int, int, int]]
 
 # Below this OCR confidence a disagreement between fields goes to review, not to FAIL.
 CONFIDENT = 0.80
@@ -139,14 +141,16 @@ def _plausible_name(name: str) -> bool:
     return 2 <= len(name) <= 6
 
 
-def _read_name_tesseract(card: np.ndarray, first: Reading, ocr: Tesseract | TesserocrEngine) -> tuple[str, float]:
+def _read_name_tesseract(
+    card: np.ndarray, first: Reading, ocr: Tesseract | TesserocrEngine, boxes: Boxes = FRONT
+) -> tuple[str, float]:
     """The name and its confidence by Tesseract alone (the fallback when the PP-OCR model
     is not installed); a doubtful first reading gets a second pass at another scale and the
     more confident plausible reading wins."""
     name = _name_from(first.text)
     if _plausible_name(name) and first.confidence >= NAME_REREAD_CONF:
         return name, first.confidence
-    image = line_image(_crop(card, FRONT["name"]), *NAME_LINE_2)
+    image = line_image(_crop(card, boxes["name"]), *NAME_LINE_2)
     if image is None:
         return name, first.confidence
     second = ocr.read([Region("name", image, raw_line=True)], "chi_sim", 13, None)["name"]
@@ -191,7 +195,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
-def _name_region(card: np.ndarray) -> tuple[np.ndarray, bool]:
+def _name_region(card: np.ndarray, boxes: Boxes = FRONT) -> tuple[np.ndarray, bool]:
     """The part of the card holding the name, and whether the print still runs off it.
 
     Normally the name field box. When the ink touches the box's top, bottom or left edge
@@ -199,14 +203,14 @@ def _name_region(card: np.ndarray) -> tuple[np.ndarray, bool]:
     于 made both PP-OCR crops read 于宇华 as 宇华 with confidence 0.97) the name is looked
     for in a window NAME_SEARCH px larger: the text row with the most ink, and in it the
     widest group of glyphs (the 姓名 label is a separate group, a gap to the left)."""
-    crop = _crop(card, FRONT["name"])
+    crop = _crop(card, boxes["name"])
     found = _ink_rows_cols(crop)
     if found is None:
         return crop, False
     _, (y0, y1, x0, _) = found
     if y0 > 0 and y1 < crop.shape[0] and x0 > 0:
         return crop, False
-    x, y, w, h = FRONT["name"]
+    x, y, w, h = boxes["name"]
     wy0, wx0 = max(0, y - NAME_SEARCH), max(0, x - NAME_SEARCH)
     window = card[wy0 : min(card.shape[0], y + h + NAME_SEARCH), wx0 : x + w]
     masked = _ink_mask(window)
@@ -242,10 +246,12 @@ def _name_region(card: np.ndarray) -> tuple[np.ndarray, bool]:
     return window[top:bottom, left:right], clipped
 
 
-def _pp_name_readings(card: np.ndarray, lines: TextLineRecogniser) -> tuple[list[tuple[str, float]], bool]:
+def _pp_name_readings(
+    card: np.ndarray, lines: TextLineRecogniser, boxes: Boxes = FRONT
+) -> tuple[list[tuple[str, float]], bool]:
     """PP-OCR's reading of each name crop, (name, weakest character's probability), and
     whether the name's print runs off the region found for it (then it is doubtful)."""
-    region, clipped = _name_region(card)
+    region, clipped = _name_region(card, boxes)
     out = []
     for vpad, hpad in NAME_CROPS:
         image = ink_crop(region, vpad, hpad)
@@ -312,10 +318,10 @@ def decide_name(pp: list[tuple[str, float]], tesseract: tuple[str, float]) -> Na
     return NameReading(tess, tess_conf, True)  # PP-OCR saw no name: Tesseract alone is not enough
 
 
-def _sex_region(card: np.ndarray) -> Region:
-    image = line_image(_crop(card, FRONT["sex"]), 48, 0.3, 0.3)
+def _sex_region(card: np.ndarray, boxes: Boxes = FRONT) -> Region:
+    image = line_image(_crop(card, boxes["sex"]), 48, 0.3, 0.3)
     if image is None:
-        return Region("sex", _crop(card, FRONT["sex"]), single_char=True)
+        return Region("sex", _crop(card, boxes["sex"]), single_char=True)
     return Region("sex", image, raw_line=True)
 
 
@@ -325,7 +331,7 @@ def _sex_from(text: str) -> str:
 
 
 def _read_sex(
-    card: np.ndarray, first: Reading, ocr: Tesseract | TesserocrEngine, pp: LineText | None = None
+    card: np.ndarray, first: Reading, ocr: Tesseract | TesserocrEngine, pp: LineText | None = None, boxes: Boxes = FRONT
 ) -> tuple[str, float]:
     """男 or 女 ("" when unread) and the confidence.
 
@@ -342,7 +348,7 @@ def _read_sex(
         return pp_sex, 0.0
     if sex:
         return sex, first.confidence
-    again = ocr.read([Region("sex", _crop(card, FRONT["sex"]), single_char=True)], "chi_sim", 10, None)["sex"]
+    again = ocr.read([Region("sex", _crop(card, boxes["sex"]), single_char=True)], "chi_sim", 10, None)["sex"]
     return _sex_from(again.text), again.confidence
 
 
@@ -351,7 +357,7 @@ def _digits(text: str) -> str:
 
 
 def _read_number(
-    card: np.ndarray, first: Reading, today: date, ocr: Tesseract | TesserocrEngine
+    card: np.ndarray, first: Reading, today: date, ocr: Tesseract | TesserocrEngine, boxes: Boxes = FRONT
 ) -> tuple[str, cn_id.IdNumberCheck, float]:
     """The citizen number as read, its check and the reading's confidence.
 
@@ -364,7 +370,7 @@ def _read_number(
     check = cn_id.validate(raw, today)
     if check.valid:
         return raw, check, first.confidence
-    crop = _crop(card, FRONT["citizen_number"])
+    crop = _crop(card, boxes["citizen_number"])
     image = line_image(crop, *NUMBER_LINE_2)
     regions = [Region("plain", crop)]
     if image is not None:
@@ -379,11 +385,11 @@ def _read_number(
     return raw, check, first.confidence
 
 
-def _birth_digits_line(card: np.ndarray) -> np.ndarray | None:
+def _birth_digits_line(card: np.ndarray, boxes: Boxes = FRONT) -> np.ndarray | None:
     """Year, month and day cut out of their boxes and set side by side on one line, a
     glyph apart: Tesseract drops or misreads lone one- and two-digit crops (a month of
     "1" came back empty) but reads them reliably as part of a longer line."""
-    parts = [line_image(_crop(card, FRONT[k]), BIRTH_GLYPH, 0.3, 0) for k in ("birth_year", "birth_month", "birth_day")]
+    parts = [line_image(_crop(card, boxes[k]), BIRTH_GLYPH, 0.3, 0) for k in ("birth_year", "birth_month", "birth_day")]
     if any(p is None for p in parts):
         return None
     height = max(p.shape[0] for p in parts if p is not None)
@@ -406,7 +412,7 @@ def _birth_from(text: str) -> date | None:
 
 
 def _read_birth(
-    card: np.ndarray, first: Reading, number_birth: date | None, ocr: Tesseract | TesserocrEngine
+    card: np.ndarray, first: Reading, number_birth: date | None, ocr: Tesseract | TesserocrEngine, boxes: Boxes = FRONT
 ) -> tuple[date | None, float, str]:
     """The printed birth date, its confidence and how it relates to the number's:
     "agrees", "mismatch" (both readings parse to the same other date, one of them
@@ -419,8 +425,8 @@ def _read_birth(
         return printed, first.confidence, "doubtful" if printed is None else "agrees"
     if printed == number_birth:
         return printed, first.confidence, "agrees"
-    x, y, _, h = FRONT["birth_year"]
-    row_end = FRONT["birth_day"][0] + FRONT["birth_day"][2] + 40  # past the 日 label
+    x, y, _, h = boxes["birth_year"]
+    row_end = boxes["birth_day"][0] + boxes["birth_day"][2] + 40  # past the 日 label
     image = line_image(card[y : y + h, x:row_end], 48, 0.3, 0.3)
     readings = [(printed, first.confidence)]
     if image is not None:
@@ -485,21 +491,25 @@ def read_cn_id(
         )
     t1 = time.perf_counter()
     result = DocumentResult(DocumentKind.CN_RESIDENT_ID, {})
+    # Field boxes that follow the printed labels (the layout's where none are found).
+    boxes = cn_labels.front_fields(card, lines, FRONT, PORTRAIT[0]).boxes
     back_card = None
+    back_boxes = BACK
     if back_bgr is not None:
         back_card, back_inverse = _rectified(back_bgr, "back")
         back_card, _ = _upright_back(back_card)
+        back_boxes = cn_labels.back_fields(back_card, lines, BACK).boxes
     # The OCR calls are independent: run them side by side (Tesseract is single-threaded here).
-    name_line = line_image(_crop(card, FRONT["name"]), *NAME_LINE)
-    number_line = line_image(_crop(card, FRONT["citizen_number"]), *NUMBER_LINE)
-    birth_line = _birth_digits_line(card)
+    name_line = line_image(_crop(card, boxes["name"]), *NAME_LINE)
+    number_line = line_image(_crop(card, boxes["citizen_number"]), *NUMBER_LINE)
+    birth_line = _birth_digits_line(card, boxes)
     jobs = {
         "chi": (
             [
-                Region("name", name_line if name_line is not None else _crop(card, FRONT["name"]), raw_line=True),
-                _sex_region(card),
-                Region("ethnicity", _crop(card, FRONT["ethnicity"])),
-                Region("address", _crop(card, FRONT["address"]), lines=3),
+                Region("name", name_line if name_line is not None else _crop(card, boxes["name"]), raw_line=True),
+                _sex_region(card, boxes),
+                Region("ethnicity", _crop(card, boxes["ethnicity"])),
+                Region("address", _crop(card, boxes["address"]), lines=3),
             ],
             "chi_sim",
             None,
@@ -508,12 +518,12 @@ def read_cn_id(
             [
                 Region(
                     "citizen_number",
-                    number_line if number_line is not None else _crop(card, FRONT["citizen_number"]),
+                    number_line if number_line is not None else _crop(card, boxes["citizen_number"]),
                     raw_line=number_line is not None,
                 ),
                 Region(
                     "birth",
-                    birth_line if birth_line is not None else _crop(card, FRONT["birth_year"]),
+                    birth_line if birth_line is not None else _crop(card, boxes["birth_year"]),
                     raw_line=birth_line is not None,
                 ),
             ],
@@ -524,22 +534,26 @@ def read_cn_id(
     if back_card is not None:
         jobs["back"] = (
             [
-                Region("validity_words", _crop(back_card, BACK["validity"])),
-                *([Region("issuing_authority", _crop(back_card, BACK["issuing_authority"]))] if lines is None else []),
+                Region("validity_words", _crop(back_card, back_boxes["validity"])),
+                *(
+                    [Region("issuing_authority", _crop(back_card, back_boxes["issuing_authority"]))]
+                    if lines is None
+                    else []
+                ),
             ],
             "chi_sim",
             None,
         )
-        jobs["back_digits"] = ([Region("validity", _crop(back_card, BACK["validity"]))], "eng", "0123456789.-")
+        jobs["back_digits"] = ([Region("validity", _crop(back_card, back_boxes["validity"]))], "eng", "0123456789.-")
     futures = {k: _POOL.submit(ocr.read, regions, lang, 6, wl) for k, (regions, lang, wl) in jobs.items()}
     # PP-OCR reads while Tesseract works.
-    pp_names, name_clipped = _pp_name_readings(card, lines) if lines is not None else ([], False)
-    sex_crop = ink_crop(_crop(card, FRONT["sex"]), *SEX_CROP)
+    pp_names, name_clipped = _pp_name_readings(card, lines, boxes) if lines is not None else ([], False)
+    sex_crop = ink_crop(_crop(card, boxes["sex"]), *SEX_CROP)
     pp_sex = lines.recognise(sex_crop) if lines is not None and sex_crop is not None else None
     if lines is not None:  # PP-OCR read these two better than Tesseract on every tier
-        chi_pp = {"ethnicity": _pp_field(lines, _crop(card, FRONT["ethnicity"]))}
+        chi_pp = {"ethnicity": _pp_field(lines, _crop(card, boxes["ethnicity"]))}
         if back_card is not None:
-            chi_pp["issuing_authority"] = _pp_field(lines, _crop(back_card, BACK["issuing_authority"]))
+            chi_pp["issuing_authority"] = _pp_field(lines, _crop(back_card, back_boxes["issuing_authority"]))
     chi, digits = futures["chi"].result(), futures["digits"].result()
     back_reading = {**futures["back"].result(), **futures["back_digits"].result()} if "back" in futures else None
     if lines is not None:
@@ -558,7 +572,7 @@ def read_cn_id(
         reasons: list[tuple[Reason, str]] | None = None,
         inv: np.ndarray | None = None,
     ) -> DocField:
-        layout = FRONT if side == "front" else BACK
+        layout = boxes if side == "front" else back_boxes
         box = box_to_image(layout[box_name], inv if inv is not None else inverse) if box_name else None
         f = DocField(name, value, conf, status, box, side, reasons or [])
         result.fields[name] = f
@@ -570,7 +584,7 @@ def read_cn_id(
         return [(Reason.FIELD_UNREADABLE, f"the {what} could not be read; retake the photo in even light")]
 
     if lines is None:
-        name, name_conf = _read_name_tesseract(card, chi["name"], ocr)
+        name, name_conf = _read_name_tesseract(card, chi["name"], ocr, boxes)
         name_doubtful = False
     else:
         decided = decide_name(pp_names, (_name_from(chi["name"].text), chi["name"].confidence))
@@ -589,7 +603,7 @@ def read_cn_id(
         "name",
         reasons=name_reasons,
     )
-    sex, sex_conf = _read_sex(card, chi["sex"], ocr, pp_sex)
+    sex, sex_conf = _read_sex(card, chi["sex"], ocr, pp_sex, boxes)
     add(
         "sex",
         sex,
@@ -603,7 +617,7 @@ def read_cn_id(
     address = _cjk(chi["address"].text) and re.sub(r"\s+", "", chi["address"].text)
     add("address", address, chi["address"].confidence, FieldStatus.UNCHECKED, "address")
 
-    raw_number, check, number_conf = _read_number(card, digits["citizen_number"], today, ocr)
+    raw_number, check, number_conf = _read_number(card, digits["citizen_number"], today, ocr, boxes)
     number_reasons = [(c, m) for c, m in check.reasons]
     if not raw_number:
         number_reasons = unreadable("citizen_number", "citizen number")
@@ -614,7 +628,7 @@ def read_cn_id(
         status = FieldStatus.UNREADABLE
     add("citizen_number", check.number, number_conf, status, "citizen_number", reasons=number_reasons)
 
-    printed_birth, birth_conf, outcome = _read_birth(card, digits["birth"], check.birth_date, ocr)
+    printed_birth, birth_conf, outcome = _read_birth(card, digits["birth"], check.birth_date, ocr, boxes)
     birth_reasons: list[tuple[Reason, str]] = []
     if outcome == "mismatch":
         birth_reasons = [
@@ -646,7 +660,7 @@ def read_cn_id(
         if bad
     ]
     if failed:
-        check_glare(card, {k: FRONT[k] for k in failed}, "front")
+        check_glare(card, {k: boxes[k] for k in failed}, "front")
     if sex and check.sex and {"男": "M", "女": "F"}[sex] != check.sex:
         if sex_conf >= CONFIDENT:
             result.fields["sex"].status = FieldStatus.INVALID
@@ -668,9 +682,9 @@ def read_cn_id(
             (Reason.DOCUMENT_BACK_MISSING, "send the back of the card too: it carries the validity period", "back")
         )
     else:
-        _read_back(back_reading, back_inverse, today, result)
+        _read_back(back_reading, back_inverse, today, result, back_boxes)
         if back_card is not None and result.fields["valid_until"].status is FieldStatus.UNREADABLE:
-            check_glare(back_card, BACK, "back")  # refuse a reflection only where it cost the reading
+            check_glare(back_card, back_boxes, "back")  # refuse a reflection only where it cost the reading
     t4 = time.perf_counter()
     result.timings_ms = {
         "find_front": round((t1 - t0) * 1000, 1),
@@ -681,19 +695,21 @@ def read_cn_id(
     return result
 
 
-def _read_back(chi: dict[str, Reading], inverse: np.ndarray, today: date, result: DocumentResult) -> None:
+def _read_back(
+    chi: dict[str, Reading], inverse: np.ndarray, today: date, result: DocumentResult, boxes: Boxes = BACK
+) -> None:
     authority = _cjk(chi["issuing_authority"].text)
     result.fields["issuing_authority"] = DocField(
         "issuing_authority",
         authority,
         chi["issuing_authority"].confidence,
         FieldStatus.UNCHECKED,
-        box_to_image(BACK["issuing_authority"], inverse),
+        box_to_image(boxes["issuing_authority"], inverse),
         "back",
     )
     text = re.sub(r"\s+", "", chi["validity"].text)
     dates = _DATE.findall(text)
-    box = box_to_image(BACK["validity"], inverse)
+    box = box_to_image(boxes["validity"], inverse)
     try:
         valid_from = date(*(int(v) for v in dates[0])) if dates else None
         valid_until = date(*(int(v) for v in dates[1])) if len(dates) > 1 else None
@@ -736,17 +752,18 @@ def read_cn_back(
     lines = ppocr.shared() if text_lines == "shared" else text_lines
     back_card, back_inverse = _rectified(back_bgr, "back")
     back_card, _ = _upright_back(back_card)
-    regions = [Region("validity_words", _crop(back_card, BACK["validity"]))]
+    boxes = cn_labels.back_fields(back_card, lines, BACK).boxes
+    regions = [Region("validity_words", _crop(back_card, boxes["validity"]))]
     if lines is None:
-        regions.append(Region("issuing_authority", _crop(back_card, BACK["issuing_authority"])))
+        regions.append(Region("issuing_authority", _crop(back_card, boxes["issuing_authority"])))
     words = _POOL.submit(ocr.read, regions, "chi_sim", 6, None)
-    digits = _POOL.submit(ocr.read, [Region("validity", _crop(back_card, BACK["validity"]))], "eng", 6, "0123456789.-")
+    digits = _POOL.submit(ocr.read, [Region("validity", _crop(back_card, boxes["validity"]))], "eng", 6, "0123456789.-")
     reading = {**words.result(), **digits.result()}
     if lines is not None:
-        reading["issuing_authority"] = _pp_field(lines, _crop(back_card, BACK["issuing_authority"]))
+        reading["issuing_authority"] = _pp_field(lines, _crop(back_card, boxes["issuing_authority"]))
     result = DocumentResult(DocumentKind.CN_RESIDENT_ID, {})
-    _read_back(reading, back_inverse, today, result)
+    _read_back(reading, back_inverse, today, result, boxes)
     if result.fields["valid_until"].status is FieldStatus.UNREADABLE:
-        check_glare(back_card, BACK, "back")
+        check_glare(back_card, boxes, "back")
     result.timings_ms = {"back": round((time.perf_counter() - t0) * 1000, 1)}
     return result

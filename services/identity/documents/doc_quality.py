@@ -7,16 +7,11 @@ import numpy as np
 
 from services.core.errors import invalid
 from services.core.reasons import Reason
-from services.identity.documents.rectify import Found, find_document, warp
+from services.identity.documents.rectify import Found, find_document, keeps_aspect, warp
 
 MIN_DOC_WIDTH_PX = 420  # the card's long side in the photo
 MIN_SHARPNESS = 18.0
 GLARE_FRACTION = 0.15
-
-
-# A document that reaches the picture's border is whole when its outline keeps the
-# document's proportions to within this share (a card cut by a tenth is 10% shorter).
-WHOLE_ASPECT_TOLERANCE = 0.06
 
 
 def gate(bgr: np.ndarray, side: str, aspect: float | None = None) -> Found:
@@ -25,7 +20,7 @@ def gate(bgr: np.ndarray, side: str, aspect: float | None = None) -> Found:
     `aspect` is the document's long side over its short side (an ID card's 1.585): with
     it, an outline that reaches the picture's border but keeps those proportions (a
     screenshot or scan with no side margin) is the whole document, not a cut-off one."""
-    found = find_document(bgr)
+    found = find_document(bgr, aspect=aspect)
     if found is None:
         raise invalid(
             Reason.NO_DOCUMENT_FOUND,
@@ -54,13 +49,7 @@ def gate(bgr: np.ndarray, side: str, aspect: float | None = None) -> Found:
 def _whole(found: Found, aspect: float | None) -> bool:
     """An outline on the picture's border is the whole document when it has the document's
     proportions; without a known aspect it is taken as cut off."""
-    if aspect is None:
-        return False
-    q = found.quad
-    a = float(np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
-    b = float(np.linalg.norm(q[2] - q[1]) + np.linalg.norm(q[3] - q[0])) / 2
-    seen = max(a, b) / max(1.0, min(a, b))
-    return abs(seen / aspect - 1.0) <= WHOLE_ASPECT_TOLERANCE
+    return aspect is not None and keeps_aspect(found.quad, aspect)
 
 
 def _sides_touched(found: Found, shape: tuple[int, ...], margin: float = 3.0) -> int:

@@ -31,6 +31,9 @@ EDGE_SUPPORT_ON_BORDER = 0.85
 EDGE_SUPPORT_FIRST = 0.6  # the old first choice, judged on its second weakest side
 # How far (px at the working scale) inside and outside a side its colours are sampled.
 _IN, _OUT, _FAR = 4, 4, 11
+# The bands either side of a side judged on medians: depths (px) and samples per stretch.
+_BAND = (2, 10)
+_ALONG = 5
 # The least colour step (0-255, strongest channel) that counts: a light page on a white scanner lid.
 MIN_STEP = 4.0
 # A frame that shows no outline is the document itself when it carries at least this many
@@ -148,9 +151,12 @@ def _candidates(small: np.ndarray, gray: np.ndarray, min_area: float) -> list[np
     return out
 
 
-def _side_support(lab: np.ndarray, p: np.ndarray, q: np.ndarray, centre: np.ndarray, border: float) -> float | None:
+def _side_support(
+    lab: np.ndarray, p: np.ndarray, q: np.ndarray, centre: np.ndarray, bands: bool = False
+) -> float | None:
     """Share of samples along side p->q where the colour steps across the side more than
-    the background varies beyond it; None when the side lies on the picture's border."""
+    the background varies beyond it (with `bands`, also where the bands either side differ
+    as `_band_steps` judges); None when the side lies on the picture's border."""
     h, w = lab.shape[:2]
     n = 24
     t = (np.arange(n) + 0.5) / n
@@ -175,17 +181,49 @@ def _side_support(lab: np.ndarray, p: np.ndarray, q: np.ndarray, centre: np.ndar
     far = sample(pts + _FAR * keep_normal)
     step = np.abs(inside - near).max(axis=1)
     noise = np.abs(near - far).max(axis=1)
-    return float(((step > MIN_STEP) & (step > 2.0 * noise + 4.0)).mean())
+    point = (step > MIN_STEP) & (step > 2.0 * noise + 4.0)
+    if bands:
+        point |= _band_steps(lab, p, q, keep_normal, n)[~off]
+    return float(point.mean())
 
 
-def _edge_score(lab: np.ndarray, quad: np.ndarray, lenient: bool = False) -> tuple[float, int]:
+def _band_steps(lab: np.ndarray, p: np.ndarray, q: np.ndarray, normal: np.ndarray, n: int) -> np.ndarray:
+    """Per stretch of side p->q (n stretches): whether the band just inside and the band
+    just outside differ as a document's edge does, judged on medians over the stretch, so
+    that print or speckle beside the edge does not hide it. Either the colour steps by more
+    than both bands vary within themselves (a light card on a light, flat app background;
+    a text line beside the edge only moves a median a little), or the outside is textured
+    where the inside is smooth (a card on a printed page or stone of its own lightness: the
+    step is one of texture, the card's margin being plain)."""
+    h, w = lab.shape[:2]
+    along = (np.arange(n * _ALONG) + 0.5) / (n * _ALONG)
+    base = p[None, :] + along[:, None] * (q - p)[None, :]  # (n*A, 2)
+    depths = np.arange(_BAND[0], _BAND[1] + 1, 2, dtype=np.float32)
+
+    def band(sign: float) -> np.ndarray:
+        at = base[:, None, :] + sign * depths[None, :, None] * normal[None, None, :]  # (n*A, D, 2)
+        xs = np.clip(np.round(at[..., 0]).astype(int), 0, w - 1)
+        ys = np.clip(np.round(at[..., 1]).astype(int), 0, h - 1)
+        return lab[ys, xs].astype(np.float32).reshape(n, -1, lab.shape[2])  # (n, A*D, 3)
+
+    inner, outer = band(-1.0), band(1.0)
+    mi, mo = np.median(inner, axis=1), np.median(outer, axis=1)
+    si = np.median(np.abs(inner - mi[:, None, :]), axis=1).max(axis=1)
+    so = np.median(np.abs(outer - mo[:, None, :]), axis=1).max(axis=1)
+    colour = np.abs(mi - mo).max(axis=1)
+    by_colour = (colour > MIN_STEP) & (colour > 1.5 * (si + so) + 2.0)
+    by_texture = (so > 3.0 * si + 4.0) & (si < 4.0)
+    return np.asarray(by_colour | by_texture)
+
+
+def _edge_score(lab: np.ndarray, quad: np.ndarray, lenient: bool = False, bands: bool = False) -> tuple[float, int]:
     """The support of the sides (those on the border excluded) and how many sides lie on
     the border; (0, 4) for a quad that is the frame."""
     q = _order(quad)
     centre = q.mean(axis=0)
     scores, on_border = [], 0
     for i in range(4):
-        s = _side_support(lab, q[i], q[(i + 1) % 4], centre, 0)
+        s = _side_support(lab, q[i], q[(i + 1) % 4], centre, bands)
         if s is None:
             on_border += 1
         else:
@@ -235,9 +273,17 @@ def _glyphs_inside(glyphs: np.ndarray, quad: np.ndarray) -> int:
     return int(_inside(glyphs, quad).sum())
 
 
-def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
+def find_document(bgr: np.ndarray, min_fraction: float = 0.04, aspect: float | None = None) -> Found | None:
     """The document's outline in the picture, the whole frame for a picture that is the
-    document (a full-frame scan or screenshot), or None when neither is there."""
+    document (a full-frame scan or screenshot), or None when neither is there.
+
+    `aspect` (long side / short side) is the document's known shape, as for an ID card.
+    With it the finder works harder for any capture (issue #15): sides are also judged on
+    the bands either side of them, an outline that reaches the picture's border is taken
+    only when it keeps that shape (else another candidate that does is looked for: a strip
+    of app background under a title bar is not part of the card), and when no closed
+    outline passes, quads of straight edges are tried. Without it the finder behaves as it
+    always did (readers tuned on it keep their corners)."""
     h, w = bgr.shape[:2]
     scale = min(1.0, WORK_SIDE / max(h, w))
     small = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else bgr
@@ -246,16 +292,26 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
     lab = cv2.GaussianBlur(small, (5, 5), 0)
     sh, sw = gray.shape
     glyphs = _glyphs(gray)
+    min_area = min_fraction * gray.size
     # The outline the finder always took, when it passes the checks: photos it read keep
     # exactly the corners they had (field boxes were measured on them).
-    first = _first_outline(small, gray, min_fraction * gray.size)
+    first = _first_outline(small, gray, min_area)
     # A frame that could itself be the document (print off its edges): an outline inside it
     # with print all around is a picture on the document, not the document.
     whole = _whole_frame(glyphs, w, h, sw, sh)
     frame_is_doc = whole is not None
-    best = _best([first], lab, glyphs, frame_is_doc, lenient=True) if first is not None else None
-    if best is None:
-        best = _best(_candidates(small, gray, min_fraction * gray.size), lab, glyphs, frame_is_doc)
+    bands = aspect is not None
+
+    def pick(candidates: list[np.ndarray], lenient: bool = False) -> tuple[np.ndarray, float, int] | None:
+        return _best(candidates, lab, glyphs, frame_is_doc, lenient, bands, aspect)
+
+    best = pick([first], lenient=True) if first is not None else None
+    if not _settled(best, aspect):
+        best = _better(best, pick(_candidates(small, gray, min_area)), aspect)
+    if bands and not _settled(best, aspect):
+        # No closed outline: the document's sides as straight edges (a light card on a
+        # printed page or under an app's title bar, where regions merge with the background).
+        best = _better(best, pick(_line_candidates(gray, small, lab, min_area)), aspect)
     if best is None:
         return whole
     quad = _order(best[0] / scale)
@@ -269,32 +325,107 @@ def find_document(bgr: np.ndarray, min_fraction: float = 0.04) -> Found | None:
     return Found(quad, touches, float(best[1] / gray.size), False, best[2])
 
 
-def _best(
-    candidates: list[np.ndarray], lab: np.ndarray, glyphs: np.ndarray, frame_is_doc: bool, lenient: bool = False
+# A document that reaches the picture's border is whole when its outline keeps the
+# document's proportions to within this share (a card cut by a tenth is 10% shorter).
+WHOLE_ASPECT_TOLERANCE = 0.06
+
+
+def keeps_aspect(quad: np.ndarray, aspect: float) -> bool:
+    """Whether the quad has the document's proportions (long side / short side)."""
+    q = _order(quad)
+    a = float(np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    b = float(np.linalg.norm(q[2] - q[1]) + np.linalg.norm(q[3] - q[0])) / 2
+    seen = max(a, b) / max(1.0, min(a, b))
+    return abs(seen / aspect - 1.0) <= WHOLE_ASPECT_TOLERANCE
+
+
+def _keeps_shape(best: tuple[np.ndarray, float, int], aspect: float | None) -> bool:
+    """A candidate that can be the whole document: inside the picture, or on its border
+    with the document's proportions (always, when the shape is not known)."""
+    return aspect is None or best[2] == 0 or keeps_aspect(best[0], aspect)
+
+
+# An outline inside the picture is near the document's shape within this share (perspective
+# bends it; the portrait on an ID card, 1.24 against 1.585, is not).
+NEAR_ASPECT = 0.18
+
+
+def _rank(candidate: tuple[np.ndarray, float, int], aspect: float | None) -> tuple[bool, bool, bool, float, float]:
+    """How candidates are preferred: with a known aspect, one that can be the whole
+    document, then one near the document's shape (not the portrait on it), then one inside
+    the picture (a screenshot's card may reach the border, but a quad that runs off into a
+    printed page around the card only keeps its shape by chance), then, on the border, the
+    one closer to the document's shape (a strip of app background between a title bar and
+    the card keeps the shape within tolerance, less closely), then the larger. Without an
+    aspect only the area counts, as it always did."""
+    quad, area, on_border = candidate
+    if aspect is None:
+        return (True, True, True, 0.0, area)
+    off = abs(_aspect(quad) / aspect - 1.0)
+    closeness = -round(off, 2) if on_border else 0.0
+    return (_keeps_shape(candidate, aspect), off <= NEAR_ASPECT, on_border == 0, closeness, area)
+
+
+def _settled(best: tuple[np.ndarray, float, int] | None, aspect: float | None) -> bool:
+    """Whether no later cue can give a better candidate: one inside the picture with the
+    document's shape, or on its border within 2% of that shape."""
+    if best is None:
+        return False
+    keeps, near, inside, closeness, _ = _rank(best, aspect)
+    return keeps and near and (inside or closeness >= -0.02)
+
+
+def _better(
+    old: tuple[np.ndarray, float, int] | None, new: tuple[np.ndarray, float, int] | None, aspect: float | None
 ) -> tuple[np.ndarray, float, int] | None:
-    """The largest candidate with a document's shape, edges and print: (quad, area, sides on border)."""
+    """The new candidate when it ranks before the old on shape and place (or there is no
+    old one); the old one was found by the finder's earlier, preferred cues."""
+    if new is None:
+        return old
+    if old is None or _rank(new, aspect)[:3] > _rank(old, aspect)[:3]:
+        return new
+    return old
+
+
+def _best(
+    candidates: list[np.ndarray],
+    lab: np.ndarray,
+    glyphs: np.ndarray,
+    frame_is_doc: bool,
+    lenient: bool = False,
+    bands: bool = False,
+    aspect: float | None = None,
+) -> tuple[np.ndarray, float, int] | None:
+    """The largest candidate with a document's shape, edges and print: (quad, area, sides
+    on border); with a known `aspect`, one that can be the whole document comes first."""
     size = lab.shape[0] * lab.shape[1]
     best: tuple[np.ndarray, float, int] | None = None
     for quad in candidates:
         area = float(cv2.contourArea(quad.reshape(-1, 1, 2)))
-        aspect = _aspect(quad)
-        if area > 0.97 * size or not CUT_ASPECT[0] <= aspect <= CUT_ASPECT[1]:
+        shape = _aspect(quad)
+        if area > 0.97 * size or not CUT_ASPECT[0] <= shape <= CUT_ASPECT[1]:
             continue
-        support, on_border = _edge_score(lab, quad, lenient)
-        if on_border == 0 and not DOC_ASPECT[0] <= aspect <= DOC_ASPECT[1]:
+        support, on_border = _edge_score(lab, quad, lenient, bands)
+        if on_border == 0 and not DOC_ASPECT[0] <= shape <= DOC_ASPECT[1]:
             continue  # (on the border, part may be outside: the gate judges its proportions)
         # Fewer sides to judge a candidate on the border by: it needs clearer ones.
         least = EDGE_SUPPORT_FIRST if lenient else EDGE_SUPPORT if on_border == 0 else EDGE_SUPPORT_ON_BORDER
         if on_border >= 3 or support < least:
             continue
-        if best is not None and area <= best[1]:
+        candidate = (quad, area, on_border)
+        if best is not None and _rank(candidate, aspect) <= _rank(best, aspect):
             continue
         inside = _glyphs_inside(glyphs, quad)
         if inside < DOC_GLYPHS:
             continue  # an outlined picture inside the document (the portrait), not the document
-        if frame_is_doc and area < INNER_AREA * size and _glyphs_around(glyphs, quad) >= INNER_AROUND:
+        if (
+            frame_is_doc
+            and area < INNER_AREA * size
+            and not (aspect is not None and keeps_aspect(quad, aspect))  # (the portrait has not the card's shape)
+            and _glyphs_around(glyphs, quad) >= INNER_AROUND
+        ):
             continue  # print all around it: a picture inside a document that fills the frame
-        best = (quad, area, on_border)
+        best = candidate
     return best
 
 
@@ -353,3 +484,194 @@ def box_to_image(box: tuple[int, int, int, int], inverse: np.ndarray) -> tuple[f
     x0, y0 = mapped.min(axis=0)
     x1, y1 = mapped.max(axis=0)
     return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+
+
+# Straight-edge candidates: Hough lines (at most LINES of them), each kept where the band
+# test shows a document's edge along at least SEGMENT_MIN px (working scale); a side of a
+# candidate must be covered by its edge over SIDE_COVER of its length.
+LINES = 48
+SEGMENT_MIN = 60
+SIDE_COVER = 0.4
+SNAP = 8  # px either side of a segment where its line is looked for
+EDGES_MAX = 24  # the longest edges kept for quads
+QUADS_MAX = 80  # the largest quads judged
+_STRETCH = 12  # px per stretch of a line judged on its own
+
+
+@dataclass(frozen=True)
+class _Edge:
+    """A straight edge: the line x*cos(theta) + y*sin(theta) = rho, the sign of its normal
+    that points out of the document, and the stretch [t0, t1] along the line it covers."""
+
+    rho: float
+    theta: float
+    out: float
+    t0: float
+    t1: float
+
+    def point(self, t: float) -> np.ndarray:
+        c, s = np.cos(self.theta), np.sin(self.theta)
+        return np.array([self.rho * c - t * s, self.rho * s + t * c], np.float32)
+
+    def t_of(self, pt: np.ndarray) -> float:
+        return float(-pt[0] * np.sin(self.theta) + pt[1] * np.cos(self.theta))
+
+
+def _hough_lines(gray: np.ndarray, colour: np.ndarray, colour_lab: np.ndarray) -> list[tuple[float, float]]:
+    """Strong straight lines (rho, theta) in the edges of each colour channel with dark
+    print closed away (a light card on a light grey app background differs in hue more
+    than in grey) and in the texture (where a plain card meets a printed page or stone),
+    strongest first."""
+    closed = cv2.morphologyEx(colour, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    detail = cv2.absdiff(gray, cv2.GaussianBlur(gray, (0, 0), 2.0)).astype(np.float32)
+    texture = cv2.blur(detail, (9, 9))
+    texture8 = np.clip(texture * (255.0 / max(1.0, float(np.percentile(texture, 99)))), 0, 255).astype(np.uint8)
+    edges = cv2.Canny(texture8, 20, 60)
+    for channel in cv2.split(closed):
+        # Thresholds over how busy the picture is: on a flat app background a step of a few
+        # levels is the card's edge, on speckled stone only a much stronger one stands out.
+        magnitude = cv2.magnitude(cv2.Sobel(channel, cv2.CV_32F, 1, 0), cv2.Sobel(channel, cv2.CV_32F, 0, 1))
+        high = float(np.clip(3.0 * np.percentile(magnitude, 90), 18.0, 150.0))
+        edges |= cv2.Canny(channel, high / 3, high, L2gradient=True)
+    # Segments, not lines: a document's side is one unbroken edge, a row of print is not.
+    found = cv2.HoughLinesP(edges, 1, np.pi / 360, 40, minLineLength=SEGMENT_MIN, maxLineGap=4)
+    segments = found.reshape(-1, 4).astype(np.float32) if found is not None else np.zeros((0, 4), np.float32)
+    lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
+    kept: list[tuple[float, float]] = []
+    for i in np.argsort(-lengths):
+        x0, y0, x1, y1 = segments[i]
+        theta = float(np.arctan2(x1 - x0, -(y1 - y0)))  # the normal's angle
+        theta = theta % np.pi
+        rho = float(x0 * np.cos(theta) + y0 * np.sin(theta))
+        rho, theta = _snapped(colour_lab, rho, theta, (x0, y0), (x1, y1))
+        same = any(abs(rho - r) < 8 and abs(theta - t) < np.radians(3) for r, t in kept)
+        if not same:
+            kept.append((rho, theta))
+        if len(kept) >= LINES:
+            break
+    return kept
+
+
+def _snapped(
+    lab: np.ndarray, rho: float, theta: float, a: tuple[float, float], b: tuple[float, float]
+) -> tuple[float, float]:
+    """The line moved onto the strongest colour step within SNAP px of a segment, point by
+    point along it, and fitted through those points: the segment's own end points are only
+    as good as the edge map (texture edges sit several px off the true side) and Hough's bins."""
+    h, w = lab.shape[:2]
+    c, s = np.cos(theta), np.sin(theta)
+    normal = np.array([c, s], np.float32)
+    ta, tb = sorted((-a[0] * s + a[1] * c, -b[0] * s + b[1] * c))
+    ts = np.linspace(ta, tb, 32, dtype=np.float32)
+    base = np.stack([rho * c - ts * s, rho * s + ts * c], axis=1)  # (K, 2)
+    offsets = np.arange(-SNAP, SNAP + 1, dtype=np.float32)
+
+    def at(shift: float) -> np.ndarray:
+        pts = base[:, None, :] + (offsets[None, :, None] + shift) * normal[None, None, :]
+        xs = np.clip(np.round(pts[..., 0]).astype(int), 0, w - 1)
+        ys = np.clip(np.round(pts[..., 1]).astype(int), 0, h - 1)
+        return lab[ys, xs].astype(np.float32)  # (K, O, 3)
+
+    step = np.abs(at(2.0) - at(-2.0)).max(axis=2)  # (K, O)
+    best = step.argmax(axis=1)
+    strong = step[np.arange(len(ts)), best] > 8.0
+    if strong.sum() < 8:
+        return rho, theta
+    pts = (base + offsets[best][:, None] * normal[None, :])[strong]
+    vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_HUBER, 0, 0.01, 0.01).reshape(-1).tolist()
+    fitted = float(np.arctan2(vx, -vy)) % np.pi
+    return float(x0 * np.cos(fitted) + y0 * np.sin(fitted)), fitted
+
+
+def _edges_on(lab: np.ndarray, rho: float, theta: float) -> list[_Edge]:
+    """The longest stretch of the line, for either side as the outside, where the band test
+    sees a document's edge (gaps of one stretch bridged)."""
+    h, w = lab.shape[:2]
+    line = _Edge(rho, theta, 1.0, 0.0, 0.0)
+    ts = np.arange(-(h + w), h + w, _STRETCH, dtype=np.float32)
+    pts = np.stack([line.point(float(t)) for t in ts])
+    pad = _BAND[1] + 2
+    ok = (pts[:, 0] >= pad) & (pts[:, 0] <= w - 1 - pad) & (pts[:, 1] >= pad) & (pts[:, 1] <= h - 1 - pad)
+    if ok.sum() < 3:
+        return []
+    ts = ts[ok]
+    p, q = line.point(float(ts[0])), line.point(float(ts[-1]) + _STRETCH)
+    normal = np.array([np.cos(theta), np.sin(theta)], np.float32)
+    out = []
+    for sign in (1.0, -1.0):
+        steps = _band_steps(lab, p, q, sign * normal, len(ts))
+        steps = steps | (np.roll(steps, 1) & np.roll(steps, -1))  # bridge single gaps
+        best, start = (0, 0), None
+        for i, v in enumerate([*steps.tolist(), False]):
+            if v and start is None:
+                start = i
+            elif not v and start is not None:
+                if i - start > best[1] - best[0]:
+                    best = (start, i)
+                start = None
+        if (best[1] - best[0]) * _STRETCH >= SEGMENT_MIN:
+            out.append(_Edge(rho, theta, sign, float(ts[best[0]]), float(ts[best[1] - 1]) + _STRETCH))
+    return out
+
+
+def _line_candidates(gray: np.ndarray, small: np.ndarray, lab: np.ndarray, min_area: float) -> list[np.ndarray]:
+    """Quads bounded by four straight edges (the picture's border may stand for up to two),
+    each side covered by its edge, the document on each edge's inner side; the largest
+    QUADS_MAX of them. Worked out for all edge pairs at once (a printed page gives dozens
+    of edges, and quads go with the fourth power of their number)."""
+    h, w = gray.shape
+    found = [e for rho, theta in _hough_lines(gray, small, lab) for e in _edges_on(lab, rho, theta)]
+    found = sorted(found, key=lambda e: e.t1 - e.t0, reverse=True)[:EDGES_MAX]
+    # The picture's border, for a document that fills the frame across (a screenshot).
+    span = float(h + w)
+    found += [
+        _Edge(0.0, np.pi, 1.0, -span, span),  # x = 0 (theta pi: the normal -x points out)
+        _Edge(float(w - 1), 0.0, 1.0, -span, span),
+        _Edge(0.0, 3 * np.pi / 2, 1.0, -span, span),  # y = 0
+        _Edge(float(h - 1), np.pi / 2, 1.0, -span, span),
+    ]
+    rho = np.array([e.rho for e in found])
+    cos, sin = np.cos([e.theta for e in found]), np.sin([e.theta for e in found])
+    t0, t1 = np.array([e.t0 for e in found]), np.array([e.t1 for e in found])
+    normal = np.array([e.out for e in found])[:, None] * np.stack([cos, sin], axis=1)  # outward
+    dots = normal @ normal.T
+    det = cos[:, None] * sin[None, :] - sin[:, None] * cos[None, :]
+    safe = np.where(np.abs(det) < 0.2, np.nan, det)
+    meet_x = (rho[:, None] * sin[None, :] - sin[:, None] * rho[None, :]) / safe
+    meet_y = (cos[:, None] * rho[None, :] - rho[:, None] * cos[None, :]) / safe
+    pa, pb = np.nonzero(np.triu(dots < -np.cos(np.radians(25)), 1))  # opposite sides
+    p, q = np.triu_indices(len(pa), 1)
+    a, b, c, d = pa[p], pb[p], pa[q], pb[q]
+    keep = np.abs(dots[a, c]) < np.cos(np.radians(50))  # the two pairs run across each other
+    a, b, c, d = a[keep], b[keep], c[keep], d[keep]
+    sides = np.stack([a, c, b, d], axis=1)  # the edge of side k, from corner k-1 to corner k
+    firsts, seconds = np.stack([a, c, b, d], axis=1), np.stack([c, b, d, a], axis=1)
+    quads = np.stack([meet_x[firsts, seconds], meet_y[firsts, seconds]], axis=2)  # (N, 4, 2)
+    ok = ~np.isnan(quads).any(axis=(1, 2))
+    ok &= (quads[..., 0] >= -2).all(axis=1) & (quads[..., 0] <= w + 1).all(axis=1)
+    ok &= (quads[..., 1] >= -2).all(axis=1) & (quads[..., 1] <= h + 1).all(axis=1)
+    quads, sides = quads[ok], sides[ok]
+    nxt = np.roll(quads, -1, axis=1)
+    area = 0.5 * np.abs((quads[..., 0] * nxt[..., 1] - nxt[..., 0] * quads[..., 1]).sum(axis=1))
+    edge_vec = nxt - quads
+    turn = (
+        edge_vec[..., 0] * np.roll(edge_vec, -1, axis=1)[..., 1]
+        - edge_vec[..., 1] * np.roll(edge_vec, -1, axis=1)[..., 0]
+    )
+    convex = (turn > 0).all(axis=1) | (turn < 0).all(axis=1)
+    # Side k runs from corner k-1 to corner k, along edge sides[:, k].
+    start, end = np.roll(quads, 1, axis=1), quads
+    centre = quads.mean(axis=1, keepdims=True)
+    towards = ((centre - (start + end) / 2) * normal[sides]).sum(axis=2)
+    inner = (towards <= 0).all(axis=1)  # the document on each edge's inner side
+
+    def along(pts: np.ndarray) -> np.ndarray:
+        return -pts[..., 0] * sin[sides] + pts[..., 1] * cos[sides]
+
+    ta, tb = along(start), along(end)
+    lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
+    overlap = np.minimum(hi, t1[sides]) - np.maximum(lo, t0[sides])
+    covered = (overlap >= SIDE_COVER * np.maximum(1.0, hi - lo)).all(axis=1)
+    good = (area >= min_area) & convex & inner & covered
+    order = np.argsort(-area[good])[:QUADS_MAX]
+    return [quad.astype(np.float32) for quad in quads[good][order]]
