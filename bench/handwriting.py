@@ -21,7 +21,6 @@ import os
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import argparse
-import csv
 import json
 import random
 import time
@@ -32,15 +31,9 @@ from typing import Any
 import cv2
 
 from bench.attacks2 import hands
-from bench.face_data import FACES, LIMITS
-from bench.liveness import POSES, MemoryReplays, _phone_sized
-from services.core.images import decode_image
-from services.identity.documents.ocr import default_ocr
-from services.identity.face_match import CalibrationTable, FaceMatcher
+from bench.liveness import POSES, MemoryReplays, genuine_setup
 from services.liveness import challenge as ch
 from services.liveness.checker import check_response
-from services.vision.faces import default_engine
-from services.vision.second_opinion import default_describer
 from tests.portraits import id_portrait
 
 
@@ -70,17 +63,7 @@ def main() -> None:
     ap.add_argument("--save", help="write each answer that did not pass here as a PNG (for looking, not tuning)")
     args = ap.parse_args()
     load_start = os.getloadavg()
-    engine = default_engine()
-    matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine), second_opinion=default_describer())
-    ocr = default_ocr()
-    by_person: dict[str, list[str]] = defaultdict(list)
-    for row in csv.DictReader(open(FACES / "images.csv")):
-        if row["kind"] == "photo":
-            by_person[row["identity"]].append(row["path"])
-    people = {p: v for p, v in sorted(by_person.items()) if len(v) >= 2}
-    if args.people:
-        people = dict(list(people.items())[: args.people])
-    images = {p: _phone_sized(decode_image((FACES / p).read_bytes(), LIMITS).bgr) for v in people.values() for p in v}
+    engine, matcher, ocr, people, images = genuine_setup(args.people)
     now = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
     rng = random.Random(args.seed)
     by: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))

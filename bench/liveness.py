@@ -94,6 +94,25 @@ class MemoryReplays:
         return MemoryReplays([e for e in self.entries if e[0] != source])
 
 
+def genuine_setup(
+    limit: int = 0,
+) -> tuple[Any, FaceMatcher, Any, dict[str, list[str]], dict[str, np.ndarray]]:
+    """The engines as the service runs them (borderline face matches get the dlib second
+    opinion) and the people with two photos or more: (engine, matcher, OCR, people -> photo
+    paths, path -> phone-sized picture). `limit`: only the first N people."""
+    engine = default_engine()
+    matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine), second_opinion=default_describer())
+    by_person: dict[str, list[str]] = defaultdict(list)
+    for row in csv.DictReader(open(FACES / "images.csv")):
+        if row["kind"] == "photo":
+            by_person[row["identity"]].append(row["path"])
+    people = {p: v for p, v in sorted(by_person.items()) if len(v) >= 2}
+    if limit:
+        people = dict(list(people.items())[:limit])
+    images = {p: _phone_sized(decode_image((FACES / p).read_bytes(), LIMITS).bgr) for v in people.values() for p in v}
+    return engine, matcher, default_ocr(), people, images
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -104,18 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     dump = open(args.dump, "w") if args.dump else None
     started = time.time()
-    engine = default_engine()
-    # As the service runs it: borderline face matches get the dlib second opinion.
-    matcher = FaceMatcher(engine, CalibrationTable.load(engine.info.engine), second_opinion=default_describer())
-    ocr = default_ocr()
-    by_person: dict[str, list[str]] = defaultdict(list)
-    for row in csv.DictReader(open(FACES / "images.csv")):
-        if row["kind"] == "photo":
-            by_person[row["identity"]].append(row["path"])
-    people = {p: v for p, v in sorted(by_person.items()) if len(v) >= 2}
-    if args.people:
-        people = dict(list(people.items())[: args.people])
-    images = {p: _phone_sized(decode_image((FACES / p).read_bytes(), LIMITS).bgr) for v in people.values() for p in v}
+    engine, matcher, ocr, people, images = genuine_setup(args.people)
     now = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
     rng = random.Random(args.seed)
     replays = MemoryReplays()

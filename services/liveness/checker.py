@@ -317,23 +317,7 @@ def find_text_lines(
     if face_box is not None:
         fx, fy, fw, fh = (v * scale for v in face_box)
         glyphs = [g for g in glyphs if not (fx < g[0] + g[2] / 2 < fx + fw and fy < g[1] + g[3] / 2 < fy + fh)]
-    glyphs.sort(key=lambda g: g[0])
-    rows: list[list[tuple[float, float, float, float]]] = []
-    for g in glyphs:
-        cy = g[1] + g[3] / 2
-        for row in rows:
-            last = row[-1]
-            lh = float(np.median([x[3] for x in row]))
-            if (
-                abs(cy - (last[1] + last[3] / 2)) < 0.45 * lh
-                and 0.6 * lh < g[3] < 1.6 * lh
-                and g[0] - (last[0] + last[2]) < 1.6 * lh
-            ):
-                row.append(g)
-                break
-        else:
-            rows.append([g])
-    rows = [r for r in rows if 4 <= len(r) <= 14]
+    rows = [r for r in portrait.glyph_rows(glyphs, dy=0.45, height=(0.6, 1.6), gap=1.6) if 4 <= len(r) <= 14]
     rows.sort(key=lambda r: -(min(len(r), 8) * float(np.median([g[3] for g in r]))))
     out: list[TextLine] = []
     for row in rows[:limit]:

@@ -34,6 +34,31 @@ SMALL_IN_FRAME = 0.12  # face width / picture width under this: too small for a 
 WORK_FACE_HEIGHT = 72.0  # the search window is scaled so the face is this tall
 
 
+Glyph = tuple[float, float, float, float]  # x, y, width, height
+
+
+def glyph_rows(glyphs: list[Glyph], dy: float, height: tuple[float, float], gap: float) -> list[list[Glyph]]:
+    """Glyph boxes chained left to right into rows of text: a glyph joins a row when its
+    centre is within `dy` of the row's line height from the row's last glyph, its height
+    within `height` times the row's, and the blank before it under `gap` line heights."""
+    rows: list[list[Glyph]] = []
+    for g in sorted(glyphs, key=lambda g: g[0]):
+        cy = g[1] + g[3] / 2
+        for row in rows:
+            last = row[-1]
+            lh = float(np.median([r[3] for r in row]))
+            if (
+                abs(cy - (last[1] + last[3] / 2)) < dy * lh
+                and height[0] * lh < g[3] < height[1] * lh
+                and g[0] - (last[0] + last[2]) < gap * lh
+            ):
+                row.append(g)
+                break
+        else:
+            rows.append([g])
+    return rows
+
+
 @dataclass
 class TextBeside:
     rows: int
@@ -89,22 +114,7 @@ def text_beside(image: np.ndarray, face_box: Box, exclude: list[Box] | None = No
         for x, y, bw, bh, area in stats[1:]
         if max(3.0, lo) <= bh <= hi and bw <= 2.0 * bh and area >= 6 and area <= 0.85 * bw * bh
     ]
-    glyphs.sort(key=lambda g: g[0])
-    rows: list[list[tuple[float, float, float, float]]] = []
-    for g in glyphs:
-        cy = g[1] + g[3] / 2
-        for row in rows:
-            last = row[-1]
-            lh = float(np.median([r[3] for r in row]))
-            if (
-                abs(cy - (last[1] + last[3] / 2)) < 0.4 * lh
-                and 0.5 * lh < g[3] < 2.0 * lh
-                and g[0] - (last[0] + last[2]) < 1.5 * lh
-            ):
-                row.append(g)
-                break
-        else:
-            rows.append([g])
+    rows = glyph_rows(glyphs, dy=0.4, height=(0.5, 2.0), gap=1.5)
     full = [r for r in rows if len(r) >= ROW_GLYPHS]
     return TextBeside(len(full), sum(len(r) for r in full))
 
