@@ -14,13 +14,16 @@ MIN_SHARPNESS = 18.0
 GLARE_FRACTION = 0.15
 
 
-def gate(bgr: np.ndarray, side: str, aspect: float | None = None) -> Found:
+def gate(bgr: np.ndarray, side: str, aspect: float | None = None, shape_search: bool = True) -> Found:
     """The document outline, or an INVALID_ARGUMENT error saying what to change.
 
     `aspect` is the document's long side over its short side (an ID card's 1.585): with
     it, an outline that reaches the picture's border but keeps those proportions (a
-    screenshot or scan with no side margin) is the whole document, not a cut-off one."""
-    found = find_document(bgr, aspect=aspect)
+    screenshot or scan with no side margin) is the whole document, not a cut-off one.
+    `shape_search`: the finder also uses `aspect` to look harder (rectify.find_document;
+    tuned on Chinese ID cards). The MRZ reader keeps the plain finder it was measured on
+    (with it, 3 of 8 clean full-frame TD1 cards lost their PASS on seed 314)."""
+    found = find_document(bgr, aspect=aspect if shape_search else None)
     if found is None:
         raise invalid(
             Reason.NO_DOCUMENT_FOUND,

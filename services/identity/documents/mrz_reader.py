@@ -416,7 +416,7 @@ def _gate(image: np.ndarray, side: str, fmts: tuple[str, ...]) -> Found:
     for fmt in fmts:
         w, h = SIZES[fmt]
         try:
-            return gate(image, side, w / h)
+            return gate(image, side, w / h, shape_search=False)
         except DomainError as err:
             if err.reason is not Reason.DOCUMENT_CUT_OFF:
                 raise
