@@ -25,13 +25,13 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import cv2
 
 from bench.attacks2 import hands
-from bench.liveness import POSES, MemoryReplays, genuine_setup
+from bench.liveness import POSES, MemoryReplays, genuine_setup, staged_challenge
 from services.liveness import challenge as ch
 from services.liveness.checker import check_response
 from tests.portraits import id_portrait
@@ -71,19 +71,6 @@ def main() -> None:
     times: list[float] = []
     failures: list[dict[str, Any]] = []
 
-    def fresh(mode: ch.Mode, subject: str) -> ch.Challenge:
-        c = ch.issue(
-            challenge_id=f"c{rng.random()}",
-            subject_id=subject,
-            mode=mode,
-            time_zone="Asia/Shanghai",
-            now=now - timedelta(minutes=1),
-            ttl=timedelta(minutes=10),
-            rng=rng,
-        )
-        c.pose = rng.choice(list(POSES))
-        return c
-
     for rep in range(args.repeats):
         for person, paths in people.items():
             portrait = id_portrait(images[paths[0]], engine)
@@ -100,7 +87,7 @@ def main() -> None:
             box = faces[0].box
             subject = f"{person}-{rep}"
             for mode in (ch.Mode.CODE_ON_PAPER, ch.Mode.NEWSPAPER):
-                c = fresh(mode, subject)
+                c = staged_challenge(rng, mode, subject, now)
                 if mode is ch.Mode.CODE_ON_PAPER:
                     sheet, desc = hands.code_sheet_hand(c.code, rng)
                     width_faces = rng.uniform(0.8, 2.0)

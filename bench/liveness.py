@@ -94,6 +94,22 @@ class MemoryReplays:
         return MemoryReplays([e for e in self.entries if e[0] != source])
 
 
+def staged_challenge(rng: random.Random, mode: ch.Mode, subject: str, now: datetime) -> ch.Challenge:
+    """A challenge issued a minute before `now` (ten minutes to answer), in a pose a still
+    photo can show (paper under the chin, left or right)."""
+    c = ch.issue(
+        challenge_id=f"c{rng.random()}",
+        subject_id=subject,
+        mode=mode,
+        time_zone="Asia/Shanghai",
+        now=now - timedelta(minutes=1),
+        ttl=timedelta(minutes=10),
+        rng=rng,
+    )
+    c.pose = rng.choice(list(POSES))
+    return c
+
+
 def genuine_setup(
     limit: int = 0,
 ) -> tuple[Any, FaceMatcher, Any, dict[str, list[str]], dict[str, np.ndarray]]:
@@ -182,17 +198,7 @@ def main() -> None:
             subject = f"{person}-{rep}"
 
             def fresh(mode: ch.Mode = ch.Mode.CODE_ON_PAPER, subject: str = subject) -> ch.Challenge:
-                c = ch.issue(
-                    challenge_id=f"c{rng.random()}",
-                    subject_id=subject,
-                    mode=mode,
-                    time_zone="Asia/Shanghai",
-                    now=now - timedelta(minutes=1),
-                    ttl=timedelta(minutes=10),
-                    rng=rng,
-                )
-                c.pose = rng.choice(list(POSES))
-                return c
+                return staged_challenge(rng, mode, subject, now)
 
             try:
                 c = fresh()

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.serverproc import ServerProcess
+from bench.serving import pct_ms, run_calls
 from tests.conftest import FACES, TOKENS
 
 BUCKETS = [
@@ -77,42 +77,6 @@ def _summarise(raw: Path) -> dict[str, Any]:
         "share_by_bucket": {b: round(c / max(busy, 1), 3) for b, c in counts.most_common()},
         "top_leaf_frames": [[f, round(c / max(busy, 1), 3)] for f, c in top.most_common(12)],
     }
-
-
-def _run(calls: list[Any], concurrency: int) -> tuple[list[float], float, dict[str, int]]:
-    lat: list[float] = []
-    codes: Counter[str] = Counter()
-    lock = threading.Lock()
-    it = iter(calls)
-
-    def worker() -> None:
-        while True:
-            with lock:
-                fn = next(it, None)
-            if fn is None:
-                return
-            t = time.perf_counter()
-            try:
-                fn()
-                code = "OK"
-            except Exception as exc:  # noqa: BLE001 - counted by kind
-                code = getattr(getattr(exc, "code", None), "name", type(exc).__name__)
-            with lock:
-                lat.append(time.perf_counter() - t)
-                codes[code] += 1
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return lat, time.perf_counter() - started, dict(codes)
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return round(1000 * xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else 0.0
 
 
 def main() -> None:
@@ -207,22 +171,22 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)
-            alone, _, codes_alone = _run([make(subjects[i % 4]) for i in range(n)], 1)
+            alone, _, codes_alone = run_calls([make(subjects[i % 4]) for i in range(n)], 1)
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(timeout=30)
             load_alone = round(os.getloadavg()[0], 2)
-            conc, wall, codes_conc = _run([make(subjects[i % 4]) for i in range(n * 2)], args.concurrency)
+            conc, wall, codes_conc = run_calls([make(subjects[i % 4]) for i in range(n * 2)], args.concurrency)
             out[name] = {
                 "calls_alone": len(alone),
-                "p50_ms_alone": _pct(alone, 0.5),
-                "p90_ms_alone": _pct(alone, 0.9),
+                "p50_ms_alone": pct_ms(alone, 0.5),
+                "p90_ms_alone": pct_ms(alone, 0.9),
                 "statuses_alone": codes_alone,
                 "load_avg_1m_alone": load_alone,
                 f"calls_at_{args.concurrency}_in_flight": len(conc),
                 f"calls_per_s_at_{args.concurrency}": round(len(conc) / wall, 2),
-                f"p50_ms_at_{args.concurrency}": _pct(conc, 0.5),
-                f"p99_ms_at_{args.concurrency}": _pct(conc, 0.99),
+                f"p50_ms_at_{args.concurrency}": pct_ms(conc, 0.5),
+                f"p99_ms_at_{args.concurrency}": pct_ms(conc, 0.99),
                 "statuses_concurrent": codes_conc,
                 "load_avg_1m_concurrent": round(os.getloadavg()[0], 2),
                 "profile": _summarise(raw) if raw.exists() else None,
@@ -248,14 +212,14 @@ def main() -> None:
                 return call
 
             n = args.overload * 4
-            lat, wall, codes = _run([overloaded(subjects[i % 4]) for i in range(n)], args.overload)
+            lat, wall, codes = run_calls([overloaded(subjects[i % 4]) for i in range(n)], args.overload)
             out[f"MatchFace_overload_{args.overload}_in_flight"] = {
                 "calls": n,
                 "statuses": codes,
                 "calls_per_s_ok": round(codes.get("OK", 0) / wall, 2),
-                "p50_ms_admitted": _pct(ok_lat, 0.5),
-                "p99_ms_admitted": _pct(ok_lat, 0.99),
-                "p50_ms_refused_and_admitted": _pct(lat, 0.5),
+                "p50_ms_admitted": pct_ms(ok_lat, 0.5),
+                "p99_ms_admitted": pct_ms(ok_lat, 0.99),
+                "p50_ms_refused_and_admitted": pct_ms(lat, 0.5),
                 "retry_hint_s_min_max": [round(min(hints), 3), round(max(hints), 3)] if hints else None,
                 "load_avg_1m": round(os.getloadavg()[0], 2),
             }

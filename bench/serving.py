@@ -89,12 +89,12 @@ def tree_cpu_s(root: int) -> float:
     return sum(_proc_cpu_s(p) for p in server_pids(root))
 
 
-def _pct(xs: list[float], q: float) -> float:
+def pct_ms(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return round(1000 * xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else 0.0
 
 
-def _run(calls: list[Callable[[], Any]], concurrency: int) -> tuple[list[float], float, dict[str, int]]:
+def run_calls(calls: list[Callable[[], Any]], concurrency: int) -> tuple[list[float], float, dict[str, int]]:
     lat: list[float] = []
     codes: Counter[str] = Counter()
     lock = threading.Lock()
@@ -236,27 +236,27 @@ class Bench:
 
     def measure(self, name: str, make: Callable[[int], Callable[[], Any]], n: int) -> dict[str, Any]:
         pid = self.server.proc.pid  # type: ignore[union-attr]
-        alone, _, codes_alone = _run([make(i) for i in range(max(8, n // 3))], 1)
+        alone, _, codes_alone = run_calls([make(i) for i in range(max(8, n // 3))], 1)
         load_alone = _load()
         pids = server_pids(pid)
         per0 = {p: _proc_cpu_s(p) for p in pids}
         cpu0 = tree_cpu_s(pid)
-        loaded, wall, codes = _run([make(i) for i in range(n)], self.concurrency)
+        loaded, wall, codes = run_calls([make(i) for i in range(n)], self.concurrency)
         cpu = tree_cpu_s(pid) - cpu0
         per_process = [round(_proc_cpu_s(p) - per0[p], 2) for p in pids]
         return {
             "calls_alone": len(alone),
-            "p50_ms_alone": _pct(alone, 0.5),
-            "p90_ms_alone": _pct(alone, 0.9),
-            "p99_ms_alone": _pct(alone, 0.99),
+            "p50_ms_alone": pct_ms(alone, 0.5),
+            "p90_ms_alone": pct_ms(alone, 0.9),
+            "p99_ms_alone": pct_ms(alone, 0.99),
             "statuses_alone": codes_alone,
             "load_1m_alone": load_alone,
             "calls_loaded": len(loaded),
             "in_flight": self.concurrency,
             "calls_per_s": round(len(loaded) / wall, 2),
-            "p50_ms": _pct(loaded, 0.5),
-            "p90_ms": _pct(loaded, 0.9),
-            "p99_ms": _pct(loaded, 0.99),
+            "p50_ms": pct_ms(loaded, 0.5),
+            "p90_ms": pct_ms(loaded, 0.9),
+            "p99_ms": pct_ms(loaded, 0.99),
             "statuses": codes,
             "server_cpu_ms_per_call": round(1000 * cpu / max(len(loaded), 1), 1),
             "cpu_bound_calls_per_s_on_2_cores": round(2 * len(loaded) / cpu, 1) if cpu else None,
@@ -280,7 +280,7 @@ class Bench:
         calls = [make(i) for i in range(n)]
         dump()
         cpu0 = tree_cpu_s(pid)
-        _, _, codes = _run(calls, 1)
+        _, _, codes = run_calls(calls, 1)
         cpu = tree_cpu_s(pid) - cpu0
         data = dump()
         per_call = {k: round(1000 * v / n, 2) for k, v in sorted(data["cpu_s"].items(), key=lambda kv: -kv[1])}
