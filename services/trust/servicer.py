@@ -371,14 +371,26 @@ class TrustServicer(pb_grpc.TrustServiceServicer, ServicerBase):
         last_beat = time.monotonic()
         seen: dict[int, float] = {}  # seq -> when delivered (for the late-commit look-back)
 
-        narrow = {"subject_id": request.subject_id, "enterprise_id": request.enterprise_id, "visible_to": confined}
-
         def fetch(after: int) -> tuple[list[DomainEvent], int]:
             with self.app.db.read() as session:
-                got = changes.read(session, after, kinds, **narrow)
+                got = changes.read(
+                    session,
+                    after,
+                    kinds,
+                    subject_id=request.subject_id,
+                    enterprise_id=request.enterprise_id,
+                    visible_to=confined,
+                )
                 # Numbers are taken at insert, rows appear at commit: a slower transaction can
                 # commit a lower seq after a higher one was delivered. Look back for those.
-                late = changes.read_late(session, after, kinds, **narrow)
+                late = changes.read_late(
+                    session,
+                    after,
+                    kinds,
+                    subject_id=request.subject_id,
+                    enterprise_id=request.enterprise_id,
+                    visible_to=confined,
+                )
                 return [e for e in late if e.seq not in seen] + got, changes.head(session)
 
         while True:
