@@ -168,8 +168,10 @@ def find_papers(
     if coloured:
         masks += _colour_masks(small)
     else:
-        for frac in (0.9, 0.8, 0.7):
-            thr = max(110.0, hi * frac)
+        # The brightest whites too: a small sheet before a lit wall a little darker than
+        # itself (the 97th percentile is the wall's when the sheet is under 3 % of the frame).
+        top = 0.92 * float(np.percentile(value, 99.5))
+        for thr in sorted({max(110.0, hi * frac) for frac in (0.9, 0.8, 0.7)} | ({top} if top > hi else set())):
             m = ((value > thr) & (sat < 60)).astype(np.uint8) * 255
             masks.append(cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8), iterations=2))
     edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90)
@@ -315,13 +317,18 @@ def find_text_lines(
     glyphs = [
         (float(x), float(y), float(bw), float(bh))
         for x, y, bw, bh, area in stats[1:]
-        if 6 <= bh <= 0.25 * sh and bw <= 1.5 * bh and area >= 10 and area <= 0.8 * bw * bh
+        # Up to 2.6 heights wide: letters a felt pen or marker joined (a hand-written "PN").
+        if 6 <= bh <= 0.25 * sh and bw <= 2.6 * bh and area >= 10 and area <= 0.8 * bw * bh
     ]
     if face_box is not None:
         fx, fy, fw, fh = (v * scale for v in face_box)
         glyphs = [g for g in glyphs if not (fx < g[0] + g[2] / 2 < fx + fw and fy < g[1] + g[3] / 2 < fy + fh)]
-    rows = [r for r in portrait.glyph_rows(glyphs, dy=0.45, height=(0.6, 1.6), gap=1.6) if 4 <= len(r) <= 14]
-    rows.sort(key=lambda r: -(min(len(r), 8) * float(np.median([g[3] for g in r]))))
+    rows = [
+        r
+        for r in portrait.glyph_rows(glyphs, dy=0.45, height=(0.6, 1.6), gap=1.6)
+        if 4 <= _letters(r) <= 14 and sum(g[2] > 1.5 * g[3] for g in r) <= len(r) / 2
+    ]
+    rows.sort(key=lambda r: -(min(_letters(r), 8) * float(np.median([g[3] for g in r]))))
     out: list[TextLine] = []
     for row in rows[:limit]:
         centres = np.array([[g[0] + g[2] / 2, g[1] + g[3] / 2] for g in row], np.float32)
@@ -353,6 +360,12 @@ def find_text_lines(
         box = (int(cx - bw_ / 2), int(cy - bh_ / 2), int(bw_), int(bh_))
         out.append(TextLine(crop, box, len(row)))
     return out
+
+
+def _letters(row: list[tuple[float, float, float, float]]) -> int:
+    """Letters in a row of glyph boxes: a box wider than 1.5 of its heights holds two or
+    more letters that touch."""
+    return sum(max(1, round(g[2] / (0.8 * g[3]))) if g[2] > 1.5 * g[3] else 1 for g in row)
 
 
 def _text_lines(gray: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:

@@ -70,3 +70,29 @@ def test_the_alphabet_restricted_reader_never_reads_outside_the_code_alphabet() 
     img = Image.new("RGB", (520, 80), (245, 245, 245))
     ImageDraw.Draw(img).text((10, 12), "KX47WH", font=font, fill=(20, 20, 20))
     assert recogniser.recognise_within(np.array(img)[:, :, ::-1].copy(), CODE_ALPHABET).text == "KX47WH"
+
+
+def test_a_line_whose_letters_touch_is_found_without_the_sheets_outline() -> None:
+    """A felt pen joins neighbouring letters ("PN", "HK"): a white sheet before a white
+    wall has no outline, so the code is found as a text line, and joined letters count
+    as the letters they hold (bench/attacks2/hands.py development seed 4: 3PNCHK)."""
+    import cv2
+    import numpy as np
+
+    from services.liveness.checker import find_text_lines
+    from services.vision import ppocr
+
+    img = np.full((700, 1000, 3), 246, np.uint8)
+    img[:, :300] = 120  # the seller's side of the picture
+    x = 420
+    for ch, step in (("3", 80), ("P", 36), ("N", 80), ("C", 80), ("H", 38), ("K", 80)):
+        cv2.putText(img, ch, (x, 300), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (90, 40, 10), 7)
+        x += step
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    lines = find_text_lines(img, (60, 100, 180, 220))
+    assert lines, "the line is found"
+    recogniser = ppocr.shared()
+    if recogniser is not None:
+        from services.liveness.challenge import CODE_ALPHABET
+
+        assert recogniser.recognise_within(lines[0].crop, CODE_ALPHABET).text == "3PNCHK"
