@@ -199,6 +199,11 @@ def find_papers(
             if not aspect < 2.2 or rect_fill < 0.85:
                 continue
             quad = _order_by_image(_quad_of(hull))
+            # The corners ordered as the picture shows them must still span the hull (a
+            # thin slanted sliver can order into two repeated corners: no sheet, and its
+            # flattening would be thousands of rows tall).
+            if cv2.contourArea(quad) < 0.7 * area:
+                continue
             poly = np.zeros((sh, sw), np.uint8)
             cv2.fillConvexPoly(poly, quad.astype(np.int32), 255)
             inside = value[poly > 0]
@@ -410,8 +415,11 @@ def _text_lines(gray: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int,
 
 def _binarisations(crop: np.ndarray) -> list[np.ndarray]:
     """The same text line, binarised several ways: light strokes, heavy strokes, uneven light."""
+    if crop.size == 0:
+        crop = np.full((8, 8), 255, np.uint8)  # nothing to read, but no error
     scale = 64 / max(crop.shape[0], 1)
-    big = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    size = (max(1, round(crop.shape[1] * scale)), 64)  # never an empty picture, whatever the crop
+    big = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
     _, otsu = cv2.threshold(cv2.GaussianBlur(big, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     adaptive = cv2.adaptiveThreshold(big, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 41, 12)
     kernel = np.ones((3, 3), np.uint8)

@@ -96,3 +96,26 @@ def test_a_line_whose_letters_touch_is_found_without_the_sheets_outline() -> Non
         from services.liveness.challenge import CODE_ALPHABET
 
         assert recogniser.recognise_within(lines[0].crop, CODE_ALPHABET).text == "3PNCHK"
+
+
+def test_a_diamond_shaped_patch_is_no_sheet_and_reading_never_raises() -> None:
+    """A bright patch turned by 45 degrees ordered into two repeated corners: its
+    flattening was 1,500 rows tall, and reading a code off such a sheet raised in
+    cv2.resize (an INTERNAL error for the seller; found on scratch scenes of
+    bench/attacks2 with a code the sheet did not carry)."""
+    import cv2
+    import numpy as np
+
+    from services.liveness.checker import PAPER_WIDTH, find_papers
+
+    img = np.full((1000, 1600, 3), 60, np.uint8)
+    cv2.fillConvexPoly(img, np.array([[800, 200], [950, 350], [800, 500], [650, 350]], np.int32), (240, 240, 240))
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    papers = find_papers(img, None, limit=5)
+    assert all(p.flat.shape[0] <= 2.2 * PAPER_WIDTH for p in papers), [p.flat.shape for p in papers]
+    # Whatever line crop reaches the binarisations (here one far taller than wide, and an
+    # empty one), each comes back 64 px tall and none is empty.
+    from services.liveness.checker import _binarisations
+
+    for crop in (np.full((6000, 20), 240, np.uint8), np.zeros((0, 30), np.uint8)):
+        assert all(v.shape[0] == 64 and v.size > 0 for v in _binarisations(crop))
