@@ -19,6 +19,13 @@ its margins and its text lines. Signals:
   the band is a thin object around the region: a device's body (fail on three or four
   sides; two sides are a hint under review that adds to another sign: one genuine
   newspaper of bench seed 4 had two). Dark clothes or a dark room continue outwards.
+- body: on three or four sides a dark, even band that ends, within a bezel's width, at
+  an outer edge parallel to the side, whether the scene beyond is brighter or darker
+  (a black phone before a black shirt still has an edge, a shirt shading off has none).
+- tint: a light region whose white has a colour of its own (a screen's white point): a
+  hint under review that adds to another sign (pastel papers exist).
+- the ripple is judged over tiles of the blank part (a low quantile of the tiles'
+  spreads): a screen's grid is everywhere on it, a newspaper's fine print in its columns.
 - the judged region is the tightest around the code: when the found "paper" holds a
   smaller bright quadrilateral carrying the whole code line (a phone before a bright
   wall taken for the sheet), that one is judged too (checker._nested_sheet).
