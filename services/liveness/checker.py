@@ -31,6 +31,7 @@ PAPER_WIDTH = 640  # flattened sheets are this wide
 NESTED_AREA = 0.6  # a bright region inside the found one, under this share of its area, is judged too
 NESTED_LINE_AREA = 3.0  # ... when it holds the whole text line and is at least this many times its area
 SHEET_PER_LINE = 2.0  # a sheet is at most this many times the box estimated from its code line
+DATE_LINE_SHARE = 0.6  # a small date line spans at most this share of the sheet's width
 TURN_MIN_YAW = 15.0
 TILT_MIN_ROLL = 10.0
 _DATE = re.compile(r"(20\d\d)\s*[年\-./／]\s*(\d{1,2})\s*[月\-./／]\s*(\d{1,2})")
@@ -167,11 +168,15 @@ def find_papers(
     if coloured:
         masks += _colour_masks(small)
     else:
-        for frac in (0.9, 0.8, 0.7):
-            thr = max(110.0, hi * frac)
+        # The brightest whites too: a small sheet before a lit wall a little darker than
+        # itself (the 97th percentile is the wall's when the sheet is under 3 % of the frame).
+        top = 0.92 * float(np.percentile(value, 99.5))
+        for thr in sorted({max(110.0, hi * frac) for frac in (0.9, 0.8, 0.7)} | ({top} if top > hi else set())):
             m = ((value > thr) & (sat < 60)).astype(np.uint8) * 255
             masks.append(cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8), iterations=2))
     edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90)
+    # The picture's own edge closes the outline of a sheet held partly out of frame.
+    cv2.rectangle(edges, (0, 0), (sw - 1, sh - 1), 255, 1)
     masks.append(cv2.dilate(edges, np.ones((3, 3), np.uint8)))
     face_small = None
     if face_box is not None:
@@ -194,6 +199,11 @@ def find_papers(
             if not aspect < 2.2 or rect_fill < 0.85:
                 continue
             quad = _order_by_image(_quad_of(hull))
+            # The corners ordered as the picture shows them must still span the hull (a
+            # thin slanted sliver can order into two repeated corners: no sheet, and its
+            # flattening would be thousands of rows tall).
+            if cv2.contourArea(quad) < 0.7 * area:
+                continue
             poly = np.zeros((sh, sw), np.uint8)
             cv2.fillConvexPoly(poly, quad.astype(np.int32), 255)
             inside = value[poly > 0]
@@ -312,13 +322,18 @@ def find_text_lines(
     glyphs = [
         (float(x), float(y), float(bw), float(bh))
         for x, y, bw, bh, area in stats[1:]
-        if 6 <= bh <= 0.25 * sh and bw <= 1.5 * bh and area >= 10 and area <= 0.8 * bw * bh
+        # Up to 2.6 heights wide: letters a felt pen or marker joined (a hand-written "PN").
+        if 6 <= bh <= 0.25 * sh and bw <= 2.6 * bh and area >= 10 and area <= 0.8 * bw * bh
     ]
     if face_box is not None:
         fx, fy, fw, fh = (v * scale for v in face_box)
         glyphs = [g for g in glyphs if not (fx < g[0] + g[2] / 2 < fx + fw and fy < g[1] + g[3] / 2 < fy + fh)]
-    rows = [r for r in portrait.glyph_rows(glyphs, dy=0.45, height=(0.6, 1.6), gap=1.6) if 4 <= len(r) <= 14]
-    rows.sort(key=lambda r: -(min(len(r), 8) * float(np.median([g[3] for g in r]))))
+    rows = [
+        r
+        for r in portrait.glyph_rows(glyphs, dy=0.45, height=(0.6, 1.6), gap=1.6)
+        if 4 <= _letters(r) <= 14 and sum(g[2] > 1.5 * g[3] for g in r) <= len(r) / 2
+    ]
+    rows.sort(key=lambda r: -(min(_letters(r), 8) * float(np.median([g[3] for g in r]))))
     out: list[TextLine] = []
     for row in rows[:limit]:
         centres = np.array([[g[0] + g[2] / 2, g[1] + g[3] / 2] for g in row], np.float32)
@@ -350,6 +365,12 @@ def find_text_lines(
         box = (int(cx - bw_ / 2), int(cy - bh_ / 2), int(bw_), int(bh_))
         out.append(TextLine(crop, box, len(row)))
     return out
+
+
+def _letters(row: list[tuple[float, float, float, float]]) -> int:
+    """Letters in a row of glyph boxes: a box wider than 1.5 of its heights holds two or
+    more letters that touch."""
+    return sum(max(1, round(g[2] / (0.8 * g[3]))) if g[2] > 1.5 * g[3] else 1 for g in row)
 
 
 def _text_lines(gray: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
@@ -394,8 +415,11 @@ def _text_lines(gray: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int,
 
 def _binarisations(crop: np.ndarray) -> list[np.ndarray]:
     """The same text line, binarised several ways: light strokes, heavy strokes, uneven light."""
+    if crop.size == 0:
+        crop = np.full((8, 8), 255, np.uint8)  # nothing to read, but no error
     scale = 64 / max(crop.shape[0], 1)
-    big = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    size = (max(1, round(crop.shape[1] * scale)), 64)  # never an empty picture, whatever the crop
+    big = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
     _, otsu = cv2.threshold(cv2.GaussianBlur(big, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     adaptive = cv2.adaptiveThreshold(big, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 41, 12)
     kernel = np.ones((3, 3), np.uint8)
@@ -871,8 +895,48 @@ def date_readings(flat: np.ndarray, ocr: Ocr, expected: date | None = None) -> l
     gray = cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY) if flat.ndim == 3 else flat
     norm, lines = _text_lines(gray)
     tallest = sorted(lines, key=lambda b: -(b[3] - b[1]))
-    picked = list(dict.fromkeys(lines[:4] + tallest[:4] + _smeared_lines(norm)[:6]))
-    return _read_dates([norm[y0:y1, x0:x1] for x0, y0, x1, y1 in picked], ocr, expected)
+    smeared = _smeared_lines(norm)
+    # A small date line is short; rows of body text span the column and, smeared, are as
+    # tall as it (or taller, merged), so they would crowd it out of the tallest few.
+    short = [b for b in smeared if b[2] - b[0] <= DATE_LINE_SHARE * norm.shape[1]]
+    picked = list(dict.fromkeys(lines[:4] + tallest[:4] + smeared[:3] + short[:5]))
+    crops = [norm[y0:y1, x0:x1] for x0, y0, x1, y1 in picked]
+    for box in tallest[:2]:
+        crops += _fringe_bands(norm, box)
+    return _read_dates(crops, ocr, expected)
+
+
+def _fringe_bands(norm: np.ndarray, box: tuple[int, int, int, int]) -> list[np.ndarray]:
+    """The thin bands above and below the main body of a tall line: a small date printed
+    right under (or over) a masthead touches it, so both are one "line" and a one-line
+    reader reads the masthead only. The body is where a row carries at least half the
+    line's heaviest row's ink; a band counts from 12 % of the line's height (without one
+    below, the line's lowest 30 % is read: a date overlapping the masthead's feet)."""
+    x0, y0, x1, y1 = box
+    crop = norm[y0:y1, x0:x1]
+    if crop.shape[0] < 24 or crop.shape[1] < 24:
+        return []
+    _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    rows = np.convolve(ink.mean(axis=1), np.ones(3) / 3, "same")
+    heavy = np.flatnonzero(rows >= 0.5 * float(rows.max()))
+    if len(heavy) == 0:
+        return []
+    h = crop.shape[0]
+    lo, hi = int(heavy[0]), int(heavy[-1]) + 1
+    # The bands end at the first blank row (the line box may take in the next text row).
+    blank = rows <= 0.02
+    top = next((r + 1 for r in range(lo - 1, -1, -1) if blank[r]), 0)
+    bottom = next((r for r in range(hi, h) if blank[r]), h)
+    out = []
+    if lo - top >= 0.12 * h:
+        out.append(crop[max(0, top - 2) : min(h, lo + 2)])
+    if bottom - hi >= 0.12 * h:
+        out.append(crop[max(0, hi - 2) : min(h, bottom + 2)])
+    else:
+        # The date overlaps the masthead's feet, so its rows are as heavy: the lowest
+        # 30 % of the line, read alone.
+        out.append(crop[max(0, bottom - int(0.3 * (bottom - top))) : min(h, bottom + 2)])
+    return out
 
 
 def _smeared_lines(norm: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -70,3 +70,52 @@ def test_the_alphabet_restricted_reader_never_reads_outside_the_code_alphabet() 
     img = Image.new("RGB", (520, 80), (245, 245, 245))
     ImageDraw.Draw(img).text((10, 12), "KX47WH", font=font, fill=(20, 20, 20))
     assert recogniser.recognise_within(np.array(img)[:, :, ::-1].copy(), CODE_ALPHABET).text == "KX47WH"
+
+
+def test_a_line_whose_letters_touch_is_found_without_the_sheets_outline() -> None:
+    """A felt pen joins neighbouring letters ("PN", "HK"): a white sheet before a white
+    wall has no outline, so the code is found as a text line, and joined letters count
+    as the letters they hold (bench/attacks2/hands.py development seed 4: 3PNCHK)."""
+    import cv2
+    import numpy as np
+
+    from services.liveness.checker import find_text_lines
+    from services.vision import ppocr
+
+    img = np.full((700, 1000, 3), 246, np.uint8)
+    img[:, :300] = 120  # the seller's side of the picture
+    x = 420
+    for ch, step in (("3", 80), ("P", 36), ("N", 80), ("C", 80), ("H", 38), ("K", 80)):
+        cv2.putText(img, ch, (x, 300), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (90, 40, 10), 7)
+        x += step
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    lines = find_text_lines(img, (60, 100, 180, 220))
+    assert lines, "the line is found"
+    recogniser = ppocr.shared()
+    if recogniser is not None:
+        from services.liveness.challenge import CODE_ALPHABET
+
+        assert recogniser.recognise_within(lines[0].crop, CODE_ALPHABET).text == "3PNCHK"
+
+
+def test_a_diamond_shaped_patch_is_no_sheet_and_reading_never_raises() -> None:
+    """A bright patch turned by 45 degrees ordered into two repeated corners: its
+    flattening was 1,500 rows tall, and reading a code off such a sheet raised in
+    cv2.resize (an INTERNAL error for the seller; found on scratch scenes of
+    bench/attacks2 with a code the sheet did not carry)."""
+    import cv2
+    import numpy as np
+
+    from services.liveness.checker import PAPER_WIDTH, find_papers
+
+    img = np.full((1000, 1600, 3), 60, np.uint8)
+    cv2.fillConvexPoly(img, np.array([[800, 200], [950, 350], [800, 500], [650, 350]], np.int32), (240, 240, 240))
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    papers = find_papers(img, None, limit=5)
+    assert all(p.flat.shape[0] <= 2.2 * PAPER_WIDTH for p in papers), [p.flat.shape for p in papers]
+    # Whatever line crop reaches the binarisations (here one far taller than wide, and an
+    # empty one), each comes back 64 px tall and none is empty.
+    from services.liveness.checker import _binarisations
+
+    for crop in (np.full((6000, 20), 240, np.uint8), np.zeros((0, 30), np.uint8)):
+        assert all(v.shape[0] == 64 and v.size > 0 for v in _binarisations(crop))

@@ -33,3 +33,23 @@ def test_a_code_on_coloured_paper_is_found_and_read(paper: str) -> None:
     assert found, "no sheet found"
     verdicts = [judge_code(code_readings(p.flat, default_ocr(), code), code).verdict for p in found]
     assert "pass" in verdicts, verdicts
+
+
+def test_a_sheet_held_partly_out_of_frame_is_found() -> None:
+    """A newspaper held high runs off the top of the picture before a wall as light as
+    itself: no closed edge around it but the picture's own edge, which closes it
+    (bench/attacks2/hands.py; the paper was not found before)."""
+    from datetime import date
+
+    from bench.attacks2 import hands
+    from bench.liveness import _phone_sized
+
+    live = _phone_sized(cv2.imread(str(FACES / "guido_van_rossum" / "facerecpr1285_guido_van_rossum2.jpg")))
+    engine = default_engine()
+    rng = random.Random(2)
+    page, _ = hands.newspaper_page(date(2026, 12, 3), rng)
+    img = hands.held_up(live, engine.detect(live)[0].box, page, "right", 2.6, rng)
+    papers = find_papers(img, engine.detect(img)[0].box)
+    assert papers, "the sheet is found"
+    _, y, w, _ = papers[0].box
+    assert y < 0.02 * img.shape[0] and w > 0.2 * img.shape[1], papers[0].box

@@ -62,3 +62,24 @@ def test_a_small_date_line_under_the_masthead_is_read(line: str) -> None:
 def test_yesterdays_paper_in_chinese_numerals_is_not_today() -> None:
     found = date_readings(_page("二〇二六年十二月二日  星期三", 26), default_ocr(), DAY)
     assert judge_date(found, DAY).verdict == "fail", found
+
+
+def _crowded_page(line: str, masthead_y: int, date_y: int, rows_from: int) -> np.ndarray:
+    """A masthead printed so large that the date line below touches it (or overlaps its
+    feet), and body rows right under the date: the date is no line of its own."""
+    img = Image.new("RGB", (640, 460), (238, 236, 230))
+    d = ImageDraw.Draw(img)
+    serif = "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc"
+    d.text((50, masthead_y), "北京日报", font=ImageFont.truetype(serif, 100), fill=(20, 20, 20))
+    d.text((60, date_y), line, font=ImageFont.truetype(serif, 26), fill=(25, 25, 25))
+    body = ImageFont.truetype("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 13)
+    filler = "各地推进民生工程建设城乡面貌持续改善经济发展稳中向好" * 2
+    for y in range(rows_from, 450, 16):
+        d.text((14, y), filler, font=body, fill=(90, 90, 90))
+    return np.array(img)[:, :, ::-1].copy()
+
+
+@pytest.mark.parametrize("date_y", [96, 108])  # over the masthead's feet; touching them
+def test_a_date_touching_the_masthead_is_read(date_y: int) -> None:
+    found = date_readings(_crowded_page("2026年12月03日  星期四", -6, date_y, date_y + 34), default_ocr(), DAY)
+    assert judge_date(found, DAY).verdict == "pass", found
