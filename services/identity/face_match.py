@@ -52,12 +52,18 @@ from services.vision.faces import DETECT_MAX_SIDE, DetectedFace, FaceEngine, Mod
 # docs/face-calibration.md). Camera frames (640x480) and ordinary photos are untouched.
 DETECT_MIN_SIDE = 320
 # Faces to be matched (selfies, camera frames, reference photos, video-call frames) are
-# searched on a copy at most this long: a face that fills a 640x480 frame is found as well
-# at 480 (ID-portrait pairs 236 of 240 either way, docs/face-calibration.md) for 2.8 ms
-# less per frame. ID portraits keep the full working size (they are small, and upscaled),
-# and the liveness checks pass DETECT_MAX_SIDE: their paper and presentation-attack rules
-# were tuned on the face boxes found at 640.
-MATCH_DETECT_SIDE = 480
+# searched on a copy at most this long: 320 costs under half of 480 (1.9 against 4.1 ms
+# for a 3:2 photo), and the faces of the shared set come out within the landmark jitter
+# the 480 path shows against itself at 464 or 496 (docs/hardening.md, 2026-12-04). ID
+# portraits keep the full working size (they are small, and upscaled), and the liveness
+# checks pass DETECT_MAX_SIDE: their paper and presentation-attack rules were tuned on
+# the face boxes found at 640.
+MATCH_DETECT_SIDE = 320
+# When that copy shows no face, or a main face narrower than MATCH_MIN_FACE_PX (landmarks
+# of a face a few dozen pixels wide are loose), the search runs again this large: a
+# small face in a large photo is found and placed as before.
+MATCH_RETRY_SIDE = 480
+MATCH_MIN_FACE_PX = 48
 
 
 class PairType(Enum):
@@ -248,18 +254,24 @@ class FaceMatcher:
         what: str = "photo",
         detect_side: int | None = None,
         policy: QualityPolicy | None = None,
+        scale: float = 1.0,
     ) -> tuple[FaceQuality, np.ndarray | None, tuple[np.ndarray, DetectedFace] | None]:
         """As `inspect`, plus the (image, face) a second opinion would look at. Faces are
         searched on a copy at most `detect_side` long (default: DETECT_MAX_SIDE for an ID
-        portrait, MATCH_DETECT_SIDE for anything else)."""
-        image, scale = _upscale_small(image_bgr)
+        portrait, MATCH_DETECT_SIDE for anything else, MATCH_RETRY_SIDE when that finds
+        no face or only a small one). `scale`: the size of `image_bgr` relative to the
+        uploaded picture (a reduced JPEG decode: services/core/images.py), so that face
+        sizes are judged in the uploaded picture's pixels."""
+        image, upscale = _upscale_small(image_bgr)
         side = detect_side or (DETECT_MAX_SIDE if portrait else MATCH_DETECT_SIDE)
         faces = self.engine.detect(image, side)
+        if detect_side is None and not portrait and _search_again(faces, image, side):
+            faces = self.engine.detect(image, MATCH_RETRY_SIDE)
         if not faces and portrait:
             image, faces = _faint_portrait(self.engine, image, side)
         aligned = self.engine.align(image, faces[0]) if faces else None
         policy = policy or (PORTRAIT_POLICY if portrait else SELFIE_POLICY)
-        quality = assess(image, faces, aligned, policy, what, scale=scale)
+        quality = assess(image, faces, aligned, policy, what, scale=upscale * scale)
         return quality, aligned, ((image, faces[0]) if faces else None)
 
     def inspect_template(
@@ -279,14 +291,17 @@ class FaceMatcher:
             vector = vector + self.engine.embed(cv2.flip(aligned, 1))
         return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
-    def template(self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo") -> FaceTemplate:
+    def template(
+        self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo", scale: float = 1.0
+    ) -> FaceTemplate:
         """Detect, gate and embed the dominant face. Raises when no usable face is found.
 
         Document portraits are embedded with their mirror image (once per document); live
-        photos once, to keep the per-frame cost to one detection and one embedding."""
+        photos once, to keep the per-frame cost to one detection and one embedding.
+        `scale`: as in `inspect_full`."""
         # A face match tolerates a clearly smaller face in the background (MATCH_POLICY).
         quality, aligned, source = self.inspect_full(
-            image_bgr, portrait=portrait, what=what, policy=None if portrait else MATCH_POLICY
+            image_bgr, portrait=portrait, what=what, policy=None if portrait else MATCH_POLICY, scale=scale
         )
         if aligned is None or not quality.usable:
             reason, message = quality.reasons[0]
@@ -395,6 +410,15 @@ def _faint_portrait(engine: FaceEngine, image: np.ndarray, side: int) -> tuple[n
     smoothed = cv2.bilateralFilter(restored, 7, 40, 7)
     faces = engine.detect(smoothed, side, min_score=FAINT_PORTRAIT_MIN_SCORE)
     return (smoothed, faces[:1]) if faces else (image, [])
+
+
+def _search_again(faces: list[DetectedFace], image: np.ndarray, side: int) -> bool:
+    """No face in the `side`-long copy, or a main face in it narrower than MATCH_MIN_FACE_PX,
+    when a larger copy exists."""
+    long_side = max(image.shape[:2])
+    if long_side <= side:
+        return False
+    return not faces or faces[0].box[2] * side / long_side < MATCH_MIN_FACE_PX
 
 
 def _upscale_small(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
