@@ -59,15 +59,6 @@ PORTRAIT_CACHE = 256
 # all still enrolled.
 ENROL_SAME_AS = 0.95
 
-# MatchFace decodes a large JPEG at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling:
-# a 4098x2735 photo in 31 ms of CPU instead of 69) as long as its longer side stays at
-# least this long; faces are found on a 320 px copy anyway.
-MATCH_DECODE_SIDE = 1024
-# ... and decodes it again at full size when the face in the reduced picture is smaller
-# than this between the eyes (or not found): the 112 px aligned crop (35 px between the
-# eyes) is then never enlarged from a reduced picture.
-REDUCED_MIN_EYE_PX = 40.0
-
 # Threads that work on a call's second image while the calling worker thread does the
 # first (decode, detection, alignment, embedding side by side: each inference runs on one
 # thread, services/vision/openvino_cpu.py). Its own pool, never the servicers' executor:
@@ -249,7 +240,7 @@ class FaceFlow:
         if reference is None:
             alone = probe()
             stored, pair_type = self.reference(subject_id, None, pair_type)
-            alone, probe_template = self.template_of(alone, what="selfie")
+            alone, probe_template = self.matcher.template_of(alone, what="selfie")
             self.refuse_document_portrait(alone.bgr, probe_template)
             return alone, None, self.finish(subject_id, stored, probe_template, pair_type, enrol)
         reference_decoded = self._beside(reference)
@@ -266,9 +257,9 @@ class FaceFlow:
         portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO
         what = "ID portrait" if portrait else "reference photo"
         ref_decoded = reference_image
-        reference_template = self._beside(lambda: self.template_of(ref_decoded, portrait=portrait, what=what))
+        reference_template = self._beside(lambda: self.matcher.template_of(ref_decoded, portrait=portrait, what=what))
         probe_decoded = probe_image
-        probe_done, probe_error = _attempt(lambda: self.template_of(probe_decoded, what="selfie"))
+        probe_done, probe_error = _attempt(lambda: self.matcher.template_of(probe_decoded, what="selfie"))
         ref_done, reference_error = reference_template()
         if reference_error is not None:
             raise reference_error
@@ -278,23 +269,6 @@ class FaceFlow:
         (probe_image, probe_template), (reference_image, ref_template) = probe_done, ref_done
         self.refuse_document_portrait(probe_image.bgr, probe_template)
         return probe_image, reference_image, self.finish(subject_id, ref_template, probe_template, pair_type, enrol)
-
-    def template_of(
-        self, image: DecodedImage, *, portrait: bool = False, what: str = "photo"
-    ) -> tuple[DecodedImage, FaceTemplate]:
-        """The template of a decoded picture, and the picture its face was found in: a
-        picture decoded at reduced size whose face is not found there, or is smaller than
-        REDUCED_MIN_EYE_PX between the eyes, is decoded again at full size and looked at
-        again (what a one-size decode would have found and refused is found and refused)."""
-        if image.scale < 1.0:
-            try:
-                template = self.matcher.template(image.bgr, portrait=portrait, what=what, scale=image.scale)
-            except DomainError:
-                template = None
-            if template is not None and template.quality.eye_distance_px * image.scale >= REDUCED_MIN_EYE_PX:
-                return image, template
-            image = image.at_full_size()
-        return image, self.matcher.template(image.bgr, portrait=portrait, what=what, scale=image.scale)
 
     def refuse_document_portrait(self, image: np.ndarray, probe: FaceTemplate) -> None:
         """A photo of an ID card is no selfie: matching its printed portrait would pass

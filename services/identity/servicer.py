@@ -33,8 +33,8 @@ from services.identity.documents import cn_sides, enterprise_check
 from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.reader import DocumentReader
 from services.identity.duplicates import DuplicateFinding
-from services.identity.face_flow import MATCH_DECODE_SIDE, FaceFlow, MatchRun
-from services.identity.face_match import FaceTemplate, PairType
+from services.identity.face_flow import FaceFlow, MatchRun
+from services.identity.face_match import MATCH_DECODE_SIDE, FaceTemplate, PairType
 from services.platform import ownership
 from services.platform.auth import current_caller
 from services.platform.frame_pump import PumpStats, Step, pump

@@ -152,7 +152,7 @@ def test_a_large_photo_is_matched_from_a_reduced_decode_and_answers_in_its_own_p
     landmarks, eye distance) is in the uploaded picture's pixels. A face too small in the
     reduced picture is looked at again at full size."""
     from services.core.images import decode_image
-    from services.identity.face_flow import MATCH_DECODE_SIDE, REDUCED_MIN_EYE_PX
+    from services.identity.face_match import MATCH_DECODE_SIDE, REDUCED_MIN_EYE_PX
 
     big = (FACES / "steve_wozniak" / "facerecpr1285_steve_wozniak1.jpg").read_bytes()  # 4098x2735
     reference = (FACES / "steve_wozniak" / "facerecpr1285_steve_wozniak2.jpg").read_bytes()
