@@ -53,22 +53,18 @@ from services.vision.faces import DETECT_MAX_SIDE, DetectedFace, FaceEngine, Mod
 # docs/face-calibration.md). Camera frames (640x480) and ordinary photos are untouched.
 DETECT_MIN_SIDE = 320
 # Faces to be matched (selfies, camera frames, reference photos, video-call frames) are
-# searched on a copy at most this long: 320 costs under half of 480 (1.9 against 4.1 ms
-# for a 3:2 photo), and the faces of the shared set come out within the landmark jitter
-# the 480 path shows against itself at 464 or 496 (docs/hardening.md, 2026-12-04). ID
-# portraits keep the full working size (they are small, and upscaled), and the liveness
-# checks pass DETECT_MAX_SIDE: their paper and presentation-attack rules were tuned on
-# the face boxes found at 640.
-MATCH_DETECT_SIDE = 320
-# When that copy shows no face, or a main face narrower than MATCH_MIN_FACE_PX (landmarks
-# of a face a few dozen pixels wide are loose), the search runs again this large: a
-# small face in a large photo is found and placed as before.
-MATCH_RETRY_SIDE = 480
-MATCH_MIN_FACE_PX = 48
+# searched on a copy at most this long: a face that fills a 640x480 frame is found as well
+# at 480 (ID-portrait pairs 236 of 240 either way, docs/face-calibration.md) for 2.8 ms
+# less per frame. ID portraits keep the full working size (they are small, and upscaled),
+# and the liveness checks pass DETECT_MAX_SIDE: their paper and presentation-attack rules
+# were tuned on the face boxes found at 640. (320 would save about 8 ms of CPU per
+# MatchFace, but its landmarks raised the highest impostor similarity of the shared set
+# from 0.334 to 0.405: docs/hardening.md, 2026-12-04.)
+MATCH_DETECT_SIDE = 480
 # MatchFace decodes a large JPEG at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling:
 # a 4098x2735 photo in 31 ms of CPU instead of 69, a 1600x1067 one in 4.9 instead of 6.8)
-# as long as its longer side stays at least this long, twice the 320 px copy faces are
-# searched on (whose INTER_AREA resize then reads a quarter of the pixels).
+# as long as its longer side stays at least this long: the 480 px copy faces are searched
+# on is then resized from a 640-1,279 px picture rather than from the whole photo.
 MATCH_DECODE_SIDE = 640
 # ... and decodes it again at full size when the face in the reduced picture is smaller
 # than this between the eyes (or not found): the 112 px aligned crop (35 px between the
@@ -268,15 +264,12 @@ class FaceMatcher:
     ) -> tuple[FaceQuality, np.ndarray | None, tuple[np.ndarray, DetectedFace] | None]:
         """As `inspect`, plus the (image, face) a second opinion would look at. Faces are
         searched on a copy at most `detect_side` long (default: DETECT_MAX_SIDE for an ID
-        portrait, MATCH_DETECT_SIDE for anything else, MATCH_RETRY_SIDE when that finds
-        no face or only a small one). `scale`: the size of `image_bgr` relative to the
+        portrait, MATCH_DETECT_SIDE for anything else). `scale`: the size of `image_bgr` relative to the
         uploaded picture (a reduced JPEG decode: services/core/images.py), so that face
         sizes are judged in the uploaded picture's pixels."""
         image, upscale = _upscale_small(image_bgr)
         side = detect_side or (DETECT_MAX_SIDE if portrait else MATCH_DETECT_SIDE)
         faces = self.engine.detect(image, side)
-        if detect_side is None and not portrait and _search_again(faces, image, side):
-            faces = self.engine.detect(image, MATCH_RETRY_SIDE)
         if not faces and portrait:
             image, faces = _faint_portrait(self.engine, image, side)
         aligned = self.engine.align(image, faces[0]) if faces else None
@@ -437,15 +430,6 @@ def _faint_portrait(engine: FaceEngine, image: np.ndarray, side: int) -> tuple[n
     smoothed = cv2.bilateralFilter(restored, 7, 40, 7)
     faces = engine.detect(smoothed, side, min_score=FAINT_PORTRAIT_MIN_SCORE)
     return (smoothed, faces[:1]) if faces else (image, [])
-
-
-def _search_again(faces: list[DetectedFace], image: np.ndarray, side: int) -> bool:
-    """No face in the `side`-long copy, or a main face in it narrower than MATCH_MIN_FACE_PX,
-    when a larger copy exists."""
-    long_side = max(image.shape[:2])
-    if long_side <= side:
-        return False
-    return not faces or faces[0].box[2] * side / long_side < MATCH_MIN_FACE_PX
 
 
 def _upscale_small(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
