@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from services.core.images import ImageLimits, decode_image
-from services.identity.face_match import FaceMatcher
+from services.identity.face_match import MATCH_DECODE_SIDE, FaceMatcher
 from services.vision.faces import FaceEngine
 from tests.portraits import id_portrait
 
@@ -57,7 +57,9 @@ def build(matcher: FaceMatcher, root: Path = FACES) -> FaceSet:
     photo2, portrait2 = {}, {}
     for path, bgr in images.items():
         try:
-            t = matcher.template(bgr)
+            # As MatchFace decodes and looks at a photo (a large JPEG at reduced size).
+            decoded = decode_image((root / path).read_bytes(), LIMITS, reduce_to=MATCH_DECODE_SIDE)
+            _, t = matcher.template_of(decoded)
             photo[path] = t.vector
             if (d := matcher.describe(t)) is not None:
                 photo2[path] = d

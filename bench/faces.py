@@ -35,7 +35,8 @@ import numpy as np
 
 from bench.calibrate_faces import cascade_scores
 from bench.face_data import FACES, auc, build, load_images, photo_pairs, portrait_pairs, second_distances, threshold_at
-from services.identity.face_match import CalibrationTable, FaceMatcher, PairType
+from services.identity.face_match import CalibrationTable, Decision, FaceMatcher, FaceTemplate, PairType
+from services.vision.face_quality import FaceQuality
 from services.vision.faces import default_engine
 from services.vision.second_opinion import default_describer
 from tests.portraits import id_portrait
@@ -78,6 +79,46 @@ def _metrics(genuine: list, impostor: list, failures: int) -> dict[str, Any]:
             hits += sum(s >= t for s in mine)
             total += len(mine)
         out[f"tar_at_fmr_{fmr:g}_leave_one_identity_out"] = round(hits / max(total, 1), 4)
+    return out
+
+
+def shipped_decisions(
+    matcher: FaceMatcher, pairs: list[tuple[str, str]], a: dict, b: dict, a2: dict, b2: dict, pair_type: PairType
+) -> dict[str, int]:
+    """The service's decisions (FaceMatcher.decide: the shipped thresholds, and the dlib
+    second opinion on borderline pairs when its descriptors exist) counted per outcome."""
+    counts = {d.value: 0 for d in Decision}
+    shown = FaceQuality(faces_found=1)
+
+    def template(vector: np.ndarray, second: np.ndarray | None) -> FaceTemplate:
+        # `source` only marks that a second descriptor exists: it is already computed.
+        return FaceTemplate(vector, shown, source=(vector, None) if second is not None else None, second=second)
+
+    for x, y in pairs:
+        outcome = matcher.decide(template(a[x], a2.get(x)), template(b[y], b2.get(y)), pair_type)
+        counts[outcome.decision.value] += 1
+    return counts
+
+
+def shipped_block(matcher: FaceMatcher, fs: Any) -> dict[str, Any]:
+    """FNMR and FMR at the shipped operating point (not re-set on these pairs): a genuine
+    pair that is not MATCH is a false non-match (UNCERTAIN goes to a reviewer, counted
+    apart), an impostor pair that is MATCH a false match."""
+    out: dict[str, Any] = {"operating_fmr": matcher.operating_fmr}
+    for name, (g_pairs, i_pairs), (a, b), (a2, b2) in (
+        ("photo_vs_photo", photo_pairs(fs), (fs.photo, fs.photo), (fs.photo_second, fs.photo_second)),
+        ("id_portrait_vs_photo", portrait_pairs(fs), (fs.portrait, fs.photo), (fs.portrait_second, fs.photo_second)),
+    ):
+        pair_type = PairType(name)
+        genuine = shipped_decisions(matcher, g_pairs, a, b, a2, b2, pair_type)
+        impostor = shipped_decisions(matcher, i_pairs, a, b, a2, b2, pair_type)
+        out[name] = {
+            "genuine": genuine,
+            "impostor": impostor,
+            "fnmr": round((len(g_pairs) - genuine["match"]) / max(len(g_pairs), 1), 4),
+            "fnmr_no_match_only": round(genuine["no_match"] / max(len(g_pairs), 1), 4),
+            "fmr": round(impostor["match"] / max(len(i_pairs), 1), 5),
+        }
     return out
 
 
@@ -170,6 +211,7 @@ def sface_block(images: dict[str, np.ndarray], identity: dict[str, str], same: l
             cascade["tar_by_source_kind_in_sample"] = by_kind
             entry["with_second_opinion"] = cascade
         block[name] = entry
+    block["at_shipped_thresholds"] = shipped_block(matcher, fs)
     block["ms_per_image_as_uploaded"] = _timing(times)
     block["ms_per_image_640"] = _timing(frame_times)
     if second is not None:

@@ -56,12 +56,18 @@ class ServerProcess:
         if not wait:
             self.port = port
             return 0.0
-        while not ready.exists():
+        while True:
+            # The file can be seen before its content is written: wait for whole JSON (a
+            # half-written one once failed a run and left its server running).
+            try:
+                info = json.loads(ready.read_text())
+                break
+            except (OSError, ValueError):
+                pass
             if self.proc.poll() is not None or time.monotonic() - started > timeout:
                 self.proc.kill()
                 raise RuntimeError(f"server did not start (exit {self.proc.returncode}); see {self.log}")
             time.sleep(0.02)
-        info = json.loads(ready.read_text())
         self.address, self.port = info["address"], info["port"]
         return time.monotonic() - started
 

@@ -61,6 +61,7 @@ class App:
         if settings.model_cache:
             openvino_cpu.set_cache_dir(settings.data_dir / "model-cache")
         openvino_cpu.set_inference_threads(settings.inference_threads)
+        openvino_cpu.set_embedding_precision(settings.embedding_precision)
         url = settings.resolved_database_url()
         # A key is created on first run only where one process owns the data (SQLite) or
         # the operator named a key file; processes sharing PostgreSQL must share a key.

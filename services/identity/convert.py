@@ -64,9 +64,12 @@ def quality_to_pb(q: FaceQuality | None) -> pb.FaceQuality:
         reasons=[reason_to_pb({"code": r.value, "message": m}) for r, m in q.reasons],
     )
     if q.face is not None:
-        x, y, w, h = q.face.box
+        # In the uploaded picture's pixels, like eye_distance_px.
+        x, y, w, h = (v / q.scale for v in q.face.box)
         out.box.CopyFrom(common_pb2.BoundingBox(x=x, y=y, width=w, height=h))
-        out.landmarks.extend(common_pb2.Point(x=float(p[0]), y=float(p[1])) for p in q.face.landmarks)
+        out.landmarks.extend(
+            common_pb2.Point(x=float(p[0]) / q.scale, y=float(p[1]) / q.scale) for p in q.face.landmarks
+        )
         out.detector_score = q.face.score
     return out
 

@@ -239,7 +239,10 @@ class FaceFlow:
         selfie's face."""
         if reference is None:
             alone = probe()
-            return alone, None, self.run(subject_id, alone.bgr, None, pair_type, enrol)
+            stored, pair_type = self.reference(subject_id, None, pair_type)
+            alone, probe_template = self.matcher.template_of(alone, what="selfie")
+            self.refuse_document_portrait(alone.bgr, probe_template)
+            return alone, None, self.finish(subject_id, stored, probe_template, pair_type, enrol)
         reference_decoded = self._beside(reference)
         probe_image, probe_error = _attempt(probe)
         reference_image, reference_error = reference_decoded()
@@ -253,30 +256,19 @@ class FaceFlow:
         pair_type = pair_type or PairType.PHOTO_VS_PHOTO
         portrait = pair_type is PairType.ID_PORTRAIT_VS_PHOTO
         what = "ID portrait" if portrait else "reference photo"
-        ref_bgr = reference_image.bgr
-        reference_template = self._beside(lambda: self.matcher.template(ref_bgr, portrait=portrait, what=what))
-        probe_template, probe_error = _attempt(lambda: self.matcher.template(probe_image.bgr, what="selfie"))
-        ref_template, reference_error = reference_template()
+        ref_decoded = reference_image
+        reference_template = self._beside(lambda: self.matcher.template_of(ref_decoded, portrait=portrait, what=what))
+        probe_decoded = probe_image
+        probe_done, probe_error = _attempt(lambda: self.matcher.template_of(probe_decoded, what="selfie"))
+        ref_done, reference_error = reference_template()
         if reference_error is not None:
             raise reference_error
         if probe_error is not None:
             raise probe_error
-        assert probe_template is not None and ref_template is not None
+        assert probe_done is not None and ref_done is not None
+        (probe_image, probe_template), (reference_image, ref_template) = probe_done, ref_done
         self.refuse_document_portrait(probe_image.bgr, probe_template)
         return probe_image, reference_image, self.finish(subject_id, ref_template, probe_template, pair_type, enrol)
-
-    def run(
-        self,
-        subject_id: str,
-        probe_bgr: np.ndarray,
-        reference_bgr: np.ndarray | None,
-        pair_type: PairType | None,
-        enrol: bool,
-    ) -> MatchRun:
-        reference, pair_type = self.reference(subject_id, reference_bgr, pair_type)
-        probe = self.matcher.template(probe_bgr, what="selfie")
-        self.refuse_document_portrait(probe_bgr, probe)
-        return self.finish(subject_id, reference, probe, pair_type, enrol)
 
     def refuse_document_portrait(self, image: np.ndarray, probe: FaceTemplate) -> None:
         """A photo of an ID card is no selfie: matching its printed portrait would pass

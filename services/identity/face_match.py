@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from services.core.errors import DomainError, ErrorKind, invalid
+from services.core.images import DecodedImage
 from services.core.reasons import Reason
 from services.vision.face_quality import (
     MATCH_POLICY,
@@ -56,8 +57,21 @@ DETECT_MIN_SIDE = 320
 # at 480 (ID-portrait pairs 236 of 240 either way, docs/face-calibration.md) for 2.8 ms
 # less per frame. ID portraits keep the full working size (they are small, and upscaled),
 # and the liveness checks pass DETECT_MAX_SIDE: their paper and presentation-attack rules
-# were tuned on the face boxes found at 640.
+# were tuned on the face boxes found at 640. (320 would save about 8 ms of CPU per
+# MatchFace, but its landmarks raised the highest impostor similarity of the shared set
+# from 0.334 to 0.405: docs/hardening.md, 2026-12-04.)
 MATCH_DETECT_SIDE = 480
+# MatchFace decodes a large JPEG at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling:
+# a 4098x2735 photo in 31 ms of CPU instead of 69) as long as its longer side stays at
+# least this long: a 12 Mpx phone photo (4,000-4,032 px) at a quarter. 640 would also
+# halve the ordinary 1,280-1,900 px photos (3.7 ms less per MatchFace on the bench's), but
+# moved the shipped decisions on the shared set (photo impostors accepted 3 -> 5 of
+# 2,961); at 960, 1,024 and 1,280 the counts are the full-size decode's (3 and 6).
+MATCH_DECODE_SIDE = 960
+# ... and decodes it again at full size when the face in the reduced picture is smaller
+# than this between the eyes (or not found): the 112 px aligned crop (35 px between the
+# eyes) is then never enlarged from a reduced picture.
+REDUCED_MIN_EYE_PX = 40.0
 
 
 class PairType(Enum):
@@ -248,18 +262,21 @@ class FaceMatcher:
         what: str = "photo",
         detect_side: int | None = None,
         policy: QualityPolicy | None = None,
+        scale: float = 1.0,
     ) -> tuple[FaceQuality, np.ndarray | None, tuple[np.ndarray, DetectedFace] | None]:
         """As `inspect`, plus the (image, face) a second opinion would look at. Faces are
         searched on a copy at most `detect_side` long (default: DETECT_MAX_SIDE for an ID
-        portrait, MATCH_DETECT_SIDE for anything else)."""
-        image, scale = _upscale_small(image_bgr)
+        portrait, MATCH_DETECT_SIDE for anything else). `scale`: the size of `image_bgr` relative to the
+        uploaded picture (a reduced JPEG decode: services/core/images.py), so that face
+        sizes are judged in the uploaded picture's pixels."""
+        image, upscale = _upscale_small(image_bgr)
         side = detect_side or (DETECT_MAX_SIDE if portrait else MATCH_DETECT_SIDE)
         faces = self.engine.detect(image, side)
         if not faces and portrait:
             image, faces = _faint_portrait(self.engine, image, side)
         aligned = self.engine.align(image, faces[0]) if faces else None
         policy = policy or (PORTRAIT_POLICY if portrait else SELFIE_POLICY)
-        quality = assess(image, faces, aligned, policy, what, scale=scale)
+        quality = assess(image, faces, aligned, policy, what, scale=upscale * scale)
         return quality, aligned, ((image, faces[0]) if faces else None)
 
     def inspect_template(
@@ -279,19 +296,39 @@ class FaceMatcher:
             vector = vector + self.engine.embed(cv2.flip(aligned, 1))
         return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
-    def template(self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo") -> FaceTemplate:
+    def template(
+        self, image_bgr: np.ndarray, *, portrait: bool = False, what: str = "photo", scale: float = 1.0
+    ) -> FaceTemplate:
         """Detect, gate and embed the dominant face. Raises when no usable face is found.
 
         Document portraits are embedded with their mirror image (once per document); live
-        photos once, to keep the per-frame cost to one detection and one embedding."""
+        photos once, to keep the per-frame cost to one detection and one embedding.
+        `scale`: as in `inspect_full`."""
         # A face match tolerates a clearly smaller face in the background (MATCH_POLICY).
         quality, aligned, source = self.inspect_full(
-            image_bgr, portrait=portrait, what=what, policy=None if portrait else MATCH_POLICY
+            image_bgr, portrait=portrait, what=what, policy=None if portrait else MATCH_POLICY, scale=scale
         )
         if aligned is None or not quality.usable:
             reason, message = quality.reasons[0]
             raise invalid(reason, message, "reference" if portrait else "probe")
         return FaceTemplate(self.embed_aligned(aligned, mirror=portrait), quality, source)
+
+    def template_of(
+        self, image: DecodedImage, *, portrait: bool = False, what: str = "photo"
+    ) -> tuple[DecodedImage, FaceTemplate]:
+        """The template of a decoded picture, and the picture its face was found in: a
+        picture decoded at reduced size whose face is not found there, or is smaller than
+        REDUCED_MIN_EYE_PX between the eyes, is decoded again at full size and looked at
+        again (what a one-size decode would have found and refused is found and refused)."""
+        if image.scale < 1.0:
+            try:
+                template = self.template(image.bgr, portrait=portrait, what=what, scale=image.scale)
+            except DomainError:
+                template = None
+            if template is not None and template.quality.eye_distance_px * image.scale >= REDUCED_MIN_EYE_PX:
+                return image, template
+            image = image.at_full_size()
+        return image, self.template(image.bgr, portrait=portrait, what=what, scale=image.scale)
 
     def describe(self, template: FaceTemplate) -> np.ndarray | None:
         """The second engine's descriptor of a template's face (cached on the template)."""

@@ -34,7 +34,7 @@ from services.identity.documents.model import DocumentKind, DocumentResult
 from services.identity.documents.reader import DocumentReader
 from services.identity.duplicates import DuplicateFinding
 from services.identity.face_flow import FaceFlow, MatchRun
-from services.identity.face_match import FaceTemplate, PairType
+from services.identity.face_match import MATCH_DECODE_SIDE, FaceTemplate, PairType
 from services.platform import ownership
 from services.platform.auth import current_caller
 from services.platform.frame_pump import PumpStats, Step, pump
@@ -84,8 +84,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer, ServicerBase):
             # must not stall the event loop. Bad images are refused before any model work.
             return self.faces.run_images(
                 subject_id,
-                lambda: self.decode(request.probe.content, "probe.content"),
-                (lambda: self.decode(request.reference.content, "reference.content"))
+                lambda: self.decode(request.probe.content, "probe.content", MATCH_DECODE_SIDE),
+                (lambda: self.decode(request.reference.content, "reference.content", MATCH_DECODE_SIDE))
                 if request.reference.content
                 else None,
                 pair_type,

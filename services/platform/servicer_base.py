@@ -86,12 +86,13 @@ class ServicerBase:
         if ms:
             time.sleep(ms / 1000)
 
-    def decode(self, content: bytes, field: str) -> DecodedImage:
+    def decode(self, content: bytes, field: str, reduce_to: int = 0) -> DecodedImage:
         """Header checks, then pixels; blocking (up to ~0.1 s on a 25 Mpx JPEG): call it
-        inside the function given to `offload`, or use `decode_off_loop`."""
+        inside the function given to `offload`, or use `decode_off_loop`. `reduce_to`: see
+        `decode_image` (a large JPEG decoded at reduced size)."""
         if not content:
             raise missing(field)
-        return decode_image(content, self.app.image_limits, field)
+        return decode_image(content, self.app.image_limits, field, reduce_to)
 
     def decode_all(self, images: Sequence[Any]) -> list[DecodedImage]:
         """Every `images[i].content` decoded, or the first bad one's error (nothing is

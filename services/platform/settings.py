@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # Threads one model inference uses (OpenVINO); 1 serves more calls per core, since a
     # face call's two images already run side by side.
     inference_threads: int = 1
+    # Arithmetic of the face embedding model (SFace): f32 (the calibration's), or bf16 on
+    # CPUs with AMX / AVX-512 BF16 (embeddings within cosine 0.9998 of f32 on the shared
+    # face set, for under half the CPU; docs/hardening.md). Other CPUs compute f32 anyway.
+    embedding_precision: Literal["f32", "bf16"] = "f32"
     # Admission control of heavy RPCs (those whose requests carry images): per lane
     # (face, document, liveness, ...) this many calls run and this many wait; beyond
     # that a call is refused at once with RESOURCE_EXHAUSTED (RATE_LIMITED + RetryInfo).

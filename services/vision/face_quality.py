@@ -93,6 +93,10 @@ class FaceQuality:
     reasons: list[tuple[Reason, str]] = field(default_factory=list)
     # Clearly smaller faces behind the main one (reported, not refused; see QualityPolicy).
     background_faces: int = 0
+    # Size of the picture `face` was found in relative to the uploaded one (upscaled small
+    # pictures > 1, reduced JPEG decodes < 1): `face` is in that picture's pixels, the
+    # sizes above in the uploaded picture's.
+    scale: float = 1.0
 
     @property
     def ok(self) -> bool:
@@ -155,7 +159,7 @@ def assess(
     `scale` is how much `image_bgr` was enlarged from the uploaded picture (small pictures
     are upscaled before detection); the face size is judged in the uploaded picture's pixels,
     so upscaling never turns a too-small face into an acceptable one."""
-    q = FaceQuality(faces_found=len(faces))
+    q = FaceQuality(faces_found=len(faces), scale=scale)
     if not faces:
         q.reasons.append((Reason.NO_FACE, f"no face found in the {what}; face the camera in good light"))
         return q

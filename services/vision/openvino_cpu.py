@@ -6,9 +6,12 @@ float conversion and layout change done inside the compiled graph). One `ov.Core
 the process; a compiled model is shared by all threads, each thread gets its own
 inference request (requests are not thread-safe).
 
-Precision is pinned to fp32: on CPUs with AMX or AVX-512 BF16 OpenVINO would otherwise
-compute in bfloat16, and the same picture would give slightly different scores on
-different hardware than the calibration measured.
+Precision is pinned to fp32 by default: on CPUs with AMX or AVX-512 BF16 OpenVINO would
+otherwise compute in bfloat16, and the same picture would give slightly different scores
+on different hardware than the calibration measured. The recogniser (SFace) may be run
+in bfloat16 on purpose (`SELLERVERIFY_EMBEDDING_PRECISION=bf16`): on the shared face set
+its embeddings stay within cosine 0.9998 of fp32 ones (docs/hardening.md) for about 45 %
+of the CPU; a CPU without bfloat16 support computes in fp32 as before.
 """
 
 from __future__ import annotations
@@ -33,6 +36,22 @@ def set_inference_threads(threads: int) -> None:
     """Threads per inference for models compiled from now on (1 or more)."""
     global THREADS
     THREADS = max(1, int(threads))
+
+
+PRECISIONS = ("f32", "bf16")
+# Inference precision of the embedding model (SFace), set by `set_embedding_precision`
+# (SELLERVERIFY_EMBEDDING_PRECISION) before it compiles. The detector stays fp32: its
+# landmarks place the aligned crop, and the embedding moves more with a landmark's
+# tenth of a pixel than with bfloat16 arithmetic.
+EMBEDDING_PRECISION = "f32"
+
+
+def set_embedding_precision(precision: str) -> None:
+    """`f32` or `bf16` for the embedding model compiled from now on."""
+    global EMBEDDING_PRECISION
+    if precision not in PRECISIONS:
+        raise ValueError(f"embedding precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    EMBEDDING_PRECISION = precision
 
 
 # Where prepared graphs and OpenVINO's compiled blobs are kept between runs (None: not
@@ -104,15 +123,16 @@ def read(onnx_bytes: bytes) -> Any:
 class CompiledCpu:
     """A model compiled for the CPU, for low latency, with a request per calling thread."""
 
-    def __init__(self, model: Any, *, one_at_a_time: bool = False) -> None:
+    def __init__(self, model: Any, *, one_at_a_time: bool = False, precision: str = "f32") -> None:
         """`one_at_a_time`: inferences of this model never overlap (see YuNet's dynamic-shape
-        model: two threads inferring it at once hung a server, intermittently, under load)."""
+        model: two threads inferring it at once hung a server, intermittently, under load).
+        `precision`: `f32`, or `bf16` where the CPU has it (f32 elsewhere)."""
         self._serial = threading.Lock() if one_at_a_time else None
         self._compiled = _core().compile_model(
             model,
             "CPU",
             {
-                "INFERENCE_PRECISION_HINT": "f32",
+                "INFERENCE_PRECISION_HINT": precision,
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_NUM_THREADS": THREADS,
                 # Never pin to cores: several worker processes (SELLERVERIFY_WORKERS) and

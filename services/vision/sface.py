@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.vision import openvino_cpu
 from services.vision.onnx_graph import load_folded
 from services.vision.openvino_cpu import CompiledCpu, prepared_graph, read
 
@@ -21,9 +22,11 @@ INPUT_SIZE = 112
 
 
 class SFace:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, precision: str | None = None) -> None:
+        """`precision`: `f32` or `bf16` (default: openvino_cpu.EMBEDDING_PRECISION)."""
         graph = prepared_graph(path, "sface-folded-v1", lambda: load_folded(path).SerializeToString())
-        self._net = CompiledCpu(read(graph))
+        self.precision = precision or openvino_cpu.EMBEDDING_PRECISION
+        self._net = CompiledCpu(read(graph), precision=self.precision)
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         """L2-normalised float32 128-d template of a 112x112 aligned BGR crop."""

@@ -9,6 +9,7 @@ import uuid
 from datetime import date, timedelta
 
 import cv2
+import numpy as np
 import pytest
 from sellerverify import SellerVerifyError
 from sellerverify.v1 import common_pb2, identity_pb2
@@ -143,3 +144,61 @@ def test_two_images_side_by_side_give_the_one_at_a_time_answer_and_errors_in_its
         assert reason == "NO_FACE" and "reference photo" in message
         reason, message = refusal(client, sid, faceless, photo)
         assert reason == "NO_FACE" and "selfie" in message
+
+
+def test_a_large_photo_is_matched_from_a_reduced_decode_and_answers_in_its_own_pixels(sqlite_server) -> None:  # type: ignore[no-untyped-def]
+    """MatchFace decodes a large JPEG at reduced size (services/identity/face_flow.py,
+    MATCH_DECODE_SIDE): the decision is the full-size one, and the face it reports (box,
+    landmarks, eye distance) is in the uploaded picture's pixels. A face too small in the
+    reduced picture is looked at again at full size."""
+    from services.core.images import decode_image
+    from services.identity.face_match import MATCH_DECODE_SIDE, REDUCED_MIN_EYE_PX
+
+    big = (FACES / "steve_wozniak" / "facerecpr1285_steve_wozniak1.jpg").read_bytes()  # 4098x2735
+    reference = (FACES / "steve_wozniak" / "facerecpr1285_steve_wozniak2.jpg").read_bytes()
+    flow = FaceFlow.shared(sqlite_server.app)
+    reduced = decode_image(big, reduce_to=MATCH_DECODE_SIDE)
+    assert reduced.scale < 0.5
+    at_full = flow.matcher.template(decode_image(big).bgr, what="selfie").quality
+    # A face far smaller than the frame: a photo pasted at its own size into a 4096x3072 scene.
+    scene = cv2.resize(cv2.imread(str(PHOTO)), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    canvas = np.full((3072, 4096, 3), 120, np.uint8)
+    canvas[:, :, 0] = np.linspace(60, 200, 4096, dtype=np.float32).astype(np.uint8)  # a wall, lit from one side
+    canvas[1200 : 1200 + scene.shape[0], 1800 : 1800 + scene.shape[1]] = scene
+    small_face = _jpeg(canvas)
+    small = decode_image(small_face, reduce_to=MATCH_DECODE_SIDE)
+    small_reduced = flow.matcher.template(small.bgr, what="selfie", scale=small.scale).quality
+    assert small_reduced.eye_distance_px * small.scale < REDUCED_MIN_EYE_PX  # so it is decoded again
+    full_small = flow.matcher.template(decode_image(small_face).bgr, what="selfie").quality
+    # Aligned from the reduced picture, the 112 px crop would be enlarged: blurred.
+    assert small_reduced.sharpness < 0.5 * full_small.sharpness
+
+    def match(client, sid: str, probe: bytes, ref: bytes):  # type: ignore[no-untyped-def]
+        return client.identity.MatchFace(
+            identity_pb2.MatchFaceRequest(
+                subject_id=sid,
+                probe=common_pb2.Image(content=probe),
+                reference=common_pb2.Image(content=ref),
+                skip_enrolment=True,
+            )
+        )
+
+    with sqlite_server.client() as client:
+        sid = client.identity.CreateSubject(
+            identity_pb2.CreateSubjectRequest(external_ref=f"big-{uuid.uuid4().hex[:10]}")
+        ).subject.subject_id
+        reply = match(client, sid, big, reference)
+        assert reply.decision == common_pb2.MATCH_DECISION_MATCH
+        q = reply.probe_quality
+        # Within the detector's own jitter between two renderings of one photo (7 % on this
+        # face); a coordinate left in the reduced picture's pixels would be 4 times off.
+        assert q.eye_distance_px == pytest.approx(at_full.eye_distance_px, rel=0.12)
+        x, y, w, h = at_full.face.box  # type: ignore[union-attr]
+        assert abs(q.box.x - x) < 0.12 * w and abs(q.box.y - y) < 0.12 * h
+        assert q.box.width == pytest.approx(w, rel=0.12)
+        assert abs(q.landmarks[0].x - float(at_full.face.landmarks[0][0])) < 0.12 * w  # type: ignore[union-attr]
+        # The small face: found again at full size, matched against its own person.
+        obama = match(client, sid, small_face, SELFIE.read_bytes())
+        assert obama.decision == common_pb2.MATCH_DECISION_MATCH
+        assert obama.probe_quality.eye_distance_px == pytest.approx(full_small.eye_distance_px, rel=0.02)
+        assert obama.probe_quality.sharpness == pytest.approx(full_small.sharpness, rel=0.02)

@@ -110,3 +110,45 @@ def test_exif_orientation_is_applied() -> None:
     top, bottom = decoded.bgr[10, 20], decoded.bgr[70, 20]
     assert top[2] > 200 and top[0] < 60  # red (BGR)
     assert bottom[0] > 200 and bottom[2] < 60  # blue
+
+
+WOZNIAK = FACES / "steve_wozniak" / "facerecpr1285_steve_wozniak1.jpg"  # 4098x2735, 2.5 MB
+
+
+def test_a_large_jpeg_decodes_at_reduced_size_when_asked_and_looks_the_same() -> None:
+    data = WOZNIAK.read_bytes()
+    full = decode_image(data, reduce_to=1024)
+    assert full.scale == pytest.approx(1025 / 4098)
+    assert full.bgr.shape[:2] == (684, 1025)  # ceil(2735 / 4), ceil(4098 / 4)
+    whole = decode_image(data)
+    assert whole.scale == 1.0 and whole.at_full_size() is whole
+    again = full.at_full_size()
+    assert again.scale == 1.0 and again.bgr.shape == whole.bgr.shape
+    assert np.array_equal(again.bgr, whole.bgr)
+    # The DCT-reduced picture is the full one seen smaller (INTER_AREA is an average too).
+    import cv2
+
+    shrunk = cv2.resize(whole.bgr, (1025, 684), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert float(np.abs(full.bgr.astype(np.float32) - shrunk).mean()) < 3.0
+    # Never reduced below `reduce_to`, and small pictures or other formats not at all.
+    assert decode_image(data, reduce_to=1500).bgr.shape[:2] == (1368, 2049)
+    assert decode_image(OBAMA.read_bytes(), reduce_to=1024).scale == 1.0  # 910x1137
+    png = _encoded(Image.fromarray(np.zeros((600, 2400, 3), np.uint8)), "PNG")
+    assert decode_image(png, reduce_to=600).scale == 1.0
+
+
+def test_a_reduced_decode_keeps_every_check_and_the_exif_orientation() -> None:
+    arr = np.zeros((400, 800, 3), dtype=np.uint8)
+    arr[:, :400] = (255, 0, 0)
+    arr[:, 400:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(_encoded(Image.fromarray(arr), "JPEG", exif=exif, quality=95), reduce_to=200)
+    assert decoded.scale == 0.25 and (decoded.height, decoded.width) == (200, 100)
+    top, bottom = decoded.bgr[20, 50], decoded.bgr[180, 50]
+    assert top[2] > 200 and top[0] < 60 and bottom[0] > 200 and bottom[2] < 60
+    # Limits apply to the uploaded size, not the decoded one.
+    big = _encoded(Image.fromarray(np.zeros((300, 3000, 3), np.uint8)), "JPEG")
+    assert _reason(big, ImageLimits(max_side=2000)) == "IMAGE_TOO_LARGE_PIXELS"
+    with pytest.raises(DomainError):
+        decode_image(big, ImageLimits(max_side=2000), reduce_to=500)
