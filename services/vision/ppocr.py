@@ -182,11 +182,14 @@ class TextLineRecogniser:
         probs = self._infer(self.prepare(line_bgr))[0]
         return self.decode(np.where(keep[None, :], probs, 0.0))
 
-    def recognise(self, line_bgr: np.ndarray) -> LineText:
-        """The text of one line crop (BGR or grey) and per-character confidences."""
+    def recognise(self, line_bgr: np.ndarray, pad: bool = True) -> LineText:
+        """The text of one line crop (BGR or grey) and per-character confidences.
+        `pad=False` skips padding to MIN_WIDTH (see `recognise_at`)."""
         if line_bgr.size == 0:
             return LineText("", ())
-        return self.decode(self._infer(self.prepare(line_bgr))[0])
+        if pad:
+            return self.decode(self._infer(self.prepare(line_bgr))[0])
+        return self.recognise_at(line_bgr, pad=False)[0]
 
 
 def load() -> TextLineRecogniser | None:

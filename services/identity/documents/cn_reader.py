@@ -483,11 +483,16 @@ def _read_birth(
     return shown, min(c for _, c in readings), "doubtful"
 
 
+# The portrait fills a third of the card: found as surely on the card at 400 px as at 640
+# (97 of 97 fronts of three styles and tiers, seed 77, the same way up) at half the CPU.
+PORTRAIT_DETECT_SIDE = 400
+
+
 def _upright_front(card: np.ndarray, engine: FaceEngine) -> tuple[np.ndarray, bool]:
     """The card turned so that the portrait is on the right; False when no face is seen."""
     for flip in (False, True):
         candidate = cv2.rotate(card, cv2.ROTATE_180) if flip else card
-        faces = engine.detect(candidate)
+        faces = engine.detect(candidate, max_side=PORTRAIT_DETECT_SIDE)
         if faces and faces[0].box[0] + faces[0].box[2] / 2 > CARD_W / 2:
             return candidate, True
     return card, False
@@ -580,7 +585,9 @@ def read_cn_id(
     # PP-OCR reads while Tesseract works.
     pp_names, name_clipped = _pp_name_readings(card, lines, boxes) if lines is not None else ([], False)
     sex_crop = ink_crop(_crop(card, boxes["sex"]), *SEX_CROP)
-    pp_sex = lines.recognise(sex_crop) if lines is not None and sex_crop is not None else None
+    # One glyph: read as it is, not padded to a line's width (on 97 fronts of three styles
+    # and tiers, seed 77: the same glyph every time, confidences within 0.01, half the CPU).
+    pp_sex = lines.recognise(sex_crop, pad=False) if lines is not None and sex_crop is not None else None
     if lines is not None:  # PP-OCR read these two better than Tesseract on every tier
         chi_pp = {"ethnicity": _pp_field(lines, _crop(card, boxes["ethnicity"]))}
         if back_card is not None:
