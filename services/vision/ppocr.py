@@ -1,4 +1,4 @@
-"""PP-OCRv4 Chinese text-line recogniser, run by OpenVINO's CPU runtime.
+"""PP-OCRv4 Chinese text-line recogniser, run by onnxruntime (and OpenVINO for the common width).
 
 The model is the one the `rapidocr-onnxruntime` wheel (Apache-2.0) ships as
 `rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx` (PaddleOCR's PP-OCRv4 mobile
@@ -13,14 +13,16 @@ Facts this code relies on, checked on the shipped file:
   (PaddleOCR's recogniser trains and predicts on cv2 BGR images; on 90 rendered name boxes
   the two orders read 81 and 82 exactly: no real difference on black print);
 - output: N x T x 6625 softmax over [CTC blank] + 6623 dictionary characters + [space];
-- the dictionary is in the model's metadata_props under `character`, one per line
-  (OpenVINO exposes it as the model's rt_info `framework/character`).
+- the dictionary is in the model's metadata_props under `character`, one per line.
 
-Run by OpenVINO (services/vision/openvino_cpu.py, already the face models' runtime) rather
-than onnxruntime: measured 2026-12-04 on one thread, the same outputs (largest difference
-1e-5 in a probability) at 7.5 against 11.9 ms for a 240 px wide line and 14 against 32 ms
-at 480 px; a width never seen before costs OpenVINO some 10 ms more once (its kernels are
-prepared per shape and kept), still below onnxruntime's time for it.
+Lines padded to exactly MIN_WIDTH (every crop shorter than that: most ID-card fields, short
+challenge codes) run on OpenVINO (services/vision/openvino_cpu.py, the face models'
+runtime), compiled for that one shape; every other width runs on onnxruntime. Measured
+2026-12-04 on one thread: the same outputs (largest difference 1e-5 in a probability), 8.5
+against 13.4 ms for a 240 px line. OpenVINO would be faster at every width, but with the
+width left dynamic it keeps what it prepared for each width it has seen: 650 distinct
+widths grew the process by 900 MB (onnxruntime: 50 MB); without that cache it was slower
+than onnxruntime.
 """
 
 from __future__ import annotations
@@ -78,33 +80,44 @@ def model_path() -> Path | None:
 class TextLineRecogniser:
     """PP-OCRv4 text-line recognition: one crop holding one line of text in, text out.
 
-    Loads once (see `shared()`); `recognise` is safe to call from several threads (each
-    thread has its own inference request; inferences take turns, see `_infer`)."""
+    Loads once (see `shared()`); `recognise` is safe to call from several threads
+    (onnxruntime sessions allow concurrent `run`; OpenVINO gives each thread its own request)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+        import openvino as ov
+
         from services.vision import openvino_cpu
 
-        model = openvino_cpu.read(path.read_bytes())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning worker threads slow whatever runs next on a 2-core machine (Tesseract here).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
         self.info = ModelInfo(engine="ppocr", model=path.stem, version=_file_version(path))
-        try:
-            dictionary = model.get_rt_info(["framework", "character"]).astype(str)
-        except RuntimeError as err:
-            raise ValueError(f"{path} carries no `character` dictionary in its metadata") from err
+        meta = self._session.get_modelmeta().custom_metadata_map
+        if "character" not in meta:
+            raise ValueError(f"{path} carries no `character` dictionary in its metadata")
         # CTC blank first, the dictionary, then the space PP-OCR appends.
-        self._chars = ["", *dictionary.split("\n"), " "]
-        classes = model.outputs[0].get_partial_shape()[-1]
-        if classes.is_static and classes.get_length() != len(self._chars):
-            raise ValueError(f"{path}: {classes} output classes but {len(self._chars)} dictionary entries")
-        # Any width: as with YuNet's any-size model, inferences of a dynamic-shape model
-        # from two threads at once are not risked (one deadlocked OpenVINO under load).
-        self._compiled = openvino_cpu.CompiledCpu(model, one_at_a_time=True)
+        self._chars = ["", *meta["character"].split("\n"), " "]
         self._lock = threading.Lock()
         self._masks: dict[str, np.ndarray] = {}
+        classes = self._session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self._chars):
+            raise ValueError(f"{path}: {classes} output classes but {len(self._chars)} dictionary entries")
+        model = openvino_cpu.read(path.read_bytes())
+        model.reshape({model.inputs[0]: ov.PartialShape([1, 3, HEIGHT, MIN_WIDTH])})
+        self._common = openvino_cpu.CompiledCpu(model)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        """N x T x classes probabilities for an N x 3 x 48 x W input (a copy: the request's
-        output buffer is reused by the thread's next inference)."""
-        return np.array(self._compiled.infer(x)[self._compiled.outputs[0]])
+        """N x T x classes probabilities for an N x 3 x 48 x W input."""
+        if x.shape == (1, 3, HEIGHT, MIN_WIDTH):
+            # A copy: the request's output buffer is reused by the thread's next inference.
+            return np.array(self._common.infer(x)[self._common.outputs[0]])
+        return np.asarray(self._session.run(None, {self._input: x})[0])
 
     @staticmethod
     def prepare(line_bgr: np.ndarray) -> np.ndarray:
