@@ -346,7 +346,9 @@ def _tesseract_vote(
 
     def vote(field: str) -> Reading:
         if field not in read:
-            read[field] = ocr.read([regions[field]()], "chi_sim", 6, None)[field]
+            # On the OCR pool: a thread that reads loads its own Tesseract model (tens of MB),
+            # and the request threads are many.
+            read[field] = _POOL.submit(ocr.read, [regions[field]()], "chi_sim", 6, None).result()[field]
         return read[field]
 
     return vote
@@ -751,12 +753,10 @@ def read_cn_id(
 
 
 def _validity_words(back_card: np.ndarray, boxes: Boxes, ocr: Tesseract | TesserocrEngine) -> Callable[[], str]:
-    """The validity field read in Chinese, when asked for (only a long-term card needs it)."""
-    return lambda: (
-        ocr.read([Region("validity_words", _crop(back_card, boxes["validity"]))], "chi_sim", 6, None)[
-            "validity_words"
-        ].text
-    )
+    """The validity field read in Chinese, when asked for (only a long-term card needs it),
+    on the OCR pool (see `_tesseract_vote`)."""
+    region = Region("validity_words", _crop(back_card, boxes["validity"]))
+    return lambda: _POOL.submit(ocr.read, [region], "chi_sim", 6, None).result()["validity_words"].text
 
 
 def _read_back(
