@@ -510,7 +510,7 @@ def _upright_back(card: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def _rectified(bgr: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
     found = gate(bgr, side, CARD_W / CARD_H)
-    return warp(bgr, found.quad, (CARD_W, CARD_H))
+    return warp(bgr, found.quad, (CARD_W, CARD_H), share=True)  # the gate's own
 
 
 def read_cn_id(

@@ -325,8 +325,8 @@ _SHARED_WARPS: ContextVar[
 
 @contextmanager
 def shared_finding() -> Iterator[None]:
-    """Within this block (one document reading) the finder's work on a picture, and a warp
-    of a picture by the same outline to the same size, are done once: the classifier, the
+    """Within this block (one document reading) the finder's work on a picture, and a
+    shared warp of a picture by the same outline to the same size, are done once: the classifier, the
     quality gate and the reader each look for the outline of the same photos (measured
     2026-12-04: 5 finder runs and 13 warps per Chinese ID card, a quarter of its CPU).
     The pictures must not be changed in place inside the block."""
@@ -532,9 +532,13 @@ def _by_background(small: np.ndarray, min_area: float, hull_only: bool = False) 
     return hull if hull_only else _quad_of(hull)
 
 
-def warp(bgr: np.ndarray, quad: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The document flattened to `size` (w, h), and the homography canvas -> original image."""
-    shared = _SHARED_WARPS.get()
+def warp(
+    bgr: np.ndarray, quad: np.ndarray, size: tuple[int, int], share: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The document flattened to `size` (w, h), and the homography canvas -> original image.
+    `share`: within `shared_finding`, kept for the next caller asking for the same warp
+    (the quality gate's and the ID card reader's; other warps are used once)."""
+    shared = _SHARED_WARPS.get() if share else None
     key = (id(bgr), np.asarray(quad, np.float32).tobytes(), size)
     if shared is not None and (kept := shared.get(key)) is not None and kept[0] is bgr:
         return kept[1].copy(), kept[2].copy()  # (callers may draw on theirs)
