@@ -41,7 +41,7 @@ def gate(bgr: np.ndarray, side: str, aspect: float | None = None, shape_search: 
             f"the card is only {long_side:.0f} px wide in the {side} photo (at least {MIN_DOC_WIDTH_PX}); move closer",
             side,
         )
-    flat, _ = warp(bgr, found.quad, (856, 540))
+    flat, _ = warp(bgr, found.quad, (856, 540), share=True)  # what the ID card reader reads
     gray = cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY)
     sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     if sharpness < MIN_SHARPNESS:

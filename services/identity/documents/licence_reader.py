@@ -152,14 +152,14 @@ def looks_like_licence(bgr: np.ndarray) -> bool:
     h, w = bgr.shape[:2]
     scale = min(1.0, 480 / max(h, w))  # a glance is enough: a quarter of the pixels the reader uses
     small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else bgr
-    found = find_document(small)
-    if found is None and scale < 1:
-        # The glance lost the outline (a small licence on a desk of similar tone at the hard
-        # tier): look again at the size the reader uses, as it would have found it there.
-        small, found = bgr, find_document(bgr)
+    # The outline at the size the reader uses: within a reading (rectify.shared_finding) the
+    # MRZ classifier and the quality gate look for the same one, so it is found once (a
+    # search of its own on the glance cost 8-12 ms a photo, and a small licence on a desk of
+    # similar tone was lost at 480 px and looked for again at full size).
+    found = find_document(bgr)
     if found is None:
         return False
-    card, _ = warp(small, found.quad, (LIC_W // 4, LIC_H // 4))
+    card, _ = warp(small, found.quad * np.float32(scale), (LIC_W // 4, LIC_H // 4))
     return max(edge_emblems(card).values()) > 0.2
 
 

@@ -14,6 +14,7 @@ from services.identity.documents.licence_reader import looks_like_licence, read_
 from services.identity.documents.model import DocumentKind, DocumentResult, FieldStatus
 from services.identity.documents.mrz_reader import looks_like_mrz_document, read_mrz_document
 from services.identity.documents.ocr import Tesseract, TesserocrEngine, default_ocr
+from services.identity.documents.rectify import shared_finding
 from services.vision.faces import FaceEngine
 
 # Errors that a wrong picture (a selfie, a back, swapped sides) also produces.
@@ -43,18 +44,21 @@ class DocumentReader:
         self, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None, today: date
     ) -> DocumentResult:
         """Read and check a document; a newcomer's wrong picture gets an error that says so."""
-        try:
-            return self._read(front_bgr, back_bgr, kind_hint, today)
-        except DomainError as err:
-            if err.reason in _WRONG_PICTURE:
-                explained = self._explain(err, front_bgr, back_bgr, kind_hint)
-                if explained is not None:
-                    raise explained from err
-            raise
+        # The classifier, the quality gate and the reader look for the same outlines.
+        with shared_finding():
+            try:
+                return self._read(front_bgr, back_bgr, kind_hint, today)
+            except DomainError as err:
+                if err.reason in _WRONG_PICTURE:
+                    explained = self._explain(err, front_bgr, back_bgr, kind_hint)
+                    if explained is not None:
+                        raise explained from err
+                raise
 
     def read_back(self, back_bgr: np.ndarray, today: date) -> DocumentResult:
         """The back of a Chinese ID card sent on its own (its front is already on file)."""
-        return read_cn_back(back_bgr, today, self.ocr)
+        with shared_finding():
+            return read_cn_back(back_bgr, today, self.ocr)
 
     def _explain(
         self, err: DomainError, front_bgr: np.ndarray, back_bgr: np.ndarray | None, kind_hint: DocumentKind | None

@@ -93,6 +93,21 @@ def test_the_dictionary_matches_the_model_output(recogniser: TextLineRecogniser)
     assert recogniser._chars[0] == "" and recogniser._chars[-1] == " "
 
 
+@pytest.mark.parametrize("name", ["贺玉萍", "欧阳思远", "11月22日"])
+def test_openvino_gives_what_onnxruntime_gives_on_lines_of_the_common_width(
+    recogniser: TextLineRecogniser, name: str
+) -> None:
+    # Lines padded to MIN_WIDTH run on OpenVINO; every accuracy figure before 2026-12-04
+    # was measured on onnxruntime, so both must compute the same probabilities.
+    x = recogniser.prepare(_line(name))
+    assert x.shape == (1, 3, ppocr.HEIGHT, ppocr.MIN_WIDTH)
+    expected = recogniser._session.run(None, {recogniser._input: x})[0]
+    got = recogniser._infer(x)
+    assert got.shape == expected.shape
+    assert float(np.abs(got - expected).max()) < 1e-4
+    assert recogniser.decode(got[0]).text == name
+
+
 def test_concurrent_calls_give_the_same_readings(recogniser: TextLineRecogniser) -> None:
     lines = [_line(n) for n in NAMES]
     with ThreadPoolExecutor(max_workers=4) as pool:
