@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, case, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.core.errors import DomainError, ErrorKind, invalid, not_found, precondition
@@ -346,8 +347,15 @@ def plan_annual(
         remind_after_seconds=pol.reminder_offsets(policy.remind_after_seconds, policy.deadline_seconds),
         created_by=actor,
     )
-    session.add(row)
-    session.flush()
+    # Two planners at once (a RunScheduler beside the daily schedule, or two workers) both
+    # find no campaign for today; on PostgreSQL the second insert waits for the first and
+    # then collides: today is planned already, by the other one.
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return campaign_id, 0
     created = _insert_tasks(session, campaign_id, final, deadline, policy.batch_size, fresh=True)
     if created == 0:
         row.state = "completed"
